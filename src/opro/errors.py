@@ -1,0 +1,66 @@
+"""The error tree. Every error a user can meet says what went wrong and how to fix it, in
+one line; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
+
+- ``ConfigError``: bad input (a flag, a spec, a file) — fix the command line.
+- ``LLMError``: a backend failed. ``TransientLLMError`` is retried by ``opro.llm.limits``
+  and never escapes it except as ``RetriesExhausted``; ``FatalLLMError`` (bad key, unknown
+  model, unreachable server) is raised at once.
+- ``BudgetExceeded``: a cap was reached; the run stops cleanly and can be resumed.
+"""
+
+from __future__ import annotations
+
+
+class OproError(Exception):
+    """Base of all errors opro raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(OproError):
+    """The user's input is wrong; the message names the fix."""
+
+    exit_code = 2
+
+
+class MissingDependency(ConfigError):
+    """An optional extra is needed for what was asked."""
+
+
+class LLMError(OproError):
+    exit_code = 3
+
+
+class FatalLLMError(LLMError):
+    """Retrying cannot help: bad key, unknown model, malformed request, no server."""
+
+
+class TransientLLMError(LLMError):
+    """Worth retrying: 429, 5xx, timeouts, dropped connections.
+
+    ``retry_after`` is the server's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RetriesExhausted(LLMError):
+    """Transient failures outlasted the retry bound; the run's state is saved."""
+
+    exit_code = 4
+
+
+class BudgetExceeded(OproError):
+    """A cap (calls, tokens, dollars, time) was reached before a new call."""
+
+    exit_code = 5
+
+
+def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """Replace every occurrence of each (non-trivial) secret in ``text`` by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

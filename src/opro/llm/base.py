@@ -1,0 +1,57 @@
+"""The one contract every LLM backend implements, and the options a backend is built from.
+
+A backend turns a ``Request`` into a ``Completion`` with one async method and nothing
+else: caching, retries, concurrency limits and usage accounting are wrappers that live
+in their own modules (``cache``, ``limits``, ``budget``) and are stacked by ``stack``.
+A backend signals failures with ``TransientLLMError`` (worth retrying) or
+``FatalLLMError`` (not), and never retries by itself.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from opro.types import Api, Completion, Request
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a backend may need besides its model name; each backend reads its own fields.
+
+    ``api_key_env`` names the environment variable holding the key: the key itself is
+    never stored in an options object, a config file or the run directory.
+    """
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api: Api | None = None
+    timeout_s: float = 120.0
+    n_ctx: int = 2048
+    n_threads: int | None = None
+
+
+class LLM(abc.ABC):
+    """An LLM reachable through ``complete``. ``spec`` is how the user named it."""
+
+    spec: str
+
+    @abc.abstractmethod
+    async def complete(self, request: Request) -> Completion:
+        """Answer one request, or raise an ``LLMError``."""
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the request, determines the answer: the cache key's other half.
+
+        Never includes a secret. Backends add their base URL, API style, model file...
+        """
+        return {"spec": self.spec}
+
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never be written anywhere (API keys), for redaction."""
+        return ()
+
+    async def aclose(self) -> None:
+        """Release connections, models, threads."""
+        return None

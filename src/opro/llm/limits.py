@@ -1,0 +1,93 @@
+"""Bounded retries and bounded concurrency: the only place either happens.
+
+A transient failure (429, 5xx, timeout, dropped connection) is retried with jittered
+exponential backoff, waiting at least the server's Retry-After, re-sending the identical
+``Request`` to the identical backend — never a different model. After ``max_retries``
+the call raises ``RetriesExhausted``; fatal errors pass straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from opro.errors import RetriesExhausted, TransientLLMError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    max_retry_after_s: float = 300.0
+    """A Retry-After longer than this is not waited for: the call fails (state is saved)."""
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full-jitter exponential backoff for retry number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    rng: random.Random,
+    *,
+    on_retry: Callable[[TransientLLMError], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``call`` until it succeeds, retrying transient errors within ``policy``."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except TransientLLMError as exc:
+            attempt += 1
+            if attempt > policy.max_retries:
+                raise RetriesExhausted(
+                    f"{exc} — still failing after {policy.max_retries} retries; the run's state "
+                    "is saved: resume it later, or raise --max-retries"
+                ) from None
+            delay = policy.backoff(attempt, rng)
+            if exc.retry_after is not None:
+                if exc.retry_after > policy.max_retry_after_s:
+                    raise RetriesExhausted(
+                        f"{exc} — the server asks to wait {exc.retry_after:.0f} s; the run's "
+                        "state is saved: resume it later"
+                    ) from None
+                delay = max(delay, exc.retry_after)
+            if on_retry is not None:
+                on_retry(exc)
+            log.info("retry %d/%d in %.2fs after: %s", attempt, policy.max_retries, delay, exc)
+            await sleep(delay)

@@ -1,0 +1,94 @@
+"""``litellm:MODEL`` — every provider LiteLLM speaks to (Anthropic, Bedrock, Vertex...).
+
+An optional extra: ``pip install 'opro[litellm]'``. LiteLLM's own retries are off; its
+exceptions subclass the OpenAI SDK's, so they map onto the error tree as in ``openai``.
+Keys come from the provider's usual variables (LiteLLM reads them), or from the variable
+named by ``--*-api-key-env``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import openai
+
+from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
+from opro.llm.base import LLM, BackendOptions
+from opro.llm.limits import parse_retry_after
+from opro.types import Completion, Request, Usage
+
+
+class LiteLLMBackend(LLM):
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        try:
+            import litellm
+        except ImportError:
+            raise MissingDependency(
+                "litellm: models need LiteLLM: pip install 'opro[litellm]'"
+            ) from None
+        self._litellm = litellm
+        self.spec = f"litellm:{model}"
+        self.model = model
+        self.base_url = options.base_url
+        self.timeout_s = options.timeout_s
+        self._key: str | None = None
+        if options.api_key_env:
+            self._key = os.environ.get(options.api_key_env) or None
+            if self._key is None:
+                raise ConfigError(
+                    f"the variable {options.api_key_env} (named by --*-api-key-env) is not set: "
+                    f"export {options.api_key_env}=YOUR_KEY"
+                )
+
+    def identity(self) -> dict[str, Any]:
+        return {"spec": self.spec, "base_url": self.base_url}
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key else ()
+
+    async def complete(self, request: Request) -> Completion:
+        messages = []
+        if request.system is not None:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": request.prompt})
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "timeout": self.timeout_s,
+            "num_retries": 0,
+        }
+        if request.stop:
+            params["stop"] = list(request.stop)
+        if request.seed is not None:
+            params["seed"] = request.derived_seed()
+        if self.base_url:
+            params["api_base"] = self.base_url
+        if self._key:
+            params["api_key"] = self._key
+        try:
+            response = await self._litellm.acompletion(**params)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            detail = redact(" ".join(str(exc).split())[:300], self.secrets())
+            if status in (408, 409, 429) or status >= 500:
+                raise TransientLLMError(
+                    f"{self.spec}: HTTP {status} ({detail})",
+                    retry_after=parse_retry_after(exc.response.headers),
+                ) from None
+            raise FatalLLMError(f"{self.spec}: HTTP {status}: {detail}") from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            detail = redact(" ".join(str(exc).split())[:300], self.secrets())
+            raise TransientLLMError(f"{self.spec}: {detail}") from None
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+            if usage
+            else Usage(),
+            model=getattr(response, "model", "") or self.model,
+        )

@@ -1,0 +1,177 @@
+"""``openai:MODEL`` — the official OpenAI SDK (async) for OpenAI and every OpenAI-compatible
+server: vLLM, Ollama, llama.cpp's server, LM Studio, Gemini's compatible endpoint...
+
+Chat by default (the prompt is one user turn); ``api="completion"`` sends raw text for base
+models. The SDK's own retries are off: ``opro.llm.limits`` retries, re-sending the very same
+request. HTTP failures are mapped onto the error tree here and only here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
+from opro.llm.base import LLM, BackendOptions
+from opro.llm.limits import parse_retry_after
+from opro.types import Completion, Request, Usage
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+NO_KEY_PLACEHOLDER = "no-key"  # local servers accept any key; the SDK insists on one
+
+
+class OpenAIBackend(LLM):
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        self.spec = f"openai:{model}"
+        self.model = model
+        self.api = options.api or "chat"
+        self.base_url = _base_url(options.base_url or os.environ.get("OPENAI_BASE_URL"))
+        self._key_env = options.api_key_env or DEFAULT_KEY_ENV
+        key = os.environ.get(self._key_env, "")
+        if not key:
+            if options.api_key_env:
+                raise ConfigError(
+                    f"the variable {self._key_env} (named by --*-api-key-env) is not set: "
+                    f"export {self._key_env}=YOUR_KEY"
+                )
+            if self.base_url is None:
+                raise ConfigError(
+                    f"{DEFAULT_KEY_ENV} is not set: export {DEFAULT_KEY_ENV}=YOUR_KEY, or point "
+                    "--*-base-url (or OPENAI_BASE_URL) at an OpenAI-compatible server"
+                )
+            key = NO_KEY_PLACEHOLDER
+        self._key = key
+        self._client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=options.timeout_s,
+        )
+        self._connected_once = False
+
+    def identity(self) -> dict[str, Any]:
+        return {"spec": self.spec, "base_url": self.base_url, "api": self.api}
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
+
+    async def complete(self, request: Request) -> Completion:
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.stop:
+            common["stop"] = list(request.stop)
+        if request.seed is not None:
+            common["seed"] = request.derived_seed()
+        if request.grammar is not None:
+            common["extra_body"] = {"grammar": request.grammar}  # llama.cpp server
+        try:
+            if self.api == "chat":
+                messages: list[ChatCompletionMessageParam] = []
+                if request.system is not None:
+                    messages.append({"role": "system", "content": request.system})
+                messages.append({"role": "user", "content": request.prompt})
+                chat = await self._client.chat.completions.create(messages=messages, **common)
+                self._connected_once = True
+                choice = chat.choices[0]
+                text, finish, usage, model = (
+                    choice.message.content or "",
+                    choice.finish_reason,
+                    chat.usage,
+                    chat.model,
+                )
+            else:
+                prompt = (
+                    request.prompt
+                    if request.system is None
+                    else request.system + "\n\n" + request.prompt
+                )
+                comp = await self._client.completions.create(prompt=prompt, **common)
+                self._connected_once = True
+                first = comp.choices[0]
+                text, finish, usage, model = first.text, first.finish_reason, comp.usage, comp.model
+        except openai.APIStatusError as exc:
+            self._connected_once = True
+            raise self._map_status(exc) from None
+        except openai.APITimeoutError:
+            raise TransientLLMError(f"{self.spec}: request timed out") from None
+        except openai.APIConnectionError as exc:
+            if _refused(exc) and not self._connected_once:
+                where = self.base_url or "https://api.openai.com/v1"
+                raise FatalLLMError(
+                    f"cannot connect to {where}: start the server, or fix --*-base-url / "
+                    "OPENAI_BASE_URL"
+                ) from None
+            raise TransientLLMError(
+                f"{self.spec}: connection failed ({self._clean(exc)})"
+            ) from None
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+            if usage
+            else Usage(),
+            model=model or self.model,
+        )
+
+    def _map_status(self, exc: openai.APIStatusError) -> Exception:
+        status = exc.status_code
+        detail = self._clean(exc)
+        if status in TRANSIENT_STATUS or status >= 500:
+            return TransientLLMError(
+                f"{self.spec}: HTTP {status} ({detail})",
+                retry_after=parse_retry_after(exc.response.headers),
+            )
+        if status == 401:
+            return FatalLLMError(
+                f"{self.spec}: the server refused the API key (401): check the key in "
+                f"{self._key_env}, or name another variable with --*-api-key-env"
+            )
+        if status == 403:
+            return FatalLLMError(
+                f"{self.spec}: permission denied (403): the key in {self._key_env} may not "
+                f"use model {self.model!r}"
+            )
+        if status == 404:
+            return FatalLLMError(
+                f"{self.spec}: not found (404): unknown model {self.model!r} or wrong base URL "
+                f"{self.base_url or 'https://api.openai.com/v1'}; check the model name the "
+                "server lists at GET /models"
+            )
+        return FatalLLMError(f"{self.spec}: the server rejected the request ({status}): {detail}")
+
+    def _clean(self, exc: Exception) -> str:
+        text = " ".join(str(exc).split())[:300]
+        return redact(text, [self._key])
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _base_url(url: str | None) -> str | None:
+    if url is None or url == "":
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"base URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000/v1"
+        )
+    return url.rstrip("/")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection could not be opened at all (refused, no such host)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror):
+            return True
+        if type(seen).__name__ == "ConnectError":  # httpx / httpx2 transport error
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,156 @@
+"""A backend wrapped for real use: cache → budget → concurrency limit → retries → backend.
+
+``build_llm`` is what the rest of opro calls. The order matters and is fixed here:
+a cache hit costs nothing and takes no concurrency slot; identical requests in flight at
+once are sent once (single flight); the budget is checked before a call reaches the
+backend; the semaphore bounds calls per role; retries re-send the very same request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from opro.budget import Budget, Price, known_price
+from opro.errors import ConfigError, LLMError
+from opro.llm.base import LLM, BackendOptions
+from opro.llm.cache import CallCache, cache_key
+from opro.llm.limits import RetryPolicy, call_with_retries
+from opro.llm.registry import create_backend
+from opro.types import Completion, Request
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    role: str = "llm"
+    concurrency: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    price: Price | None = None
+    """Overrides the known list price of the model."""
+    retry_seed: int = 0
+    """Seeds the backoff jitter, so that tests replay."""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+
+
+class ManagedLLM(LLM):
+    """An ``LLM`` with caching, single flight, budget, bounded concurrency and retries."""
+
+    def __init__(
+        self,
+        backend: LLM,
+        options: StackOptions,
+        *,
+        cache: CallCache | None,
+        budget: Budget,
+    ) -> None:
+        self.backend = backend
+        self.spec = backend.spec
+        self.role = options.role
+        self.options = options
+        self.cache = cache
+        self.budget = budget
+        self.price = options.price if options.price is not None else known_price(backend.spec)
+        if budget.caps.budget_usd is not None and self.price is None:
+            raise ConfigError(
+                f"no price is known for {backend.spec}, so --budget-usd cannot be enforced: pass "
+                f"--{self.role}-price IN,OUT (dollars per million tokens)"
+            )
+        self._rng = random.Random(options.retry_seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._in_flight: dict[str, asyncio.Future[Completion]] = {}
+
+    def identity(self) -> dict[str, Any]:
+        return self.backend.identity()
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.backend.secrets()
+
+    def _bind_loop(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._loop = loop
+            self._semaphore = asyncio.Semaphore(self.options.concurrency)
+            self._in_flight = {}
+        return self._semaphore
+
+    async def complete(self, request: Request) -> Completion:
+        semaphore = self._bind_loop()
+        key = cache_key(self.identity(), request)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.budget.record_cached(self.role)
+                return hit
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            try:
+                completion = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller was cancelled
+            else:
+                self.budget.record_cached(self.role)
+                return replace(completion, cached=True)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            completion = await self._call(request, semaphore)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            if self._in_flight.get(key) is future:
+                del self._in_flight[key]
+        future.set_result(completion)
+        if self.cache is not None:
+            self.cache.put(key, completion)
+        return completion
+
+    async def _call(self, request: Request, semaphore: asyncio.Semaphore) -> Completion:
+        self.budget.reserve()
+        try:
+            async with semaphore:
+                started = time.perf_counter()
+                completion = await call_with_retries(
+                    lambda: self.backend.complete(request),
+                    self.options.retry,
+                    self._rng,
+                    on_retry=lambda _exc: self.budget.record_retry(self.role),
+                )
+                completion = replace(completion, latency_s=time.perf_counter() - started)
+        except LLMError:
+            self.budget.record_failure(self.role)
+            raise
+        finally:
+            self.budget.release()
+        self.budget.record_call(self.role, completion.usage, self.price)
+        return completion
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def build_llm(
+    spec: str,
+    backend_options: BackendOptions | None = None,
+    stack_options: StackOptions | None = None,
+    *,
+    cache: CallCache | None = None,
+    budget: Budget | None = None,
+) -> ManagedLLM:
+    """The LLM for ``spec``, ready for a run: see the module docstring for the layers."""
+    backend = create_backend(spec, backend_options)
+    return ManagedLLM(
+        backend, stack_options or StackOptions(), cache=cache, budget=budget or Budget()
+    )

@@ -1,0 +1,248 @@
+"""A small OpenAI-compatible HTTP server with injected latency and faults, on loopback.
+
+For tests and benchmarks of the LLM layer: it answers ``POST /v1/chat/completions`` and
+``POST /v1/completions`` (and ``GET /v1/models``) after ``latency_s``, and for each request
+takes the next fault from a plan: ``ok``, an HTTP status (``429`` with Retry-After, ``500``,
+``401``...), ``drop`` (close the connection without answering) or ``slow`` (answer after
+``slow_s``, past a client's timeout). Every request body is recorded.
+
+Run it standalone (for a benchmark in a separate process)::
+
+    python -m opro.testing.stub_server --latency 0.5 [--port 0]   # prints its base URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Fault = str
+FaultPlan = Callable[[int], Fault]
+"""Request number (0-based, in arrival order) → fault."""
+
+_REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def plan_from(faults: Sequence[Fault]) -> FaultPlan:
+    """Faults in order for the first requests, then ``ok``."""
+    return lambda i: faults[i] if i < len(faults) else "ok"
+
+
+def random_plan(
+    rate: float, seed: int, kinds: Sequence[Fault] = ("429", "500", "drop", "slow")
+) -> FaultPlan:
+    """Each request fails with probability ``rate``, with a kind drawn from ``kinds``."""
+
+    def plan(i: int) -> Fault:
+        rng = random.Random(seed * 1_000_003 + i)
+        return rng.choice(list(kinds)) if rng.random() < rate else "ok"
+
+    return plan
+
+
+def default_reply(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt") or body["messages"][-1]["content"]
+    return (
+        f"reply to {len(str(prompt))} chars, t={body.get('temperature')}, seed={body.get('seed')}"
+    )
+
+
+@dataclass
+class StubServer:
+    latency_s: float = 0.0
+    plan: FaultPlan = field(default=lambda i: "ok")
+    retry_after: str | None = "1"
+    slow_s: float = 5.0
+    reply: Callable[[dict[str, Any]], str] = default_reply
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers_seen: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- serving ------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
+                body_bytes = await reader.readexactly(int(headers.get("content-length", "0")))
+                if not await self._respond(method, path, headers, body_bytes, writer):
+                    return
+        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _respond(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        if method == "GET" and path.endswith("/models"):
+            self._write(
+                writer, 200, {"object": "list", "data": [{"id": "stub", "object": "model"}]}
+            )
+            await writer.drain()
+            return True
+        body = json.loads(raw or b"{}")
+        with self._lock:
+            number = self._count
+            self._count += 1
+            self.requests.append(body)
+            self.headers_seen.append(headers)
+        fault = self.plan(number)
+        await asyncio.sleep(self.latency_s)
+        if fault == "drop":
+            return False
+        if fault == "slow":
+            await asyncio.sleep(self.slow_s)
+        if fault.isdigit() and fault != "200":
+            status = int(fault)
+            extra = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
+            self._write(
+                writer, status, {"error": {"message": f"injected {status}", "type": "stub"}}, extra
+            )
+        else:
+            self._write(writer, 200, self._completion(path, body))
+        await writer.drain()
+        return True
+
+    def _completion(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        text = self.reply(body)
+        usage = {
+            "prompt_tokens": 10,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 10 + len(text.split()),
+        }
+        if path.endswith("/chat/completions"):
+            choice: dict[str, Any] = {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": text},
+            }
+            kind = "chat.completion"
+        else:
+            choice = {"index": 0, "finish_reason": "stop", "text": text, "logprobs": None}
+            kind = "text_completion"
+        return {
+            "id": "stub-1",
+            "object": kind,
+            "created": 0,
+            "model": body.get("model", "stub"),
+            "choices": [choice],
+            "usage": usage,
+        }
+
+    @staticmethod
+    def _write(
+        writer: asyncio.StreamWriter,
+        status: int,
+        payload: dict[str, Any],
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            "Connection: keep-alive",
+        ]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+
+    # -- in a background thread ------------------------------------------------------
+
+    def start(self) -> StubServer:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.serve())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="stub-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            loop, server = self._loop, self._server
+
+            async def shutdown() -> None:
+                server.close()
+                for task in asyncio.all_tasks():
+                    if task is not asyncio.current_task():
+                        task.cancel()
+
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> StubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = StubServer(latency_s=args.latency, port=args.port)
+
+    async def run() -> None:
+        await server.serve()
+        print(server.url, flush=True)
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

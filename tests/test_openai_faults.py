@@ -1,0 +1,129 @@
+"""The openai: backend against a local HTTP server that injects 429, 500, drops, slowness, 401."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from opro.budget import Budget
+from opro.errors import FatalLLMError, RetriesExhausted
+from opro.llm.base import BackendOptions
+from opro.llm.limits import RetryPolicy
+from opro.llm.stack import ManagedLLM, StackOptions, build_llm
+from opro.testing.stub_server import StubServer, plan_from
+from opro.types import Request
+from tests.conftest import SENTINEL_KEY
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL_KEY)
+    return SENTINEL_KEY
+
+
+def stack(
+    server: StubServer, *, api: str = "chat", timeout: float = 5.0, retries: int = 4
+) -> ManagedLLM:
+    return build_llm(
+        "openai:stub-model",
+        BackendOptions(base_url=server.url, api=api, timeout_s=timeout),  # type: ignore[arg-type]
+        StackOptions(retry=RetryPolicy(max_retries=retries, base_delay_s=0.05, max_delay_s=0.2)),
+        budget=Budget(),
+    )
+
+
+def complete(llm: ManagedLLM, request: Request):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await llm.complete(request)
+        finally:
+            await llm.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def server_factory() -> Iterator[list[StubServer]]:
+    started: list[StubServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def serve(started: list[StubServer], **kwargs) -> StubServer:  # type: ignore[no-untyped-def]
+    server = StubServer(**kwargs).start()
+    started.append(server)
+    return server
+
+
+@pytest.mark.parametrize("api", ["chat", "completion"])
+def test_transient_faults_are_retried_with_the_identical_request(server_factory, key, api) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory, plan=plan_from(["429", "500", "drop", "503"]), retry_after="0.1")
+    llm = stack(server, api=api)
+    completion = complete(llm, Request("What is 2+2?", temperature=0.7, max_tokens=9, seed=3))
+    assert completion.text.startswith("reply to")
+    assert len(server.requests) == 5
+    assert all(body == server.requests[0] for body in server.requests), (
+        "a retry changed the request"
+    )
+    assert server.requests[0]["model"] == "stub-model"
+    usage = llm.budget.usage()["llm"]
+    assert (usage.calls, usage.retries, usage.failures) == (1, 4, 0)
+    assert all(h["authorization"] == f"Bearer {key}" for h in server.headers_seen)
+
+
+def test_retry_after_is_waited_for(server_factory, key) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory, plan=plan_from(["429"]), retry_after="1")
+    started = time.monotonic()
+    complete(stack(server), Request("x"))
+    assert time.monotonic() - started >= 1.0
+    assert len(server.requests) == 2
+
+
+def test_slow_responses_time_out_and_are_retried(server_factory, key) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory, plan=plan_from(["slow"]), slow_s=3.0)
+    started = time.monotonic()
+    completion = complete(stack(server, timeout=0.4), Request("x"))
+    assert completion.text
+    assert time.monotonic() - started < 2.5
+    assert len(server.requests) == 2
+
+
+def test_failures_beyond_the_bound_raise_retries_exhausted(server_factory, key) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory, plan=lambda i: "500")
+    llm = stack(server, retries=2)
+    with pytest.raises(RetriesExhausted, match="after 2 retries"):
+        complete(llm, Request("x"))
+    assert len(server.requests) == 3
+    assert llm.budget.usage()["llm"].failures == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "needle"),
+    [("401", "refused the API key"), ("403", "permission denied"), ("404", "unknown model")],
+)
+def test_auth_and_not_found_fail_at_once_without_leaking_the_key(
+    server_factory, key, status, needle
+) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory, plan=lambda i: status)
+    with pytest.raises(FatalLLMError) as info:
+        complete(stack(server), Request("x"))
+    assert needle in str(info.value)
+    assert SENTINEL_KEY not in str(info.value)
+    assert len(server.requests) == 1
+
+
+def test_unreachable_server_is_a_fatal_error_naming_the_url(key) -> None:  # type: ignore[no-untyped-def]
+    llm = build_llm("openai:m", BackendOptions(base_url="http://127.0.0.1:9/v1"), budget=Budget())
+    started = time.monotonic()
+    with pytest.raises(FatalLLMError, match=r"cannot connect to http://127.0.0.1:9/v1"):
+        complete(llm, Request("x"))
+    assert time.monotonic() - started < 5
+
+
+def test_local_servers_need_no_key(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = serve(server_factory)
+    assert complete(stack(server), Request("x")).text
