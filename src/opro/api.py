@@ -7,13 +7,20 @@ once. The CLI is a thin layer over these functions.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from opro import jobs
 from opro.budget import Budget, RoleUsage
 from opro.config import BudgetConfig, LLMConfig
+from opro.errors import ConfigError
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.stack import build_llm
+from opro.meta_prompt import MetaPromptOptions
+from opro.optimizer import EngineConfig, RunResult
+from opro.runlog import RunDir
 from opro.types import Completion, Request
 
 
@@ -102,3 +109,150 @@ def complete(
             budget=budget,
         )
     )
+
+
+# -- the paper's motivating problems ------------------------------------------------------
+
+
+def default_out(kind: str) -> Path:
+    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _llm(optimizer: LLMConfig | str) -> LLMConfig:
+    return optimizer if isinstance(optimizer, LLMConfig) else LLMConfig(spec=optimizer)
+
+
+async def arun_linreg(
+    optimizer: LLMConfig | str = "local:gemma3-270m",
+    *,
+    w_true: int = 15,
+    b_true: int = 14,
+    reps: int = 5,
+    engine: EngineConfig | None = None,
+    out: Path | str | None = None,
+    budget: BudgetConfig | None = None,
+    cache: Path | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Linear regression as in the paper (§2): ``reps`` runs, each its own run dir under
+    ``out``; returns the aggregate summary (mean ± std of steps to optimum, unique pairs)."""
+    if reps < 1:
+        raise ConfigError(f"--reps must be >= 1, got {reps}")
+    engine = engine or EngineConfig()
+    path = Path(out) if out is not None else default_out("linreg")
+    budget = budget or BudgetConfig()
+    runs = {
+        f"rep-{rep}": jobs.run_config(
+            "linreg",
+            {"w_true": w_true, "b_true": b_true, "data_seed": engine.seed + rep},
+            replace(engine, seed=engine.seed + rep),
+            _llm(optimizer),
+            budget,
+            cache,
+            use_cache,
+        )
+        for rep in range(reps)
+    }
+    jobs.create_job(path, "linreg-reps", runs, {"w_true": w_true, "b_true": b_true})
+    results = await jobs.run_job(path)
+    return jobs.aggregate_linreg(path, results)
+
+
+def run_linreg(
+    optimizer: LLMConfig | str = "local:gemma3-270m",
+    *,
+    w_true: int = 15,
+    b_true: int = 14,
+    reps: int = 5,
+    engine: EngineConfig | None = None,
+    out: Path | str | None = None,
+    budget: BudgetConfig | None = None,
+    cache: Path | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Sync form of ``arun_linreg``."""
+    return asyncio.run(
+        arun_linreg(
+            optimizer,
+            w_true=w_true,
+            b_true=b_true,
+            reps=reps,
+            engine=engine,
+            out=out,
+            budget=budget,
+            cache=cache,
+            use_cache=use_cache,
+        )
+    )
+
+
+TSP_ENGINE = EngineConfig(meta=MetaPromptOptions(top_k=10), max_attempts_per_step=24)
+
+
+async def arun_tsp(
+    optimizer: LLMConfig | str = "local:gemma3-270m",
+    *,
+    points: list[tuple[int, int]] | None = None,
+    nodes: int | None = None,
+    instance_seed: int = 0,
+    engine: EngineConfig | None = None,
+    out: Path | str | None = None,
+    budget: BudgetConfig | None = None,
+    cache: Path | None = None,
+    use_cache: bool = True,
+) -> RunResult:
+    """TSP as in the paper (§3), on ``points`` or a seeded random instance of ``nodes``."""
+    from opro.problems.tsp import validate_points
+    from opro.problems.tsp_solvers import distance_matrix, random_instance, solve_exact
+
+    if points is None:
+        if nodes is None or nodes < 3:
+            raise ConfigError("--nodes must be >= 3 (or give --instance FILE)")
+        points = random_instance(nodes, instance_seed)
+    points = validate_points(list(points), "instance")
+    optimal = solve_exact(distance_matrix(points)).length
+    engine = engine or TSP_ENGINE
+    path = Path(out) if out is not None else default_out("tsp")
+    config = jobs.run_config(
+        "tsp",
+        {"points": [list(p) for p in points], "num_initial": 5, "optimal_length": optimal},
+        engine,
+        _llm(optimizer),
+        budget or BudgetConfig(),
+        cache,
+        use_cache,
+    )
+    return await jobs.run_stored(RunDir.create(path, config))
+
+
+def run_tsp(
+    optimizer: LLMConfig | str = "local:gemma3-270m",
+    *,
+    points: list[tuple[int, int]] | None = None,
+    nodes: int | None = None,
+    instance_seed: int = 0,
+    engine: EngineConfig | None = None,
+    out: Path | str | None = None,
+    budget: BudgetConfig | None = None,
+    cache: Path | None = None,
+    use_cache: bool = True,
+) -> RunResult:
+    """Sync form of ``arun_tsp``."""
+    return asyncio.run(
+        arun_tsp(
+            optimizer,
+            points=points,
+            nodes=nodes,
+            instance_seed=instance_seed,
+            engine=engine,
+            out=out,
+            budget=budget,
+            cache=cache,
+            use_cache=use_cache,
+        )
+    )
+
+
+def resume(path: Path | str, budget: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:
+    """Continue a killed or stopped run (or job); (summary, whether it had already finished)."""
+    return jobs.resume(Path(path), budget)

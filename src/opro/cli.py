@@ -22,6 +22,8 @@ from opro.config import BudgetConfig, LLMConfig, validated
 from opro.errors import ConfigError, OproError, redact
 from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
+from opro.meta_prompt import MetaPromptOptions
+from opro.optimizer import EngineConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,6 +165,90 @@ def add_cache_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
+def add_engine_args(
+    parser: argparse.ArgumentParser, *, steps: int, top_k: int, attempts: int | None
+) -> None:
+    group = parser.add_argument_group("OPRO loop (the paper's ablation knobs)")
+    group.add_argument(
+        "--steps", type=int, default=steps, help=f"optimization steps (default {steps})"
+    )
+    group.add_argument(
+        "--samples-per-step",
+        "--candidates-per-step",
+        dest="samples_per_step",
+        type=int,
+        default=8,
+        metavar="N",
+        help="optimizer samples per step (default 8)",
+    )
+    group.add_argument(
+        "--max-attempts-per-step",
+        type=int,
+        default=attempts,
+        metavar="N",
+        help="samples drawn at most per step to collect N valid new solutions"
+        + (f" (default {attempts})" if attempts else " (default N)"),
+    )
+    group.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)"
+    )
+    group.add_argument(
+        "--temperature-end",
+        type=float,
+        metavar="T",
+        help="move the temperature linearly to T by the last step",
+    )
+    group.add_argument(
+        "--top-k",
+        type=int,
+        default=top_k,
+        help=f"best solutions shown in the meta-prompt (default {top_k})",
+    )
+    group.add_argument(
+        "--order",
+        choices=["ascending", "descending", "random"],
+        default="ascending",
+        help="ascending = worst to best, best last (default, as the paper)",
+    )
+    group.add_argument(
+        "--score-display",
+        choices=["int", "buckets20", "raw", "none"],
+        default="int",
+        help="how scores are shown in the meta-prompt (default int)",
+    )
+    group.add_argument(
+        "--patience", type=int, metavar="K", help="stop after K steps without improvement"
+    )
+    group.add_argument(
+        "--max-tokens", type=int, default=256, help="per optimizer sample (default 256)"
+    )
+    group.add_argument(
+        "--constrained",
+        action="store_true",
+        help="constrain proposals with the problem's GBNF grammar (embedded models, "
+        "llama.cpp servers)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    group.add_argument(
+        "--out", type=Path, metavar="DIR", help="run directory (default runs/KIND-TIME)"
+    )
+
+
+def engine_config(args: argparse.Namespace) -> EngineConfig:
+    return EngineConfig(
+        steps=args.steps,
+        samples_per_step=args.samples_per_step,
+        max_attempts_per_step=args.max_attempts_per_step,
+        temperature=args.temperature,
+        temperature_end=args.temperature_end,
+        meta=MetaPromptOptions(args.top_k, args.order, args.score_display),
+        patience=args.patience,
+        max_tokens=args.max_tokens,
+        constrained=args.constrained,
+        seed=args.seed,
+    )
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -251,6 +337,113 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_summary(summary: dict[str, Any], path: Path | str) -> None:
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if summary.get("status") != "finished":
+        print(
+            f"opro: run stopped ({summary.get('stop_reason')}): {summary.get('message')} "
+            f"— continue with `opro resume {path}`",
+            file=sys.stderr,
+        )
+
+
+def _exit_code(summary: dict[str, Any]) -> int:
+    """0 when finished or stopped by a budget cap (as asked); 4 when the LLM failed."""
+    return 4 if summary.get("stop_reason") == "llm_error" else 0
+
+
+def cmd_linreg(args: argparse.Namespace) -> int:
+    out = args.out or api.default_out("linreg")
+    summary = api.run_linreg(
+        llm_config(args, "optimizer"),
+        w_true=args.w_true,
+        b_true=args.b_true,
+        reps=args.reps,
+        engine=engine_config(args),
+        out=out,
+        budget=budget_config(args),
+        cache=args.cache,
+        use_cache=not args.no_cache,
+    )
+    _print_summary(summary, out)
+    return _exit_code(summary)
+
+
+def cmd_tsp(args: argparse.Namespace) -> int:
+    from opro.problems.tsp import load_instance
+
+    points = load_instance(args.instance) if args.instance is not None else None
+    if args.action == "baselines":
+        if points is None and args.nodes is None:
+            raise ConfigError("tsp baselines needs --instance FILE or --nodes N")
+        return _tsp_baselines(points, args)
+    if points is None and args.nodes is None:
+        raise ConfigError("give --nodes N (a seeded random instance) or --instance FILE")
+    out = args.out or api.default_out("tsp")
+    result = api.run_tsp(
+        llm_config(args, "optimizer"),
+        points=points,
+        nodes=args.nodes,
+        instance_seed=args.seed,
+        engine=engine_config(args),
+        out=out,
+        budget=budget_config(args),
+        cache=args.cache,
+        use_cache=not args.no_cache,
+    )
+    _print_summary(result.summary, out)
+    return _exit_code(result.summary)
+
+
+def _tsp_baselines(points: list[tuple[int, int]] | None, args: argparse.Namespace) -> int:
+    from opro.problems import tsp_solvers as ts
+
+    if points is None:
+        if args.nodes < 3:
+            raise ConfigError("--nodes must be >= 3")
+        points = ts.random_instance(args.nodes, args.seed)
+    dist = ts.distance_matrix(points)
+    exact = ts.solve_exact(dist)
+    nn, fi = ts.nearest_neighbor(dist), ts.farthest_insertion(dist)
+    result = {
+        "n": len(points),
+        "optimal_length": exact.length,
+        "optimal_tour": list(exact.tour),
+        "proven_optimal": exact.proven_optimal,
+        "solve_seconds": round(exact.seconds, 3),
+        "nearest_neighbor_length": ts.tour_length(dist, nn),
+        "nearest_neighbor_tour": nn,
+        "farthest_insertion_length": ts.tour_length(dist, fi),
+        "farthest_insertion_tour": fi,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in (
+            "n",
+            "optimal_length",
+            "proven_optimal",
+            "nearest_neighbor_length",
+            "farthest_insertion_length",
+            "solve_seconds",
+        ):
+            print(f"{key:<26} {result[key]}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    caps = {
+        n: getattr(args, n) for n in ("max_calls", "max_tokens_total", "budget_usd", "time_limit_s")
+    }
+    override = budget_config(args) if any(v is not None for v in caps.values()) else None
+    summary, already = api.resume(args.dir, override)
+    if already:
+        print(f"{args.dir} already finished ({summary.get('stop_reason')}); nothing to do")
+        return 0
+    _print_summary(summary, args.dir)
+    return _exit_code(summary)
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     cache = api.open_cache(args.cache)
     assert cache is not None
@@ -294,6 +487,42 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_args(p)
     add_budget_args(p)
     p.set_defaults(run=cmd_complete)
+
+    p = sub.add_parser("linreg", help="the paper's linear-regression example (§2)")
+    add_llm_args(p, "optimizer", "local:gemma3-270m")
+    p.add_argument("--w-true", type=int, default=15, help="true slope (default 15)")
+    p.add_argument("--b-true", type=int, default=14, help="true intercept (default 14)")
+    p.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    add_engine_args(p, steps=500, top_k=20, attempts=None)
+    add_cache_args(p)
+    add_budget_args(p)
+    p.set_defaults(run=cmd_linreg)
+
+    p = sub.add_parser(
+        "tsp",
+        help="the paper's travelling-salesman example (§3); "
+        "`opro tsp baselines` for the exact optimum, NN and FI",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["run", "baselines"],
+        default="run",
+        help="run OPRO (default) or print the baselines",
+    )
+    p.add_argument("--nodes", type=int, metavar="N", help="a seeded random instance of N points")
+    p.add_argument("--instance", type=Path, metavar="FILE", help='JSON {"points": [[x, y], ...]}')
+    p.add_argument("--json", action="store_true", help="baselines: one JSON object on stdout")
+    add_llm_args(p, "optimizer", "local:gemma3-270m")
+    add_engine_args(p, steps=500, top_k=10, attempts=24)
+    add_cache_args(p)
+    add_budget_args(p)
+    p.set_defaults(run=cmd_tsp)
+
+    p = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
+    p.add_argument("dir", type=Path, help="the run directory")
+    add_budget_args(p)
+    p.set_defaults(run=cmd_resume)
 
     p = sub.add_parser("cache", help="inspect or clear the call cache")
     p.add_argument("action", choices=["info", "clear"])

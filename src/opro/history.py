@@ -1,0 +1,74 @@
+"""Scored solutions of a run: deduplication, the best so far, and the top-K shown to the
+optimizer. Knows nothing of prompts or LLMs.
+
+"Quality" orders entries from worst to best whatever the direction: for minimisation a
+lower score is better. The meta-prompt lists the best K entries worst→best (best last),
+as the paper found converges fastest; ``descending`` and ``random`` are its ablations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+import numpy as np
+
+S = TypeVar("S")
+Direction = Literal["min", "max"]
+Order = Literal["ascending", "descending", "random"]
+
+
+@dataclass(frozen=True)
+class Scored(Generic[S]):
+    solution: S
+    key: str
+    """Canonical form: two solutions with the same key are the same solution."""
+    score: float
+    step: int
+
+
+class History(Generic[S]):
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self.entries: list[Scored[S]] = []
+        self._keys: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def seen(self, key: str) -> bool:
+        return key in self._keys
+
+    def add(self, entry: Scored[S]) -> bool:
+        """Add unless an entry with the same key exists; True when added."""
+        if entry.key in self._keys:
+            return False
+        self._keys.add(entry.key)
+        self.entries.append(entry)
+        return True
+
+    def quality(self, score: float) -> float:
+        return -score if self.direction == "min" else score
+
+    def better(self, a: float, b: float) -> bool:
+        return self.quality(a) > self.quality(b)
+
+    def best(self) -> Scored[S] | None:
+        if not self.entries:
+            return None
+        # max() keeps the first of equals: the earliest entry wins ties.
+        return max(self.entries, key=lambda e: self.quality(e.score))
+
+    def top_k(
+        self, k: int, order: Order = "ascending", rng: np.random.Generator | None = None
+    ) -> list[Scored[S]]:
+        """The best ``k`` entries, worst→best (``ascending``), best→worst, or shuffled."""
+        ranked = sorted(self.entries, key=lambda e: (self.quality(e.score), -e.step))
+        chosen = ranked[-k:] if k > 0 else []
+        if order == "descending":
+            return chosen[::-1]
+        if order == "random":
+            if rng is None:
+                raise ValueError("order='random' needs an rng")
+            return [chosen[i] for i in rng.permutation(len(chosen))]
+        return chosen

@@ -1,0 +1,173 @@
+"""From a run's stored configuration to a running optimizer, for new runs and resumes alike.
+
+A run's ``config.json`` holds everything needed to rebuild it: the problem (kind and
+parameters), the engine settings, the optimizer's LLM config (never a key), the budget and
+the cache. ``run_stored`` rebuilds those objects and runs (or continues) the loop, so that
+``opro resume DIR`` and a fresh run follow the very same path. A job of several runs
+(linear regression repetitions) keeps one run dir per repetition under its own dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from opro.budget import Budget
+from opro.config import BudgetConfig, LLMConfig
+from opro.errors import ConfigError
+from opro.llm.cache import CallCache, default_cache_path
+from opro.llm.stack import ManagedLLM, build_llm
+from opro.meta_prompt import MetaPromptOptions
+from opro.optimizer import EngineConfig, Optimizer, RunResult
+from opro.problems.base import Problem
+from opro.runlog import FORMAT, RunDir, versions, write_json_atomic
+
+
+def engine_from_json(data: dict[str, Any]) -> EngineConfig:
+    values = dict(data)
+    values["meta"] = MetaPromptOptions(**values["meta"])
+    return EngineConfig(**values)
+
+
+def build_problem(kind: str, params: dict[str, Any]) -> Problem[Any]:
+    if kind == "linreg":
+        from opro.problems.linreg import LinearRegression
+
+        return LinearRegression(**params)
+    if kind == "tsp":
+        from opro.problems.tsp import TravellingSalesman
+
+        return TravellingSalesman(
+            [tuple(p) for p in params["points"]],
+            num_initial=params["num_initial"],
+            optimal_length=params.get("optimal_length"),
+        )
+    raise ConfigError(f"unknown problem kind {kind!r} in the run config")
+
+
+def run_config(
+    kind: str,
+    params: dict[str, Any],
+    engine: EngineConfig,
+    optimizer: LLMConfig,
+    budget: BudgetConfig,
+    cache: Path | None,
+    use_cache: bool,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "problem": params,
+        "engine": asdict(engine),
+        "optimizer": optimizer.model_dump(mode="json"),
+        "budget": budget.model_dump(mode="json"),
+        "cache": {"enabled": use_cache, "path": None if cache is None else str(cache)},
+    }
+
+
+def _open_cache(config: dict[str, Any]) -> CallCache | None:
+    if not config["cache"]["enabled"]:
+        return None
+    path = config["cache"]["path"]
+    return CallCache(Path(path) if path else default_cache_path())
+
+
+async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -> RunResult:
+    """Run or continue the run in ``run`` from its config.json."""
+    config = run.config()
+    budget_config = budget_override or BudgetConfig(**config["budget"])
+    engine = engine_from_json(config["engine"])
+    problem = build_problem(config["kind"], config["problem"])
+    budget = Budget(budget_config.caps())
+    llm_config = LLMConfig(**config["optimizer"])
+    llm: ManagedLLM = build_llm(
+        llm_config.spec,
+        llm_config.backend_options(),
+        llm_config.stack_options("optimizer", engine.seed),
+        cache=_open_cache(config),
+        budget=budget,
+    )
+    try:
+        return await Optimizer(problem, llm, engine, run, budget).run()
+    finally:
+        await llm.aclose()
+
+
+# -- jobs of several runs ---------------------------------------------------------------
+
+
+def create_job(
+    path: Path, kind: str, runs: dict[str, dict[str, Any]], extra: dict[str, Any]
+) -> None:
+    """A job dir holding one run dir per entry of ``runs`` (name → run config)."""
+    job = RunDir.create(path, {"kind": kind, "runs": list(runs), **extra})
+    for name, config in runs.items():
+        RunDir.create(job.path / name, config)
+
+
+async def run_job(path: Path, budget_override: BudgetConfig | None = None) -> list[RunResult]:
+    config = RunDir.open(path).config()
+    results = []
+    for name in config["runs"]:
+        result = await run_stored(RunDir.open(path / name), budget_override)
+        results.append(result)
+        if result.status != "finished":
+            break
+    return results
+
+
+def aggregate_linreg(path: Path, results: list[RunResult]) -> dict[str, Any]:
+    """Mean ± std across repetitions, as the paper reports them."""
+    config = RunDir.open(path).config()
+    summaries = [RunDir.open(path / name).summary() or {} for name in config["runs"]]
+    done = [s for s in summaries if s.get("status") == "finished"]
+    steps = [s["steps_to_optimum"] for s in done if s.get("steps_to_optimum") is not None]
+    unique = [s["unique_pairs_explored"] for s in done]
+
+    def mean_std(values: list[int]) -> dict[str, float | None]:
+        if not values:
+            return {"mean": None, "std": None}
+        return {
+            "mean": statistics.fmean(values),
+            "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        }
+
+    summary = {
+        "kind": "linreg-reps",
+        "status": "finished" if len(done) == len(summaries) else "stopped",
+        "stop_reason": results[-1].stop_reason if results else "none",
+        "message": results[-1].message if results else "",
+        "reps": len(summaries),
+        "reps_finished": len(done),
+        "reps_reaching_optimum": len(steps),
+        "steps_to_optimum": mean_std(steps),
+        "unique_pairs_explored": mean_std(unique),
+        "per_rep": [
+            {
+                "run": name,
+                "steps_to_optimum": s.get("steps_to_optimum"),
+                "unique_pairs_explored": s.get("unique_pairs_explored"),
+                "status": s.get("status"),
+            }
+            for name, s in zip(config["runs"], summaries, strict=True)
+        ],
+        "versions": versions(),
+        "format": FORMAT,
+    }
+    write_json_atomic(path / "summary.json", summary)
+    return summary
+
+
+def resume(path: Path, budget_override: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:
+    """Continue the run or job at ``path``: (its summary, whether it was already finished)."""
+    run = RunDir.open(path)
+    previous = run.summary()
+    if previous is not None and previous.get("status") == "finished":
+        return previous, True
+    config = run.config()
+    if "runs" in config:
+        results = asyncio.run(run_job(path, budget_override))
+        return aggregate_linreg(path, results), False
+    return asyncio.run(run_stored(run, budget_override)).summary, False

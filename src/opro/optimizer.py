@@ -1,0 +1,327 @@
+"""The OPRO loop: propose → parse → dedupe → score → record → stop?
+
+Step 0 scores the starting solutions. Each later step renders the meta-prompt from the
+history, draws ``samples_per_step`` samples at temperature T (sample indices 0..N-1, a seed
+derived from the run seed and the step, so the cache replays a resumed step exactly),
+parses them (a failure is counted, never raised), drops anything seen before, scores the
+rest concurrently and appends one record to ``steps.jsonl``. A step is the unit of resume:
+a step cut short by a kill, a budget cap or an LLM failure is simply done again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from opro.budget import Budget, RoleUsage
+from opro.errors import BudgetExceeded, ConfigError, LLMError
+from opro.history import History, Scored
+from opro.llm.base import LLM
+from opro.meta_prompt import MetaPromptOptions, render_meta_prompt
+from opro.problems.base import Problem
+from opro.runlog import RunDir
+from opro.types import Completion, Request
+
+S = TypeVar("S")
+T = TypeVar("T")
+FINISHED = ("max_steps", "optimum", "patience")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    steps: int = 500
+    samples_per_step: int = 8
+    max_attempts_per_step: int | None = None
+    """Samples drawn at most per step to collect ``samples_per_step`` valid new solutions
+    (default: ``samples_per_step``, one round, as the paper's linear regression)."""
+    temperature: float = 1.0
+    temperature_end: float | None = None
+    """If set, the temperature moves linearly from ``temperature`` to this by the last step."""
+    meta: MetaPromptOptions = field(default_factory=MetaPromptOptions)
+    patience: int | None = None
+    """Stop after this many steps without a better best score."""
+    max_tokens: int = 256
+    constrained: bool = False
+    """Constrain proposals with the problem's GBNF grammar (embedded models, llama.cpp)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "--steps": self.steps >= 1,
+            "--samples-per-step": self.samples_per_step >= 1,
+            "--max-attempts-per-step": (self.max_attempts_per_step or self.samples_per_step)
+            >= self.samples_per_step,
+            "--top-k": self.meta.top_k >= 1,
+            "--max-tokens": self.max_tokens >= 1,
+            "--patience": self.patience is None or self.patience >= 1,
+            "--temperature": 0 <= self.temperature <= 2
+            and (self.temperature_end is None or 0 <= self.temperature_end <= 2),
+        }
+        for flag, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{flag} is out of range: see `opro --help` for its bounds")
+
+    def temperature_at(self, step: int) -> float:
+        if self.temperature_end is None or self.steps <= 1:
+            return self.temperature
+        fraction = (step - 1) / (self.steps - 1)
+        return self.temperature + (self.temperature_end - self.temperature) * fraction
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: str
+    status: str
+    """``finished`` (max steps, optimum, patience) or ``stopped`` (budget, LLM failure)."""
+    stop_reason: str
+    message: str
+    steps_completed: int
+    best_solution: Any
+    best_score: float | None
+    summary: dict[str, Any]
+
+
+async def gather_or_cancel(awaitables: Sequence[Awaitable[T]]) -> list[T]:
+    """All results in order; on the first error cancel the rest and raise that error."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class Optimizer(Generic[S]):
+    def __init__(
+        self,
+        problem: Problem[S],
+        llm: LLM,
+        config: EngineConfig,
+        run: RunDir,
+        budget: Budget,
+    ) -> None:
+        self.problem = problem
+        self.llm = llm
+        self.config = config
+        self.run_dir = run
+        self.budget = budget
+        self.history: History[S] = History(problem.direction)
+        self.steps_done = -1
+        self.first_optimal_step: int | None = None
+        self.best_step = 0
+
+    # -- resume -------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Rebuild the history and usage from the complete steps on disk."""
+        self.run_dir.truncate_partial()
+        records = self.run_dir.read_steps()
+        for record in records:
+            self._absorb(record)
+        if records:
+            last = records[-1]
+            self.budget.restore(
+                {role: RoleUsage.from_json(u) for role, u in last["usage"].items()},
+                float(last["elapsed_s"]),
+            )
+
+    def _absorb(self, record: dict[str, Any]) -> None:
+        step = int(record["step"])
+        before = self.history.best()
+        for c in record["candidates"]:
+            solution = self.problem.from_json(c["solution"])
+            score = float(c["score"])
+            self.history.add(Scored(solution, self.problem.canonical(solution), score, step))
+            if self.first_optimal_step is None and self.problem.is_optimal(solution, score):
+                self.first_optimal_step = step
+        after = self.history.best()
+        if after is not None and (before is None or self.history.better(after.score, before.score)):
+            self.best_step = step
+        self.steps_done = step
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _stop_reason(self) -> str | None:
+        if self.first_optimal_step is not None:
+            return "optimum"
+        if self.steps_done >= self.config.steps:
+            return "max_steps"
+        patience = self.config.patience
+        if patience is not None and self.steps_done - self.best_step >= patience:
+            return "patience"
+        return None
+
+    async def run(self) -> RunResult:
+        self.restore()
+        message = ""
+        while True:
+            reason = self._stop_reason()
+            if reason is not None:
+                break
+            try:
+                record = await (self._initial_step() if self.steps_done < 0 else self.step())
+            except BudgetExceeded as exc:
+                reason, message = "budget", str(exc)
+                break
+            except LLMError as exc:
+                reason, message = "llm_error", str(exc)
+                break
+            self.run_dir.append_step(record)
+            self._absorb(record)
+            self.run_dir.write_summary(self.summary("running", "running", ""))
+        status = "finished" if reason in FINISHED else "stopped"
+        summary = self.summary(status, reason, message)
+        self.run_dir.write_summary(summary)
+        best = self.history.best()
+        return RunResult(
+            run_dir=str(self.run_dir.path),
+            status=status,
+            stop_reason=reason,
+            message=message,
+            steps_completed=max(self.steps_done, 0),
+            best_solution=None if best is None else best.solution,
+            best_score=None if best is None else best.score,
+            summary=summary,
+        )
+
+    async def _initial_step(self) -> dict[str, Any]:
+        started = time.monotonic()
+        rng = np.random.default_rng([self.config.seed, 0])
+        solutions, duplicates, keys = [], 0, set()
+        for solution in self.problem.initial_solutions(rng):
+            key = self.problem.canonical(solution)
+            if key in keys:
+                duplicates += 1
+                continue
+            keys.add(key)
+            solutions.append(solution)
+        scores = await self.problem.score(solutions)
+        return self._record(0, None, 0.0, [], solutions, scores, 0, duplicates, started)
+
+    async def step(self) -> dict[str, Any]:
+        started = time.monotonic()
+        number = self.steps_done + 1
+        config = self.config
+        rng = np.random.default_rng([config.seed, number])
+        meta_prompt = render_meta_prompt(self.problem, self.history, config.meta, rng)
+        temperature = config.temperature_at(number)
+        grammar = self.problem.grammar() if config.constrained else None
+        seed = int(np.random.default_rng([config.seed, number, 1]).integers(2**31 - 1))
+        wanted = config.samples_per_step
+        max_attempts = config.max_attempts_per_step or wanted
+        outputs: list[str] = []
+        candidates: list[S] = []
+        keys: set[str] = set()
+        failures = duplicates = 0
+        while len(candidates) < wanted and len(outputs) < max_attempts:
+            draw = min(wanted - len(candidates), max_attempts - len(outputs))
+            requests = [
+                Request(
+                    meta_prompt,
+                    config.max_tokens,
+                    temperature,
+                    (),
+                    len(outputs) + i,
+                    seed,
+                    grammar=grammar,
+                )
+                for i in range(draw)
+            ]
+            completions: list[Completion] = await gather_or_cancel(
+                [self.llm.complete(r) for r in requests]
+            )
+            for completion in completions:
+                outputs.append(completion.text)
+                solution = self.problem.parse(completion.text)
+                if solution is None:
+                    failures += 1
+                    continue
+                key = self.problem.canonical(solution)
+                if key in keys or self.history.seen(key):
+                    duplicates += 1
+                    continue
+                keys.add(key)
+                candidates.append(solution)
+        scores = await self.problem.score(candidates) if candidates else []
+        return self._record(
+            number,
+            meta_prompt,
+            temperature,
+            outputs,
+            candidates,
+            scores,
+            failures,
+            duplicates,
+            started,
+        )
+
+    def _record(
+        self,
+        number: int,
+        meta_prompt: str | None,
+        temperature: float,
+        outputs: list[str],
+        solutions: list[S],
+        scores: list[float],
+        failures: int,
+        duplicates: int,
+        started: float,
+    ) -> dict[str, Any]:
+        candidates = [
+            {"solution": self.problem.to_json(s), "text": self.problem.render(s), "score": score}
+            for s, score in zip(solutions, scores, strict=True)
+        ]
+        best = self.history.best()
+        step_best = max(scores, key=self.history.quality) if scores else None
+        if step_best is not None and (best is None or self.history.better(step_best, best.score)):
+            best_score: float | None = step_best
+        else:
+            best_score = None if best is None else best.score
+        return {
+            "step": number,
+            "temperature": temperature,
+            "meta_prompt": meta_prompt,
+            "outputs": outputs,
+            "candidates": candidates,
+            "parse_failures": failures,
+            "duplicates": duplicates,
+            "best_score": best_score,
+            "step_seconds": round(time.monotonic() - started, 3),
+            "elapsed_s": round(self.budget.elapsed_s, 3),
+            "usage": {role: u.to_json() for role, u in self.budget.usage().items()},
+        }
+
+    def summary(self, status: str, reason: str, message: str) -> dict[str, Any]:
+        best = self.history.best()
+        total = self.budget.total()
+        return {
+            "status": status,
+            "stop_reason": reason,
+            "message": message,
+            "steps_completed": max(self.steps_done, 0),
+            "best": None
+            if best is None
+            else {
+                "solution": self.problem.to_json(best.solution),
+                "text": self.problem.render(best.solution),
+                "score": best.score,
+                "step": best.step,
+            },
+            "first_optimal_step": self.first_optimal_step,
+            "solutions_evaluated": len(self.history),
+            "usage": {role: u.to_json() for role, u in self.budget.usage().items()},
+            "calls": total.calls,
+            "cached_calls": total.cached_calls,
+            "retries": total.retries,
+            "tokens": total.total_tokens,
+            "cost_usd": total.cost_usd,
+            "elapsed_s": round(self.budget.elapsed_s, 3),
+            **self.problem.summary(self.history),
+        }

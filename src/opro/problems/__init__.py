@@ -1,0 +1,1 @@
+"""Problems OPRO optimizes: each implements the small ``Problem`` contract of ``base``."""
