@@ -279,3 +279,26 @@ def test_llm_config_round_trips_through_the_run_dir(tmp_path: Path) -> None:
     api.run_linreg(config, reps=1, out=tmp_path / "c", engine=EngineConfig(steps=1))
     stored = json.loads((tmp_path / "c" / "rep-0" / "config.json").read_text())["optimizer"]
     assert LLMConfig(**stored) == config
+
+
+def test_public_python_api_sync_and_async(tmp_path: Path) -> None:
+    import asyncio
+
+    import opro
+
+    engine = opro.EngineConfig(steps=2, samples_per_step=4)
+    result = opro.run_tsp(
+        "fake:tests.doubles:tsp_shuffler", nodes=7, engine=engine, out=tmp_path / "sync"
+    )
+    assert isinstance(result, opro.RunResult)
+    assert result.steps_completed == 2
+    again = asyncio.run(
+        opro.arun_tsp(
+            "fake:tests.doubles:tsp_shuffler", nodes=7, engine=engine, out=tmp_path / "async"
+        )
+    )
+    assert again.best_score == result.best_score  # same seed, same proposals
+    summary = asyncio.run(
+        opro.arun_linreg("fake:tests.doubles:garbage", reps=2, engine=engine, out=tmp_path / "lr")
+    )
+    assert summary["reps_finished"] == 2

@@ -143,7 +143,8 @@ class TravellingSalesman(Problem[Tour]):
         return score <= self.optimal_length * (1 + OPTIMUM_TOLERANCE)
 
     def gap(self, length: float) -> float:
-        return (length - self.optimal_length) / self.optimal_length * 100
+        gap = (length - self.optimal_length) / self.optimal_length * 100
+        return 0.0 if abs(gap) < 1e-9 else gap  # no "-0.0 %" from float noise
 
     def summary(self, history: History[Tour]) -> dict[str, Any]:
         best = history.best()
