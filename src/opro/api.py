@@ -7,10 +7,12 @@ once. The CLI is a thin layer over these functions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from opro import jobs
 from opro.budget import Budget, RoleUsage
@@ -22,6 +24,21 @@ from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
 from opro.runlog import RunDir
 from opro.types import Completion, Request
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _sync(job: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """The sync form of an async job: same parameters, one ``asyncio.run``."""
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(job(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = job.__name__.removeprefix("a")
+    run.__doc__ = f"Sync form of ``{job.__name__}``.\n\n{job.__doc__ or ''}"
+    return run
 
 
 @dataclass(frozen=True)
@@ -79,38 +96,6 @@ async def acomplete(
     return Samples(config.spec, tuple(completions), shared_budget.total())
 
 
-def complete(
-    llm: LLMConfig | str,
-    prompt: str,
-    *,
-    n: int = 1,
-    temperature: float = 0.0,
-    max_tokens: int = 256,
-    seed: int | None = None,
-    stop: tuple[str, ...] = (),
-    system: str | None = None,
-    grammar: str | None = None,
-    cache: CallCache | None = None,
-    budget: BudgetConfig | None = None,
-) -> Samples:
-    """Sync form of ``acomplete``."""
-    return asyncio.run(
-        acomplete(
-            llm,
-            prompt,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=stop,
-            system=system,
-            grammar=grammar,
-            cache=cache,
-            budget=budget,
-        )
-    )
-
-
 # -- the paper's motivating problems ------------------------------------------------------
 
 
@@ -158,34 +143,6 @@ async def arun_linreg(
     return jobs.aggregate_linreg(path, results)
 
 
-def run_linreg(
-    optimizer: LLMConfig | str = "local:gemma3-270m",
-    *,
-    w_true: int = 15,
-    b_true: int = 14,
-    reps: int = 5,
-    engine: EngineConfig | None = None,
-    out: Path | str | None = None,
-    budget: BudgetConfig | None = None,
-    cache: Path | None = None,
-    use_cache: bool = True,
-) -> dict[str, Any]:
-    """Sync form of ``arun_linreg``."""
-    return asyncio.run(
-        arun_linreg(
-            optimizer,
-            w_true=w_true,
-            b_true=b_true,
-            reps=reps,
-            engine=engine,
-            out=out,
-            budget=budget,
-            cache=cache,
-            use_cache=use_cache,
-        )
-    )
-
-
 TSP_ENGINE = EngineConfig(meta=MetaPromptOptions(top_k=10), max_attempts_per_step=24)
 
 
@@ -225,32 +182,9 @@ async def arun_tsp(
     return await jobs.run_stored(RunDir.create(path, config))
 
 
-def run_tsp(
-    optimizer: LLMConfig | str = "local:gemma3-270m",
-    *,
-    points: list[tuple[int, int]] | None = None,
-    nodes: int | None = None,
-    instance_seed: int = 0,
-    engine: EngineConfig | None = None,
-    out: Path | str | None = None,
-    budget: BudgetConfig | None = None,
-    cache: Path | None = None,
-    use_cache: bool = True,
-) -> RunResult:
-    """Sync form of ``arun_tsp``."""
-    return asyncio.run(
-        arun_tsp(
-            optimizer,
-            points=points,
-            nodes=nodes,
-            instance_seed=instance_seed,
-            engine=engine,
-            out=out,
-            budget=budget,
-            cache=cache,
-            use_cache=use_cache,
-        )
-    )
+complete = _sync(acomplete)
+run_linreg = _sync(arun_linreg)
+run_tsp = _sync(arun_tsp)
 
 
 def resume(path: Path | str, budget: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:

@@ -52,19 +52,23 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "--steps": self.steps >= 1,
-            "--samples-per-step": self.samples_per_step >= 1,
-            "--max-attempts-per-step": (self.max_attempts_per_step or self.samples_per_step)
-            >= self.samples_per_step,
-            "--top-k": self.meta.top_k >= 1,
-            "--max-tokens": self.max_tokens >= 1,
-            "--patience": self.patience is None or self.patience >= 1,
-            "--temperature": 0 <= self.temperature <= 2
-            and (self.temperature_end is None or 0 <= self.temperature_end <= 2),
+            "--steps must be >= 1": self.steps >= 1,
+            "--samples-per-step must be >= 1": self.samples_per_step >= 1,
+            "--max-attempts-per-step must be >= --samples-per-step": (
+                self.max_attempts_per_step is None
+                or self.max_attempts_per_step >= self.samples_per_step
+            ),
+            "--top-k must be >= 1": self.meta.top_k >= 1,
+            "--max-tokens must be >= 1": self.max_tokens >= 1,
+            "--patience must be >= 1": self.patience is None or self.patience >= 1,
+            "--temperature and --temperature-end must be within [0, 2]": (
+                0 <= self.temperature <= 2
+                and (self.temperature_end is None or 0 <= self.temperature_end <= 2)
+            ),
         }
-        for flag, ok in checks.items():
+        for rule, ok in checks.items():
             if not ok:
-                raise ConfigError(f"{flag} is out of range: see `opro --help` for its bounds")
+                raise ConfigError(rule)
 
     def temperature_at(self, step: int) -> float:
         if self.temperature_end is None or self.steps <= 1:

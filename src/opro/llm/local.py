@@ -58,16 +58,17 @@ class LocalBackend(LLM):
         self._last_text = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._turn: asyncio.Lock | None = None
-
-    def identity(self) -> dict[str, Any]:
         # The file's name and size stand for its content, without hashing 250 MB each run.
-        return {
+        self._identity: dict[str, Any] = {
             "spec": self.spec,
             "file": self.path.name,
             "bytes": self.path.stat().st_size,
             "api": self.api,
             "n_ctx": self.n_ctx,
         }
+
+    def identity(self) -> dict[str, Any]:
+        return self._identity
 
     async def complete(self, request: Request) -> Completion:
         loop = asyncio.get_running_loop()
