@@ -302,3 +302,18 @@ def test_public_python_api_sync_and_async(tmp_path: Path) -> None:
         opro.arun_linreg("fake:tests.doubles:garbage", reps=2, engine=engine, out=tmp_path / "lr")
     )
     assert summary["reps_finished"] == 2
+
+
+def test_number_of_starting_solutions_is_configurable(tmp_path: Path) -> None:
+    result = api.run_tsp(
+        "fake:tests.doubles:garbage",
+        nodes=9,
+        num_initial=12,
+        engine=EngineConfig(steps=1),
+        out=tmp_path / "t",
+    )
+    assert len(steps_of(tmp_path / "t")[0]["candidates"]) == 12
+    assert result.summary["solutions_evaluated"] == 12
+    assert_one_line_error(
+        run_cli("linreg", "--num-initial", "0", "--out", str(tmp_path / "x")), "--num-initial"
+    )

@@ -113,6 +113,7 @@ async def arun_linreg(
     w_true: int = 15,
     b_true: int = 14,
     reps: int = 5,
+    num_initial: int = 5,
     engine: EngineConfig | None = None,
     out: Path | str | None = None,
     budget: BudgetConfig | None = None,
@@ -123,13 +124,20 @@ async def arun_linreg(
     ``out``; returns the aggregate summary (mean ± std of steps to optimum, unique pairs)."""
     if reps < 1:
         raise ConfigError(f"--reps must be >= 1, got {reps}")
+    if num_initial < 1:
+        raise ConfigError(f"--num-initial must be >= 1, got {num_initial}")
     engine = engine or EngineConfig()
     path = Path(out) if out is not None else default_out("linreg")
     budget = budget or BudgetConfig()
     runs = {
         f"rep-{rep}": jobs.run_config(
             "linreg",
-            {"w_true": w_true, "b_true": b_true, "data_seed": engine.seed + rep},
+            {
+                "w_true": w_true,
+                "b_true": b_true,
+                "data_seed": engine.seed + rep,
+                "num_initial": num_initial,
+            },
             replace(engine, seed=engine.seed + rep),
             _llm(optimizer),
             budget,
@@ -152,6 +160,7 @@ async def arun_tsp(
     points: list[tuple[int, int]] | None = None,
     nodes: int | None = None,
     instance_seed: int = 0,
+    num_initial: int = 5,
     engine: EngineConfig | None = None,
     out: Path | str | None = None,
     budget: BudgetConfig | None = None,
@@ -162,6 +171,8 @@ async def arun_tsp(
     from opro.problems.tsp import validate_points
     from opro.problems.tsp_solvers import distance_matrix, random_instance, solve_exact
 
+    if num_initial < 1:
+        raise ConfigError(f"--num-initial must be >= 1, got {num_initial}")
     if points is None:
         if nodes is None or nodes < 3:
             raise ConfigError("--nodes must be >= 3 (or give --instance FILE)")
@@ -172,7 +183,11 @@ async def arun_tsp(
     path = Path(out) if out is not None else default_out("tsp")
     config = jobs.run_config(
         "tsp",
-        {"points": [list(p) for p in points], "num_initial": 5, "optimal_length": optimal},
+        {
+            "points": [list(p) for p in points],
+            "num_initial": num_initial,
+            "optimal_length": optimal,
+        },
         engine,
         _llm(optimizer),
         budget or BudgetConfig(),

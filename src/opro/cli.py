@@ -228,6 +228,13 @@ def add_engine_args(
         help="constrain proposals with the problem's GBNF grammar (embedded models, "
         "llama.cpp servers)",
     )
+    group.add_argument(
+        "--num-initial",
+        type=int,
+        default=5,
+        metavar="N",
+        help="random starting solutions scored at step 0 (default 5)",
+    )
     group.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     group.add_argument(
         "--out", type=Path, metavar="DIR", help="run directory (default runs/KIND-TIME)"
@@ -359,6 +366,7 @@ def cmd_linreg(args: argparse.Namespace) -> int:
         w_true=args.w_true,
         b_true=args.b_true,
         reps=args.reps,
+        num_initial=args.num_initial,
         engine=engine_config(args),
         out=out,
         budget=budget_config(args),
@@ -385,6 +393,7 @@ def cmd_tsp(args: argparse.Namespace) -> int:
         points=points,
         nodes=args.nodes,
         instance_seed=args.seed,
+        num_initial=args.num_initial,
         engine=engine_config(args),
         out=out,
         budget=budget_config(args),
