@@ -151,6 +151,21 @@ def test_truncated_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
     assert [r["step"] for r in steps_of(tmp_path / "r" / "rep-0")] == [0, 1, 2]
 
 
+def _kill_after(command: list[str], steps_file: Path, lines: int, env: dict[str, str]) -> int:
+    """Start ``command``, SIGKILL it once ``steps_file`` holds ``lines`` lines (mid-run);
+    returns its exit status (-9 when the kill landed, 0 if it finished first)."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps_file.exists() and steps_file.read_bytes().count(b"\n") >= lines:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    return proc.wait(60)
+
+
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     seed = random.randrange(10**6)
     print(f"kill-moment seed: {seed}")
@@ -172,36 +187,21 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "killed"
+    steps_file = out / "rep-0" / "steps.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    time.sleep(rng.uniform(0.8, 2.0))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    kills = 1
-    for _ in range(4):
-        if not (out / "rep-0" / "steps.jsonl").exists():
-            break
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opro.cli", "resume", str(out)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(rng.uniform(0.3, 1.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+    start = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
+    resume = [sys.executable, "-m", "opro.cli", "resume", str(out)]
+    kill_points = sorted(rng.sample(range(1, 25), 5))  # after this many complete steps
+    statuses = [
+        _kill_after(start if i == 0 else resume, steps_file, k, env)
+        for i, k in enumerate(kill_points)
+    ]
+    assert statuses == [-signal.SIGKILL] * 5, f"seed {seed}: kills at {kill_points}: {statuses}"
     final = run_cli("resume", str(out), env={"PYTHONPATH": str(ROOT)}, timeout=120)
     assert final.returncode == 0, final.stderr
     steps = [r["step"] for r in steps_of(out / "rep-0")]
     assert steps == list(range(26)), f"seed {seed}: steps {steps}"
     assert history_of(out / "rep-0") == history_of(tmp_path / "ref" / "rep-0"), f"seed {seed}"
-    assert kills >= 1
 
 
 def test_cli_engine_errors_are_one_line(tmp_path: Path) -> None:

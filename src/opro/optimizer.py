@@ -282,12 +282,9 @@ class Optimizer(Generic[S]):
             {"solution": self.problem.to_json(s), "text": self.problem.render(s), "score": score}
             for s, score in zip(solutions, scores, strict=True)
         ]
-        best = self.history.best()
-        step_best = max(scores, key=self.history.quality) if scores else None
-        if step_best is not None and (best is None or self.history.better(step_best, best.score)):
-            best_score: float | None = step_best
-        else:
-            best_score = None if best is None else best.score
+        previous = self.history.best()
+        contenders = list(scores) + ([] if previous is None else [previous.score])
+        best_score = max(contenders, key=self.history.quality) if contenders else None
         return {
             "step": number,
             "temperature": temperature,
