@@ -27,3 +27,41 @@ def tsp_shuffler(request: Request) -> str:
     tour = list(range(n))
     rng.shuffle(tour)
     return "<trace> " + ",".join(map(str, tour)) + " </trace>"
+
+
+WORDS = ("carefully", "step", "by", "check", "each", "operator", "first", "then", "answer")
+
+
+def instruction_proposer(request: Request) -> str:
+    """A pre-trained-style optimizer: a few words drawn from the request's seed and sample,
+    in the ``Precision: NN <TEXT>...</TEXT>`` pattern (sometimes malformed, as a real one)."""
+    rng = random.Random(f"{request.seed}-{request.sample}")
+    if rng.random() < 0.15:
+        return " 70 <TEXT>unterminated"
+    words = rng.sample(WORDS, rng.randint(2, 5))
+    return f" {rng.randint(40, 90)} <TEXT>{' '.join(words)}.</TEXT>"
+
+
+def boolean_scorer(request: Request) -> str:
+    """A scorer whose answers to boolean questions depend on the instruction and question:
+    longer instructions answer more questions correctly (so the search has a gradient)."""
+    prompt = request.prompt
+    question = prompt.split("Q: ", 1)[-1].split("\n\nA:", 1)[0]
+    instruction = prompt.split("\n\nA:", 1)[-1].strip()
+    truth = _evaluate_boolean(question)
+    rng = random.Random(f"{question}|{instruction}")
+    if truth is None or rng.random() < 0.1:
+        return ""
+    right = rng.random() < min(0.95, 0.3 + 0.1 * len(instruction.split()))
+    return f" The answer is {truth if right else not truth}."
+
+
+def _evaluate_boolean(question: str) -> bool | None:
+    expression = question.removesuffix(" is").strip()
+    allowed = set("TrueFalsnotd() ")
+    if not expression or not set(expression) <= allowed:
+        return None
+    try:
+        return bool(eval(expression, {"__builtins__": {}}))  # only True/False/not/and/or
+    except SyntaxError:
+        return None

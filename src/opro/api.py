@@ -22,6 +22,9 @@ from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
+from opro.prompt_api import Evaluation as Evaluation
+from opro.prompt_api import aevaluate, aoptimize
+from opro.prompt_api import instructions_from as instructions_from
 from opro.runlog import RunDir
 from opro.types import Completion, Request
 
@@ -200,6 +203,8 @@ async def arun_tsp(
 complete = _sync(acomplete)
 run_linreg = _sync(arun_linreg)
 run_tsp = _sync(arun_tsp)
+optimize = _sync(aoptimize)
+evaluate = _sync(aevaluate)
 
 
 def resume(path: Path | str, budget: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:

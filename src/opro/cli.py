@@ -166,7 +166,13 @@ def add_cache_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_engine_args(
-    parser: argparse.ArgumentParser, *, steps: int, top_k: int, attempts: int | None
+    parser: argparse.ArgumentParser,
+    *,
+    steps: int,
+    top_k: int,
+    attempts: int | None,
+    max_tokens: int | None = 256,
+    num_initial: bool = True,
 ) -> None:
     group = parser.add_argument_group("OPRO loop (the paper's ablation knobs)")
     group.add_argument(
@@ -220,7 +226,12 @@ def add_engine_args(
         "--patience", type=int, metavar="K", help="stop after K steps without improvement"
     )
     group.add_argument(
-        "--max-tokens", type=int, default=256, help="per optimizer sample (default 256)"
+        "--max-tokens",
+        type=int,
+        default=max_tokens,
+        help="per optimizer sample (default "
+        + (str(max_tokens) if max_tokens else "64 for the pre-trained style, else 256")
+        + ")",
     )
     group.add_argument(
         "--constrained",
@@ -228,13 +239,14 @@ def add_engine_args(
         help="constrain proposals with the problem's GBNF grammar (embedded models, "
         "llama.cpp servers)",
     )
-    group.add_argument(
-        "--num-initial",
-        type=int,
-        default=5,
-        metavar="N",
-        help="random starting solutions scored at step 0 (default 5)",
-    )
+    if num_initial:
+        group.add_argument(
+            "--num-initial",
+            type=int,
+            default=5,
+            metavar="N",
+            help="random starting solutions scored at step 0 (default 5)",
+        )
     group.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     group.add_argument(
         "--out", type=Path, metavar="DIR", help="run directory (default runs/KIND-TIME)"
@@ -250,7 +262,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         temperature_end=args.temperature_end,
         meta=MetaPromptOptions(args.top_k, args.order, args.score_display),
         patience=args.patience,
-        max_tokens=args.max_tokens,
+        max_tokens=args.max_tokens or EngineConfig.max_tokens,
         constrained=args.constrained,
         seed=args.seed,
     )
@@ -440,6 +452,165 @@ def _tsp_baselines(points: list[tuple[int, int]] | None, args: argparse.Namespac
     return 0
 
 
+def add_task_args(parser: argparse.ArgumentParser) -> None:
+    """The dataset and how the scorer sees it (``opro optimize`` and ``opro evaluate``)."""
+    group = parser.add_argument_group("task and scorer prompt")
+    group.add_argument(
+        "--dataset",
+        required=True,
+        metavar="D",
+        help="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, jsonl:PATH or csv:PATH "
+        "(see `opro data list`)",
+    )
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="benchmark files laid out like the authors' data/ folder "
+        "(default $OPRO_DATA_DIR, else where `opro data fetch` puts them)",
+    )
+    group.add_argument(
+        "--position",
+        choices=["Q_begin", "Q_end", "A_begin", "before_Q"],
+        help="where the instruction goes in the scorer's prompt (default A_begin for a "
+        "pre-trained scorer, Q_begin for a chat scorer)",
+    )
+    group.add_argument(
+        "--answer-mode",
+        choices=["strict", "paper"],
+        default="strict",
+        help="strict: correct matching (default); paper: the authors' lenient matching",
+    )
+    group.add_argument(
+        "--scorer-max-tokens",
+        type=int,
+        default=256,
+        metavar="N",
+        help="tokens per scorer answer (default 256)",
+    )
+    group.add_argument(
+        "--extract-answer",
+        action="store_true",
+        help="second pass for pre-trained scorers: ask 'So the final answer is' and score that",
+    )
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    out = args.out or api.default_out("optimize")
+    result = api.optimize(
+        args.dataset,
+        scorer=llm_config(args, "scorer"),
+        optimizer=llm_config(args, "optimizer"),
+        position=args.position,
+        style=args.style,
+        exemplars=args.exemplars,
+        exemplar_selection=args.exemplar_selection,
+        initial=args.initial if args.initial is not None else [""],
+        max_train=args.max_train,
+        max_test=args.max_test,
+        test_top=args.test_top,
+        answer_mode=args.answer_mode,
+        scorer_max_tokens=args.scorer_max_tokens,
+        extract=args.extract_answer,
+        data_dir=args.data_dir,
+        engine=engine_config(args),
+        out=out,
+        budget=budget_config(args),
+        cache=args.cache,
+        use_cache=not args.no_cache,
+    )
+    _print_summary(_brief(result.summary), out)
+    return _exit_code(result.summary)
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    """summary.json without the per-example marks (they stay in the file)."""
+    rows = summary.get("test_evaluation")
+    if not rows:
+        return summary
+    return summary | {
+        "test_evaluation": [{k: v for k, v in r.items() if k != "marks"} for r in rows]
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    instructions = list(args.instruction or [])
+    if args.instructions_from is not None:
+        instructions += api.instructions_from(args.instructions_from, args.top)
+    if args.concurrency is not None:
+        args.scorer_concurrency = args.concurrency
+    evaluation = api.evaluate(
+        args.dataset,
+        list(dict.fromkeys(instructions)),
+        scorer=llm_config(args, "scorer"),
+        split=args.split,
+        position=args.position,
+        max_examples=args.max_examples,
+        answer_mode=args.answer_mode,
+        scorer_max_tokens=args.scorer_max_tokens,
+        extract=args.extract_answer,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        cache=api.open_cache(args.cache, enabled=not args.no_cache),
+        budget=budget_config(args),
+    )
+    if args.json:
+        print(json.dumps(evaluation.to_json(examples=args.examples), ensure_ascii=False, indent=2))
+    else:
+        _print_evaluation(evaluation)
+    failed = sum(r.count("failed") for r in evaluation.results)
+    if failed:
+        print(
+            f"opro: {failed} example(s) failed after retries and are left out of the accuracy; "
+            "rerun the same command to retry them (answered calls come from the cache)",
+            file=sys.stderr,
+        )
+        return 4
+    return 0
+
+
+def _print_evaluation(evaluation: api.Evaluation) -> None:
+    print(
+        f"{evaluation.dataset} [{evaluation.split}] scorer {evaluation.scorer}, "
+        f"position {evaluation.position}"
+    )
+    print(
+        f"{'accuracy':>8} {'n':>5} {'correct':>7} {'empty':>5} {'failed':>6} "
+        f"{'p vs 1st':>8}  instruction"
+    )
+    for result, paired in zip(evaluation.results, evaluation.paired, strict=True):
+        acc = "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}"
+        p = "" if paired is None else f"{paired.p_value:.3g}"
+        text = result.instruction if result.instruction else "(empty)"
+        print(
+            f"{acc:>8} {result.n:>5} {result.count('correct'):>7} {result.count('empty'):>5} "
+            f"{result.count('failed'):>6} {p:>8}  {text}"
+        )
+    u = evaluation.usage
+    print(
+        f"elapsed {evaluation.elapsed_s:.1f} s; calls {u.calls}, cached {u.cached_calls}, "
+        f"retries {u.retries}, tokens {u.prompt_tokens}+{u.completion_tokens}"
+    )
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from opro import data
+
+    if args.action == "fetch":
+        written = data.fetch_benchmarks(
+            args.data_dir, base_url=args.source, only=args.only, force=args.force
+        )
+        root = args.data_dir or data.default_data_dir()
+        print(f"{len(written)} file(s) downloaded into {root}")
+        return 0
+    root = data.resolve_data_dir(args.data_dir)
+    print(f"data dir: {root}{'' if root.is_dir() else ' (missing: run `opro data fetch`)'}")
+    for name, description in data.DATASETS.items():
+        print(f"  {name:<16} {description}")
+    print("BBH tasks: " + ", ".join(data.BBH_TASKS))
+    return 0
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     caps = {
         n: getattr(args, n) for n in ("max_calls", "max_tokens_total", "budget_usd", "time_limit_s")
@@ -527,6 +698,104 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_args(p)
     add_budget_args(p)
     p.set_defaults(run=cmd_tsp)
+
+    p = sub.add_parser(
+        "optimize",
+        help="find the instruction that maximises a scorer LLM's accuracy on a dataset (§4)",
+    )
+    add_task_args(p)
+    add_llm_args(p, "scorer", "local:gemma3-270m")
+    add_llm_args(p, "optimizer", "local:gemma3-270m")
+    group = p.add_argument_group("instruction search")
+    group.add_argument(
+        "--style",
+        choices=["instruct", "pretrained"],
+        help="meta-prompt style (default: pretrained for a completion-API optimizer, "
+        "instruct for a chat one)",
+    )
+    group.add_argument(
+        "--initial",
+        action="append",
+        metavar="TEXT",
+        help='starting instruction; repeat for several (default: the empty instruction "")',
+    )
+    group.add_argument(
+        "--exemplars", type=int, default=3, help="training problems shown (default 3)"
+    )
+    group.add_argument(
+        "--exemplar-selection",
+        choices=["random", "constant", "wrong"],
+        default="random",
+        help="random per step (default), constant, or those most often answered wrong",
+    )
+    group.add_argument(
+        "--max-train", type=int, metavar="N", help="subsample the training fold to N examples"
+    )
+    group.add_argument(
+        "--max-test", type=int, metavar="N", help="subsample the test fold to N examples"
+    )
+    group.add_argument(
+        "--test-top",
+        type=int,
+        default=3,
+        metavar="N",
+        help="instructions (best by training accuracy) evaluated on the test fold (default 3)",
+    )
+    add_engine_args(p, steps=200, top_k=20, attempts=None, max_tokens=None, num_initial=False)
+    add_cache_args(p)
+    add_budget_args(p)
+    p.set_defaults(run=cmd_optimize)
+
+    p = sub.add_parser("evaluate", help="accuracy of instructions on a dataset split")
+    add_task_args(p)
+    add_llm_args(p, "scorer", "local:gemma3-270m")
+    p.add_argument(
+        "--instruction",
+        action="append",
+        metavar="TEXT",
+        help="an instruction to score; repeat for several (the first is the baseline)",
+    )
+    p.add_argument(
+        "--instructions-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="score a run's initial instruction and its --top best by training accuracy",
+    )
+    p.add_argument("--top", type=int, default=3, help="with --instructions-from (default 3)")
+    p.add_argument("--split", choices=["train", "test", "all"], default="test", help="default test")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="C",
+        help="scorer calls in flight (= --scorer-concurrency)",
+    )
+    p.add_argument("--max-examples", type=int, metavar="N", help="a seeded subsample of N examples")
+    p.add_argument("--seed", type=int, default=0, help="for --max-examples (default 0)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--examples", action="store_true", help="with --json: every example's prediction"
+    )
+    add_cache_args(p)
+    add_budget_args(p)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("data", help="list datasets, or download the benchmark files")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="where the files are / go")
+    p.add_argument(
+        "--source",
+        metavar="URL",
+        help="base URL laid out like the authors' data/ folder (default $OPRO_DATA_URL, "
+        "else the authors' GitHub repository)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["gsm8k", "bbh", "multiarith", "aqua", "mmlu"],
+        help="fetch only this benchmark; repeat for several",
+    )
+    p.add_argument("--force", action="store_true", help="download files already present")
+    p.set_defaults(run=cmd_data)
 
     p = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
     p.add_argument("dir", type=Path, help="the run directory")

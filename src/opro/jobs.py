@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from opro.budget import Budget
 from opro.config import BudgetConfig, LLMConfig
 from opro.errors import ConfigError
+from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.stack import ManagedLLM, build_llm
 from opro.meta_prompt import MetaPromptOptions
@@ -32,20 +34,52 @@ def engine_from_json(data: dict[str, Any]) -> EngineConfig:
     return EngineConfig(**values)
 
 
-def build_problem(kind: str, params: dict[str, Any]) -> Problem[Any]:
-    if kind == "linreg":
-        from opro.problems.linreg import LinearRegression
+def _linreg(params: dict[str, Any], llms: dict[str, LLM]) -> Problem[Any]:
+    from opro.problems.linreg import LinearRegression
 
-        return LinearRegression(**params)
-    if kind == "tsp":
-        from opro.problems.tsp import TravellingSalesman
+    return LinearRegression(**params)
 
-        return TravellingSalesman(
-            [tuple(p) for p in params["points"]],
-            num_initial=params["num_initial"],
-            optimal_length=params.get("optimal_length"),
-        )
-    raise ConfigError(f"unknown problem kind {kind!r} in the run config")
+
+def _tsp(params: dict[str, Any], llms: dict[str, LLM]) -> Problem[Any]:
+    from opro.problems.tsp import TravellingSalesman
+
+    return TravellingSalesman(
+        [tuple(p) for p in params["points"]],
+        num_initial=params["num_initial"],
+        optimal_length=params.get("optimal_length"),
+    )
+
+
+def _instructions(params: dict[str, Any], llms: dict[str, LLM]) -> Problem[Any]:
+    from opro.problems.instructions import InstructionOptimization, InstructionTask
+
+    task = InstructionTask.from_json(params)
+    return InstructionOptimization(task, load_task_data(task), llms["scorer"])
+
+
+def load_task_data(task: Any) -> Any:
+    """The dataset of an instruction task, with its training and test folds as configured."""
+    from opro.data import load_dataset, subsample
+
+    dataset = load_dataset(task.dataset, task.data_dir, max_train=task.max_train, seed=task.seed)
+    if task.max_test is not None:
+        dataset = replace(dataset, test=subsample(dataset.test, task.max_test, task.seed + 1))
+    return dataset
+
+
+PROBLEMS: dict[str, Callable[[dict[str, Any], dict[str, LLM]], Problem[Any]]] = {
+    "linreg": _linreg,
+    "tsp": _tsp,
+    "instructions": _instructions,
+}
+"""Problem kind (as stored in config.json) → builder from its parameters and extra LLMs."""
+EXTRA_ROLES = ("scorer",)
+
+
+def build_problem(kind: str, params: dict[str, Any], llms: dict[str, LLM]) -> Problem[Any]:
+    if kind not in PROBLEMS:
+        raise ConfigError(f"unknown problem kind {kind!r} in the run config")
+    return PROBLEMS[kind](params, llms)
 
 
 def run_config(
@@ -56,12 +90,14 @@ def run_config(
     budget: BudgetConfig,
     cache: Path | None,
     use_cache: bool,
+    scorer: LLMConfig | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": kind,
         "problem": params,
         "engine": asdict(engine),
         "optimizer": optimizer.model_dump(mode="json"),
+        **({} if scorer is None else {"scorer": scorer.model_dump(mode="json")}),
         "budget": budget.model_dump(mode="json"),
         "cache": {"enabled": use_cache, "path": None if cache is None else str(cache)},
     }
@@ -79,20 +115,29 @@ async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -
     config = run.config()
     budget_config = budget_override or BudgetConfig(**config["budget"])
     engine = engine_from_json(config["engine"])
-    problem = build_problem(config["kind"], config["problem"])
     budget = Budget(budget_config.caps())
-    llm_config = LLMConfig(**config["optimizer"])
-    llm: ManagedLLM = build_llm(
-        llm_config.spec,
-        llm_config.backend_options(),
-        llm_config.stack_options("optimizer", engine.seed),
-        cache=_open_cache(config),
-        budget=budget,
-    )
+    cache = _open_cache(config)
+    llms: dict[str, ManagedLLM] = {}
+    backends: dict[tuple[str, BackendOptions], LLM] = {}
     try:
-        return await Optimizer(problem, llm, engine, run, budget).run()
+        for role in ("optimizer", *EXTRA_ROLES):
+            if role in config:
+                llm_config = LLMConfig(**config[role])
+                shared = (llm_config.spec, llm_config.backend_options())
+                llms[role] = build_llm(
+                    llm_config.spec,
+                    llm_config.backend_options(),
+                    llm_config.stack_options(role, engine.seed),
+                    cache=cache,
+                    budget=budget,
+                    backend=backends.get(shared),
+                )
+                backends[shared] = llms[role].backend
+        problem = build_problem(config["kind"], config["problem"], dict(llms))
+        return await Optimizer(problem, llms["optimizer"], engine, run, budget).run()
     finally:
-        await llm.aclose()
+        for backend in backends.values():
+            await backend.aclose()
 
 
 # -- jobs of several runs ---------------------------------------------------------------

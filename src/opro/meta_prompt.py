@@ -67,5 +67,5 @@ def render_meta_prompt(
     ]
     return render_template(
         problem.template,
-        {"entries": entries, "order": options.order, **problem.context()},
+        {"entries": entries, "order": options.order, **problem.context(history, rng)},
     )

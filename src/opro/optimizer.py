@@ -10,9 +10,7 @@ a step cut short by a kill, a budget cap or an LLM failure is simply done again.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,14 +19,13 @@ import numpy as np
 from opro.budget import Budget, RoleUsage
 from opro.errors import BudgetExceeded, ConfigError, LLMError
 from opro.history import History, Scored
-from opro.llm.base import LLM
+from opro.llm.base import LLM, gather_or_cancel
 from opro.meta_prompt import MetaPromptOptions, render_meta_prompt
 from opro.problems.base import Problem
 from opro.runlog import RunDir
 from opro.types import Completion, Request
 
 S = TypeVar("S")
-T = TypeVar("T")
 FINISHED = ("max_steps", "optimum", "patience")
 
 
@@ -90,18 +87,6 @@ class RunResult:
     summary: dict[str, Any]
 
 
-async def gather_or_cancel(awaitables: Sequence[Awaitable[T]]) -> list[T]:
-    """All results in order; on the first error cancel the rest and raise that error."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 class Optimizer(Generic[S]):
     def __init__(
         self,
@@ -142,6 +127,8 @@ class Optimizer(Generic[S]):
         for c in record["candidates"]:
             solution = self.problem.from_json(c["solution"])
             score = float(c["score"])
+            if c.get("details") is not None:
+                self.problem.restore_details(solution, c["details"])
             self.history.add(Scored(solution, self.problem.canonical(solution), score, step))
             if self.first_optimal_step is None and self.problem.is_optimal(solution, score):
                 self.first_optimal_step = step
@@ -180,8 +167,16 @@ class Optimizer(Generic[S]):
             self.run_dir.append_step(record)
             self._absorb(record)
             self.run_dir.write_summary(self.summary("running", "running", ""))
+        final: dict[str, Any] = {}
+        if reason in FINISHED:
+            try:
+                final = await self.problem.finalize(self.history)
+            except BudgetExceeded as exc:
+                reason, message = "budget", f"{exc} (during the final evaluation)"
+            except LLMError as exc:
+                reason, message = "llm_error", f"{exc} (during the final evaluation)"
         status = "finished" if reason in FINISHED else "stopped"
-        summary = self.summary(status, reason, message)
+        summary = self.summary(status, reason, message) | final
         self.run_dir.write_summary(summary)
         best = self.history.best()
         return RunResult(
@@ -231,7 +226,7 @@ class Optimizer(Generic[S]):
                     meta_prompt,
                     config.max_tokens,
                     temperature,
-                    (),
+                    self.problem.stop_sequences(),
                     len(outputs) + i,
                     seed,
                     grammar=grammar,
@@ -279,7 +274,12 @@ class Optimizer(Generic[S]):
         started: float,
     ) -> dict[str, Any]:
         candidates = [
-            {"solution": self.problem.to_json(s), "text": self.problem.render(s), "score": score}
+            {
+                "solution": self.problem.to_json(s),
+                "text": self.problem.render(s),
+                "score": score,
+                **({} if (d := self.problem.details(s)) is None else {"details": d}),
+            }
             for s, score in zip(solutions, scores, strict=True)
         ]
         previous = self.history.best()

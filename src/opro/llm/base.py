@@ -10,10 +10,14 @@ A backend signals failures with ``TransientLLMError`` (worth retrying) or
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from opro.types import Api, Completion, Request
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class LLM(abc.ABC):
     """An LLM reachable through ``complete``. ``spec`` is how the user named it."""
 
     spec: str
+    api: Api = "chat"
+    """How prompts reach the model: one user turn of a chat, or raw text to continue (a
+    pre-trained model). Prompt builders read it, e.g. the scorer's Q/A pattern."""
 
     @abc.abstractmethod
     async def complete(self, request: Request) -> Completion:
@@ -55,3 +62,15 @@ class LLM(abc.ABC):
     async def aclose(self) -> None:
         """Release connections, models, threads."""
         return None
+
+
+async def gather_or_cancel(awaitables: Sequence[Awaitable[T]]) -> list[T]:
+    """All results in order; on the first error cancel the rest and raise that error."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

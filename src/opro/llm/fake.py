@@ -25,6 +25,7 @@ class FakeLLM(LLM):
         self, name: str, options: BackendOptions | None = None, *, fn: Responder | None = None
     ):
         self.spec = f"fake:{name}"
+        self.api = (options.api if options else None) or "completion"
         self.requests: list[Request] = []
         self._fn = fn if fn is not None else _resolve(name)
         self._named = fn is None  # a named double is a pure function: cacheable across runs

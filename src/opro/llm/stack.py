@@ -51,6 +51,7 @@ class ManagedLLM(LLM):
     ) -> None:
         self.backend = backend
         self.spec = backend.spec
+        self.api = backend.api
         self.role = options.role
         self.options = options
         self.cache = cache
@@ -148,9 +149,13 @@ def build_llm(
     *,
     cache: CallCache | None = None,
     budget: Budget | None = None,
+    backend: LLM | None = None,
 ) -> ManagedLLM:
-    """The LLM for ``spec``, ready for a run: see the module docstring for the layers."""
-    backend = create_backend(spec, backend_options)
+    """The LLM for ``spec``, ready for a run: see the module docstring for the layers.
+
+    ``backend`` shares an existing backend (two roles on one embedded model: one copy of
+    the weights, one queue); the caller then closes that backend itself."""
+    backend = backend or create_backend(spec, backend_options)
     return ManagedLLM(
         backend, stack_options or StackOptions(), cache=cache, budget=budget or Budget()
     )

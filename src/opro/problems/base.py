@@ -49,9 +49,13 @@ class Problem(abc.ABC, Generic[S]):
     @abc.abstractmethod
     def from_json(self, data: Any) -> S: ...
 
-    def context(self) -> dict[str, Any]:
-        """Extra variables for the meta-prompt template."""
+    def context(self, history: History[S], rng: np.random.Generator) -> dict[str, Any]:
+        """Extra variables for the meta-prompt template (``rng`` is seeded by the step)."""
         return {}
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        """Where the optimizer's output may stop early (nothing after it is parsed)."""
+        return ()
 
     def grammar(self) -> str | None:
         """A GBNF grammar for constrained decoding of proposals, if the problem has one."""
@@ -63,4 +67,18 @@ class Problem(abc.ABC, Generic[S]):
 
     def summary(self, history: History[S]) -> dict[str, Any]:
         """Problem-specific fields for summary.json."""
+        return {}
+
+    def details(self, solution: S) -> dict[str, Any] | None:
+        """What scoring found beyond the score (kept in the step record), if anything."""
+        return None
+
+    def restore_details(self, solution: S, details: dict[str, Any]) -> None:
+        """Take back ``details`` from a step record when a run is resumed."""
+        return None
+
+    async def finalize(self, history: History[S]) -> dict[str, Any]:
+        """Work done once the loop has finished (a held-out evaluation); its fields go
+        into summary.json. It may raise ``BudgetExceeded``/``LLMError``: the run then stops
+        and ``finalize`` runs again on resume."""
         return {}

@@ -133,7 +133,7 @@ class TravellingSalesman(Problem[Tour]):
     def from_json(self, data: Any) -> Tour:
         return tuple(int(i) for i in data)
 
-    def context(self) -> dict[str, Any]:
+    def context(self, history: History[Tour], rng: np.random.Generator) -> dict[str, Any]:
         return {"points": self.points}
 
     def grammar(self) -> str:

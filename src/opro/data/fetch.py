@@ -1,0 +1,175 @@
+"""Download the benchmark files into a folder laid out like the authors' ``data/`` folder.
+
+Owns: the manifest of benchmark files (relative paths, by group), the public source they
+come from (``DEFAULT_SOURCE``, or ``$OPRO_DATA_URL``), and an atomic, validated download of
+each: a file is written to a temporary file beside its target, parsed with the same reader
+``load_dataset`` uses, and only then renamed into place, so a failed or corrupt download
+leaves nothing behind. Network and content problems are one-line ``ConfigError``s.
+Leaves out: parsing (``opro.data.formats``), where data lives by default
+(``opro.data.loaders.default_data_dir``) and any progress display (it logs to
+``logging.getLogger(__name__)``; the CLI decides what to show).
+"""
+
+from __future__ import annotations
+
+import difflib
+import http.client
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import BinaryIO
+
+from opro.data.formats import (
+    AQUA,
+    BBH_DIR,
+    FETCH_HINT,
+    GSM_TEST,
+    GSM_TRAIN,
+    MMLU_DIR,
+    MULTIARITH,
+    REFETCH_HINT,
+    one_line,
+)
+from opro.data.loaders import BBH_TASKS, MMLU_SUBJECTS, default_data_dir, read_benchmark_file
+from opro.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: The authors' repository holds exactly the data/ layout this package reads.
+DEFAULT_SOURCE = "https://raw.githubusercontent.com/google-deepmind/opro/main/data"
+
+GROUPS: tuple[str, ...] = ("gsm8k", "bbh", "multiarith", "aqua", "mmlu")
+
+#: Group -> the relative paths (under the data dir and under the source URL) it downloads.
+MANIFEST: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "gsm8k": (GSM_TRAIN, GSM_TEST),
+        "bbh": tuple(f"{BBH_DIR}/{task}.json" for task in BBH_TASKS),
+        "multiarith": (MULTIARITH,),
+        "aqua": (AQUA,),
+        "mmlu": tuple(f"{MMLU_DIR}/{subject}_test.csv" for subject in MMLU_SUBJECTS),
+    }
+)
+ALL_FILES: tuple[str, ...] = tuple(rel for group in GROUPS for rel in MANIFEST[group])
+
+
+def default_source() -> str:
+    """``$OPRO_DATA_URL`` if set, else ``DEFAULT_SOURCE``."""
+    return os.environ.get("OPRO_DATA_URL") or DEFAULT_SOURCE
+
+
+def select_files(
+    only: Sequence[str] | None = None, files: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The relative paths to fetch, in manifest order.
+
+    ``only`` picks whole groups (default: all of them, unless ``files`` is given);
+    ``files`` adds single paths from the manifest (e.g. ``"AQuA-data/AQuA.json"``).
+    """
+    wanted: set[str] = set()
+    for group in only if only is not None else (GROUPS if files is None else ()):
+        if group not in MANIFEST:
+            close = difflib.get_close_matches(group, GROUPS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"unknown benchmark group {group!r}{hint}; choose from {', '.join(GROUPS)}"
+            )
+        wanted.update(MANIFEST[group])
+    for rel in files or ():
+        rel = rel.strip().lstrip("/")
+        if rel not in ALL_FILES:
+            close = difflib.get_close_matches(rel, ALL_FILES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{rel!r} is not a benchmark file{hint}; name a path of the authors' data/ "
+                "folder, e.g. AQuA-data/AQuA.json"
+            )
+        wanted.add(rel)
+    return tuple(rel for rel in ALL_FILES if rel in wanted)
+
+
+def fetch_benchmarks(
+    dest: Path | str | None = None,
+    *,
+    base_url: str | None = None,
+    only: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    timeout: float = 60,
+    force: bool = False,
+) -> list[Path]:
+    """Download the selected benchmark files into ``dest``; return the paths written.
+
+    ``dest`` defaults to ``default_data_dir()``, ``base_url`` to ``default_source()``;
+    ``only``/``files`` select what to fetch (see ``select_files``). Files already present
+    are skipped (and not returned) unless ``force``. Each download is validated by parsing
+    it before it is renamed into place.
+    """
+    root = Path(dest).expanduser() if dest else default_data_dir()
+    source = (base_url or default_source()).rstrip("/")
+    written: list[Path] = []
+    for rel in select_files(only, files):
+        target = root / rel
+        if target.is_file() and not force:
+            logger.info("%s is already present; skipped", target)
+            continue
+        url = f"{source}/{urllib.parse.quote(rel)}"
+        logger.info("downloading %s", url)
+        _download(url, rel, target, timeout)
+        written.append(target)
+    logger.info("%d file(s) written under %s", len(written), root)
+    return written
+
+
+def _download(url: str, rel: str, target: Path, timeout: float) -> None:
+    """Fetch ``url`` to a temp file beside ``target``, validate it, rename it into place."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to {target.parent} ({exc.strerror or exc}): pass --data-dir DIR "
+            "naming a writable folder"
+        ) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _copy_url(url, out, timeout)
+        try:
+            read_benchmark_file(rel, tmp, label=url)
+        except ConfigError as exc:
+            problem = str(exc).removesuffix(f": {REFETCH_HINT}").removesuffix(f": {FETCH_HINT}")
+            raise ConfigError(
+                one_line(
+                    f"{problem}: the download is not a valid benchmark file; check that "
+                    "--source URL serves the authors' data/ folder"
+                )
+            ) from None
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _copy_url(url: str, out: BinaryIO, timeout: float) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out)
+        return
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} {exc.reason}"
+    except urllib.error.URLError as exc:
+        reason = str(exc.reason)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = str(exc) or type(exc).__name__
+    raise ConfigError(
+        one_line(f"could not download {url} ({reason}): check your connection or pass --source URL")
+    )

@@ -1,0 +1,247 @@
+"""File formats: one reader per benchmark file type, and the user's JSONL/CSV files.
+
+Owns: the ``Example`` and ``Kind`` types, the relative paths of the authors' ``data/``
+layout, and turning one file into a list of ``Example`` (question text as shown to the
+scorer, ground-truth answer as a string). Every unreadable or malformed file is a one-line
+``ConfigError`` naming the file, the problem and the fix; no json/csv/Unicode error escapes.
+Leaves out: which file a spec means and the kind of each BBH task (``opro.data.loaders``),
+splitting (``opro.data.splits``) and downloading (``opro.data.fetch``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from opro.errors import ConfigError
+
+Kind = Literal["numeric", "boolean", "choice", "text"]
+KINDS: tuple[Kind, ...] = ("numeric", "boolean", "choice", "text")
+
+GSM_TRAIN = "gsm_data/gsm_train.tsv"
+GSM_TEST = "gsm_data/gsm_test.tsv"
+BBH_DIR = "BIG-Bench-Hard-data"
+MULTIARITH = "MultiArith-data/MultiArith.json"
+AQUA = "AQuA-data/AQuA.json"
+MMLU_DIR = "MMLU-data/test"
+
+FETCH_HINT = (
+    "pass --data-dir DIR or set OPRO_DATA_DIR (laid out like the authors' data/ folder), "
+    "or run `opro data fetch`"
+)
+REFETCH_HINT = "re-download it with `opro data fetch --force`"
+USER_HINT = "fix the file (fields: question, answer, optional kind)"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question with its ground truth; ``index`` is its row in the source file."""
+
+    question: str
+    answer: str
+    kind: Kind
+    index: int
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace runs (newlines included) to single spaces."""
+    return " ".join(text.split())
+
+
+def _bad(label: str, problem: str, hint: str) -> ConfigError:
+    return ConfigError(one_line(f"{label}: {problem}: {hint}"))
+
+
+def _read_text(path: Path, label: str, hint: str) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(one_line(f"{label} not found: {hint}")) from None
+    except UnicodeDecodeError as exc:
+        raise _bad(label, f"not UTF-8 text (byte {exc.start})", hint) from None
+    except OSError as exc:
+        raise _bad(label, f"cannot read ({exc.strerror or exc})", hint) from None
+
+
+def _csv_rows(text: str, label: str, hint: str, **fmt: Any) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank rows with their 1-based line numbers; csv errors become ``ConfigError``."""
+    reader = csv.reader(io.StringIO(text, newline=""), **fmt)
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise _bad(label, f"line {reader.line_num}: {exc}", hint) from None
+
+
+def _json(text: str, label: str, hint: str, line: int | None = None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {line}" if line is not None else f"line {exc.lineno} column {exc.colno}"
+        raise _bad(label, f"bad JSON at {where} ({exc.msg})", hint) from None
+
+
+def answer_text(value: Any) -> str | None:
+    """A ground truth as text: numbers without a trailing ``.0``; None if not text/number."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _field(row: Any, name: str, where: str, label: str, hint: str) -> Any:
+    if not isinstance(row, dict):
+        raise _bad(label, f"{where} is not a JSON object", hint)
+    value = row.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _bad(label, f"{where} has no field {name!r}", hint)
+    return value
+
+
+def _nonempty(examples: list[Example], label: str, hint: str) -> list[Example]:
+    if not examples:
+        raise _bad(label, "no examples (empty dataset)", hint)
+    return examples
+
+
+def read_gsm(path: Path, label: str | None = None) -> list[Example]:
+    """gsm_train.tsv / gsm_test.tsv: question, numeric answer, solution; no header."""
+    label = label or str(path)
+    text = _read_text(path, label, FETCH_HINT)
+    out: list[Example] = []
+    fmt: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    for line, row in _csv_rows(text, label, REFETCH_HINT, **fmt):
+        if len(row) != 3:
+            problem = f"line {line} has {len(row)} tab-separated columns, expected 3"
+            raise _bad(label, problem, REFETCH_HINT)
+        out.append(Example(row[0].strip(), row[1].strip(), "numeric", len(out)))
+    return _nonempty(out, label, REFETCH_HINT)
+
+
+def read_bbh(path: Path, kind: Kind, label: str | None = None) -> list[Example]:
+    """A BIG-Bench Hard file: {"examples": [{"input", "target"}, ...]}; input kept as is."""
+    label = label or str(path)
+    data = _json(_read_text(path, label, FETCH_HINT), label, REFETCH_HINT)
+    items = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _bad(label, "no 'examples' list at the top level", REFETCH_HINT)
+    out: list[Example] = []
+    for i, item in enumerate(items):
+        question = _field(item, "input", f"example {i}", label, REFETCH_HINT)
+        target = answer_text(_field(item, "target", f"example {i}", label, REFETCH_HINT))
+        if not isinstance(question, str) or target is None:
+            raise _bad(label, f"example {i}: input/target is not text", REFETCH_HINT)
+        out.append(Example(question, target, kind, i))
+    return _nonempty(out, label, REFETCH_HINT)
+
+
+def read_multiarith(path: Path, label: str | None = None) -> list[Example]:
+    """MultiArith.json: a list of {"sQuestion", "lSolutions": [number]}."""
+    label = label or str(path)
+    data = _json(_read_text(path, label, FETCH_HINT), label, REFETCH_HINT)
+    if not isinstance(data, list):
+        raise _bad(label, "expected a JSON list of problems", REFETCH_HINT)
+    out: list[Example] = []
+    for i, item in enumerate(data):
+        question = _field(item, "sQuestion", f"problem {i}", label, REFETCH_HINT)
+        solutions = _field(item, "lSolutions", f"problem {i}", label, REFETCH_HINT)
+        answer = answer_text(solutions[0]) if isinstance(solutions, list) and solutions else None
+        if not isinstance(question, str) or answer is None:
+            raise _bad(label, f"problem {i}: bad sQuestion or lSolutions", REFETCH_HINT)
+        out.append(Example(question.strip(), answer, "numeric", i))
+    return _nonempty(out, label, REFETCH_HINT)
+
+
+_OPTION = re.compile(r"\s*\(?([A-Za-z])\)\s*(.*)", re.DOTALL)
+
+
+def read_aqua(path: Path, label: str | None = None) -> list[Example]:
+    """AQuA.json: one {"question", "options": ["A)..."], "correct": "A"} per line.
+
+    Question text: ``question + "\\nAnswer Choices: (A) ... (B) ..."``; answer ``"(A)"``.
+    """
+    label = label or str(path)
+    out: list[Example] = []
+    for line, raw in enumerate(_read_text(path, label, FETCH_HINT).splitlines(), start=1):
+        if not raw.strip():
+            continue
+        item, where = _json(raw, label, REFETCH_HINT, line), f"line {line}"
+        question = _field(item, "question", where, label, REFETCH_HINT)
+        options = _field(item, "options", where, label, REFETCH_HINT)
+        correct = str(_field(item, "correct", where, label, REFETCH_HINT)).strip().upper()
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise _bad(label, f"{where}: 'options' is not a list of strings", REFETCH_HINT)
+        if not isinstance(question, str) or not re.fullmatch(r"[A-Z]", correct):
+            raise _bad(label, f"{where}: bad 'question' or 'correct'", REFETCH_HINT)
+        shown = []
+        for pos, option in enumerate(options):
+            match = _OPTION.fullmatch(option)
+            letter, body = (match[1].upper(), match[2]) if match else (chr(65 + pos), option)
+            shown.append(f"({letter}) {body.strip()}")
+        text = f"{question.strip()}\nAnswer Choices: {' '.join(shown)}"
+        out.append(Example(text, f"({correct})", "choice", len(out)))
+    return _nonempty(out, label, REFETCH_HINT)
+
+
+def read_mmlu(path: Path, label: str | None = None) -> list[Example]:
+    """An MMLU SUBJECT_test.csv: question, A, B, C, D, answer letter; no header.
+
+    Question text: ``question + "\\n(A) a\\n(B) b\\n(C) c\\n(D) d"``; answer ``"(B)"``.
+    """
+    label = label or str(path)
+    out: list[Example] = []
+    for line, row in _csv_rows(_read_text(path, label, FETCH_HINT), label, REFETCH_HINT):
+        if len(row) != 6 or row[5].strip().upper() not in ("A", "B", "C", "D"):
+            problem = f"line {line}: expected question, A, B, C, D, answer letter"
+            raise _bad(label, problem, REFETCH_HINT)
+        choices = "".join(f"\n({c}) {row[i + 1]}" for i, c in enumerate("ABCD"))
+        out.append(Example(row[0] + choices, f"({row[5].strip().upper()})", "choice", len(out)))
+    return _nonempty(out, label, REFETCH_HINT)
+
+
+def _user_example(row: Any, index: int, where: str, label: str) -> Example:
+    question = _field(row, "question", where, label, USER_HINT)
+    answer = answer_text(_field(row, "answer", where, label, USER_HINT))
+    if not isinstance(question, str) or answer is None:
+        problem = f"{where}: 'question' must be text and 'answer' text or a number"
+        raise _bad(label, problem, USER_HINT)
+    kind = row.get("kind") or "text"
+    if kind not in KINDS:
+        raise _bad(label, f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}", USER_HINT)
+    return Example(question, answer, cast(Kind, kind), index)
+
+
+def read_user_file(fmt: Literal["jsonl", "csv"], path: Path) -> list[Example]:
+    """A user file: JSON lines, or CSV with a header row; fields question, answer, kind.
+
+    A row's ``kind`` defaults to ``"text"``; ``index`` counts non-blank rows from 0.
+    """
+    label = str(path)
+    text = _read_text(path, f"dataset file {label}", f"check the path after {fmt}:")
+    out: list[Example] = []
+    if fmt == "jsonl":
+        for line, raw in enumerate(text.splitlines(), start=1):
+            if raw.strip():
+                row = _json(raw, label, USER_HINT, line)
+                out.append(_user_example(row, len(out), f"line {line}", label))
+        return _nonempty(out, label, USER_HINT)
+    rows = _csv_rows(text, label, USER_HINT)
+    header = [cell.strip().lower() for cell in next(rows, (0, []))[1]]
+    for line, cells in rows:
+        if len(cells) > len(header):
+            raise _bad(label, f"line {line} has more columns than the header", USER_HINT)
+        record = dict(zip(header, (cell.strip() for cell in cells), strict=False))
+        out.append(_user_example(record, len(out), f"line {line}", label))
+    return _nonempty(out, label, USER_HINT)

@@ -1,0 +1,234 @@
+"""Benchmark and user datasets as typed, split examples.
+
+Owns: the ``Dataset`` type, the dataset specs (``gsm8k``, ``bbh:TASK``, ``multiarith``,
+``aqua``, ``mmlu:SUBJECT``, ``jsonl:PATH``, ``csv:PATH``) and which file each one reads,
+where benchmark files live (``$OPRO_DATA_DIR``, laid out like the authors' ``data/``
+folder), the answer kind of every task, and turning a spec into train/test folds. Every bad
+spec is a one-line ``ConfigError`` naming the fix. Leaves out: parsing files
+(``opro.data.formats``), index draws (``opro.data.splits``), downloading
+(``opro.data.fetch``) and scoring answers (the scorer).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, cast
+
+import platformdirs
+
+from opro.data.formats import (
+    AQUA,
+    BBH_DIR,
+    FETCH_HINT,
+    GSM_TEST,
+    GSM_TRAIN,
+    MMLU_DIR,
+    MULTIARITH,
+    Example,
+    Kind,
+    one_line,
+    read_aqua,
+    read_bbh,
+    read_gsm,
+    read_mmlu,
+    read_multiarith,
+    read_user_file,
+)
+from opro.data.splits import DEFAULT_TRAIN_RATIOS, check_ratio, split_indices, subsample
+from opro.errors import ConfigError
+
+_BBH_BY_KIND: dict[Kind, tuple[str, ...]] = {
+    "numeric": ("multistep_arithmetic_two", "object_counting"),
+    "boolean": ("boolean_expressions", "causal_judgement", "formal_fallacies", "navigate",
+                "sports_understanding", "web_of_lies"),
+    "text": ("dyck_languages", "word_sorting"),
+    "choice": ("date_understanding", "disambiguation_qa", "geometric_shapes", "hyperbaton",
+               "logical_deduction_five_objects", "logical_deduction_seven_objects",
+               "logical_deduction_three_objects", "movie_recommendation",
+               "penguins_in_a_table", "reasoning_about_colored_objects", "ruin_names",
+               "salient_translation_error_detection", "snarks", "temporal_sequences",
+               "tracking_shuffled_objects_five_objects",
+               "tracking_shuffled_objects_seven_objects",
+               "tracking_shuffled_objects_three_objects"),
+}  # fmt: skip
+#: The answer kind of each of the 27 BIG-Bench Hard files, by file stem.
+BBH_KINDS: Mapping[str, Kind] = MappingProxyType(
+    {task: kind for kind, tasks in _BBH_BY_KIND.items() for task in tasks}
+)
+BBH_TASKS: tuple[str, ...] = tuple(sorted(BBH_KINDS))
+
+#: The 57 MMLU subjects (file stems of MMLU-data/test/SUBJECT_test.csv).
+MMLU_SUBJECTS: tuple[str, ...] = (
+    "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge",
+    "college_biology", "college_chemistry", "college_computer_science", "college_mathematics",
+    "college_medicine", "college_physics", "computer_security", "conceptual_physics",
+    "econometrics", "electrical_engineering", "elementary_mathematics", "formal_logic",
+    "global_facts", "high_school_biology", "high_school_chemistry",
+    "high_school_computer_science", "high_school_european_history", "high_school_geography",
+    "high_school_government_and_politics", "high_school_macroeconomics",
+    "high_school_mathematics", "high_school_microeconomics", "high_school_physics",
+    "high_school_psychology", "high_school_statistics", "high_school_us_history",
+    "high_school_world_history", "human_aging", "human_sexuality", "international_law",
+    "jurisprudence", "logical_fallacies", "machine_learning", "management", "marketing",
+    "medical_genetics", "miscellaneous", "moral_disputes", "moral_scenarios", "nutrition",
+    "philosophy", "prehistory", "professional_accounting", "professional_law",
+    "professional_medicine", "professional_psychology", "public_relations", "security_studies",
+    "sociology", "us_foreign_policy", "virology", "world_religions",
+)  # fmt: skip
+
+#: Dataset spec (name or ``prefix:ARG``) -> one-line description.
+DATASETS: Mapping[str, str] = MappingProxyType(
+    {
+        "gsm8k": "GSM8K grade school math (numeric); train 3.5% of gsm_train, test gsm_test",
+        "bbh:TASK": f"BIG-Bench Hard, one of {len(BBH_TASKS)} tasks (e.g. bbh:navigate)",
+        "multiarith": "MultiArith arithmetic word problems (numeric), 600 problems",
+        "aqua": "AQuA algebraic word problems, multiple choice (A)-(E), 254 problems",
+        "mmlu:SUBJECT": f"MMLU test split, one of {len(MMLU_SUBJECTS)} subjects, choice (A)-(D)",
+        "jsonl:PATH": "your JSON-lines file: question, answer, optional kind per line",
+        "csv:PATH": "your CSV file with a header row: question, answer, optional kind",
+    }
+)
+
+
+def bbh_kind(task: str) -> Kind:
+    """The answer kind of a BIG-Bench Hard task (file stem)."""
+    if task not in BBH_KINDS:
+        raise ConfigError(_unknown("BBH task", task, BBH_TASKS, "see `opro data list`"))
+    return BBH_KINDS[task]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset with its train and test folds."""
+
+    name: str
+    task: str
+    kind: Kind
+    train: tuple[Example, ...]
+    test: tuple[Example, ...]
+
+    def split(self, which: Literal["train", "test", "all"]) -> tuple[Example, ...]:
+        """A fold; ``"all"`` is train + test by index (gsm8k: train-file rows, then test)."""
+        if which == "train":
+            return self.train
+        if which == "test":
+            return self.test
+        if which == "all":
+            both = self.train + self.test
+            if len({e.index for e in both}) < len(both):  # folds from two files
+                return both
+            return tuple(sorted(both, key=lambda e: e.index))
+        raise ConfigError(f"unknown split {which!r}: choose from train, test, all")
+
+
+def default_data_dir() -> Path:
+    """``$OPRO_DATA_DIR``, else ``$OPRO_CACHE_DIR/data``, else the user cache dir + ``data``."""
+    explicit = os.environ.get("OPRO_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    root = os.environ.get("OPRO_CACHE_DIR") or platformdirs.user_cache_dir("opro")
+    return Path(root).expanduser() / "data"
+
+
+def resolve_data_dir(explicit: Path | str | None) -> Path:
+    """``explicit`` (e.g. ``--data-dir``) if given, else ``default_data_dir()``."""
+    return Path(explicit).expanduser() if explicit else default_data_dir()
+
+
+def _unknown(what: str, name: str, choices: tuple[str, ...], fix: str) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return one_line(f"unknown {what} {name!r}{hint}; {fix}")
+
+
+def read_benchmark_file(rel: str, path: Path, label: str | None = None) -> list[Example]:
+    """Parse ``path`` as the benchmark file at ``rel`` in the data/ layout (for fetch)."""
+    if rel in (GSM_TRAIN, GSM_TEST):
+        return read_gsm(path, label)
+    if rel.startswith(BBH_DIR + "/") and rel.endswith(".json"):
+        return read_bbh(path, bbh_kind(rel[len(BBH_DIR) + 1 : -len(".json")]), label)
+    if rel == MULTIARITH:
+        return read_multiarith(path, label)
+    if rel == AQUA:
+        return read_aqua(path, label)
+    if rel.startswith(MMLU_DIR + "/") and rel.endswith("_test.csv"):
+        return read_mmlu(path, label)
+    raise ConfigError(f"{rel} is not a benchmark file of the data/ layout")
+
+
+def load_dataset(
+    spec: str,
+    data_dir: Path | str | None = None,
+    *,
+    max_train: int | None = None,
+    train_ratio: float | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Load the dataset ``spec`` and split it (see ``DATASETS`` and ``opro.data.splits``)."""
+    prefix, sep, arg = spec.strip().partition(":")
+    prefix, arg = prefix.strip().lower(), arg.strip()
+    needs = {"bbh": "TASK", "mmlu": "SUBJECT", "jsonl": "PATH", "csv": "PATH"}
+    if prefix in needs and not arg:
+        raise ConfigError(
+            f"dataset {prefix!r} needs {prefix}:{needs[prefix]}; see `opro data list`"
+        )
+    if prefix not in DEFAULT_TRAIN_RATIOS or (sep and prefix not in needs):
+        names = {k.partition(":")[0]: k for k in DATASETS} | {t: f"bbh:{t}" for t in BBH_TASKS}
+        close = difflib.get_close_matches(spec.strip().lower(), list(names), n=1)
+        hint = f" (did you mean {names[close[0]]}?)" if close else ""
+        raise ConfigError(
+            one_line(f"unknown dataset {spec!r}{hint}; choose from {', '.join(DATASETS)}")
+        )
+    ratio = check_ratio(DEFAULT_TRAIN_RATIOS[prefix] if train_ratio is None else train_ratio)
+    rows: list[Example]
+    test_rows: list[Example] | None = None
+    if prefix in ("jsonl", "csv"):
+        path = Path(arg).expanduser().resolve()
+        rows = read_user_file(cast(Literal["jsonl", "csv"], prefix), path)
+        name, task = f"{prefix}:{path}", re.sub(r"[_\-]+", " ", path.stem)
+        counts = Counter(e.kind for e in rows)
+        kind: Kind = counts.most_common(1)[0][0]
+    else:
+        if prefix == "bbh":
+            bbh_kind(arg)  # an unknown task is named before a missing data dir
+        root = resolve_data_dir(data_dir)
+        if not root.is_dir():
+            raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
+        if prefix == "gsm8k":
+            rows, test_rows = read_gsm(root / GSM_TRAIN), read_gsm(root / GSM_TEST)
+            name, task, kind = "gsm8k", "grade school math", "numeric"
+        elif prefix == "bbh":
+            kind = bbh_kind(arg)
+            rows = read_bbh(root / BBH_DIR / f"{arg}.json", kind)
+            name, task = f"bbh:{arg}", arg.replace("_", " ")
+        elif prefix == "mmlu":
+            path = root / MMLU_DIR / f"{arg}_test.csv"
+            if arg not in MMLU_SUBJECTS and not path.is_file():
+                fix = "see `opro data list`"
+                raise ConfigError(_unknown("MMLU subject", arg, MMLU_SUBJECTS, fix))
+            rows, kind = read_mmlu(path), "choice"
+            name, task = f"mmlu:{arg}", arg.replace("_", " ")
+        elif prefix == "multiarith":
+            rows, kind = read_multiarith(root / MULTIARITH), "numeric"
+            name, task = "multiarith", "arithmetic word problems"
+        else:
+            rows, kind = read_aqua(root / AQUA), "choice"
+            name, task = "aqua", "algebraic word problems"
+    train_idx, test_idx = split_indices(len(rows), ratio, seed)
+    if not train_idx:
+        raise ConfigError(
+            f"dataset {name}: a train ratio of {ratio} of {len(rows)} examples leaves no "
+            "training example: pass a larger --train-ratio"
+        )
+    train = tuple(rows[i] for i in train_idx)
+    test = tuple(test_rows) if test_rows is not None else tuple(rows[i] for i in test_idx)
+    if max_train is not None:
+        train = subsample(train, max_train, seed)
+    return Dataset(name=name, task=task, kind=kind, train=train, test=test)

@@ -1,0 +1,1 @@
+"""Answer scoring, the scorer of instructions, and paired statistics."""

@@ -1,0 +1,50 @@
+"""Paired comparison of two instructions scored on the same examples.
+
+McNemar's exact test: only the discordant examples (one instruction right, the other not)
+carry information; under "no difference" each is a fair coin flip, so the two-sided p-value
+is twice the binomial tail of the smaller count. Examples that failed (``x``) under either
+instruction are left out of the pairing, never counted as wrong. Works on the marks strings
+of ``opro.eval.scorer`` (``1`` correct; ``0``/``e`` not correct; ``x`` failed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    method: str
+    n: int
+    """Examples answered under both instructions."""
+    only_baseline: int
+    """Correct under the baseline only."""
+    only_other: int
+    """Correct under the other instruction only."""
+    p_value: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mcnemar_exact(baseline: str, other: str) -> PairedTest:
+    """Two-sided exact McNemar test of ``other`` against ``baseline`` (marks strings)."""
+    if len(baseline) != len(other):
+        raise ValueError("marks of different lengths: the instructions saw different examples")
+    pairs = [(a, b) for a, b in zip(baseline, other, strict=True) if "x" not in (a, b)]
+    only_a = sum(a == "1" and b != "1" for a, b in pairs)
+    only_b = sum(b == "1" and a != "1" for a, b in pairs)
+    p_value = binomial_two_sided(only_a, only_b)
+    return PairedTest("mcnemar-exact", len(pairs), only_a, only_b, p_value)
+
+
+def binomial_two_sided(a: int, b: int) -> float:
+    """P(a split at least as uneven as (a, b) | fair coin), two-sided, capped at 1."""
+    n = a + b
+    if n == 0:
+        return 1.0
+    k = min(a, b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return float(min(1.0, 2 * tail))
