@@ -113,7 +113,10 @@ def _open_cache(config: dict[str, Any]) -> CallCache | None:
 async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -> RunResult:
     """Run or continue the run in ``run`` from its config.json."""
     config = run.config()
-    budget_config = budget_override or BudgetConfig(**config["budget"])
+    if budget_override is not None:  # a raised cap holds for later resumes too
+        config["budget"] = budget_override.model_dump(mode="json")
+        write_json_atomic(run.path / "config.json", config)
+    budget_config = BudgetConfig(**config["budget"])
     engine = engine_from_json(config["engine"])
     budget = Budget(budget_config.caps())
     cache = _open_cache(config)
