@@ -133,3 +133,57 @@ def test_grammar_reaches_the_llama_server(llama_server: str, tmp_path: Path) -> 
         "Is the sky blue? Answer:",
     )
     assert out["samples"][0]["text"] in (" yes", " no")
+
+
+def test_evaluate_against_the_llama_server(llama_server: str) -> None:
+    """`opro evaluate` with a base scorer (Q/A pattern, A_begin by default) and a chat scorer
+    on llama.cpp's server; a prediction equals an independent completion of its prompt."""
+    from opro.data import load_dataset
+    from opro.eval.scorer import scorer_prompt
+    from tests.conftest import SHARED_DATA
+
+    common = ["evaluate", "--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA)]
+    common += ["--split", "train", "--max-examples", "6", "--scorer-max-tokens", "12", "--json"]
+    base = run_cli(
+        *common,
+        "--scorer", "openai:gemma", "--scorer-api", "completion", "--scorer-base-url", llama_server,
+        "--instruction", "", "--instruction", "The answer is", "--examples", "--no-cache",
+    )  # fmt: skip
+    assert base.returncode == 0, base.stderr
+    report = json.loads(base.stdout)
+    assert report["position"] == "A_begin"
+    first, second = report["instructions"]
+    for row in (first, second):
+        assert row["n"] == 6
+        assert row["failed"] == 0
+        assert row["correct"] + row["wrong"] + row["empty"] == 6
+    assert second["paired_test_vs_first"]["n"] == 6
+    assert report["usage"]["calls"] == 12
+    example = second["examples"][0]
+    question = next(
+        e.question
+        for e in load_dataset("bbh:boolean_expressions", SHARED_DATA).train
+        if e.index == example["index"]
+    )
+    prompt = scorer_prompt("The answer is", question, "A_begin", "base")
+    direct = complete_json(
+        llama_server, "--model", "openai:gemma", "--api", "completion", "--max-tokens", "12",
+        "--stop", "\nQ:", "--no-cache", prompt,
+    )  # fmt: skip
+    assert direct["samples"][0]["text"] == example["prediction"]
+
+    chat = run_cli(
+        *common, "--scorer", "openai:smollm2", "--scorer-base-url", llama_server,
+        "--instruction", "Answer True or False.",
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    row = json.loads(chat.stdout)
+    assert row["position"] == "Q_begin"
+    assert row["n"] == 6
+    assert row["failed"] == 0
+    refused = run_cli(
+        *common, "--scorer", "openai:smollm2", "--scorer-base-url", llama_server,
+        "--position", "A_begin", "--instruction", "x",
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "A_begin" in refused.stderr
