@@ -324,3 +324,17 @@ def test_max_train_and_test_subsample_the_folds(tmp_path: Path) -> None:
 def test_unused_backend_options_are_harmless() -> None:
     assert FakeLLM("echo", BackendOptions(api="chat")).api == "chat"
     assert FakeLLM("echo").api == "completion"
+
+
+def test_evaluate_concurrency_flag_bounds_calls_in_flight() -> None:
+    from opro.testing.stub_server import StubServer
+
+    with StubServer(latency_s=0.25) as server:
+        common = ["evaluate", "--dataset", "bbh:boolean_expressions", "--split", "train"]
+        common += ["--data-dir", str(SHARED_DATA), "--scorer", "openai:stub", "--max-examples"]
+        common += ["16", "--scorer-base-url", server.url, "--instruction", "Go.", "--json"]
+        wide = run_cli(*common, "--concurrency", "16", "--no-cache")
+        narrow = run_cli(*common, "--concurrency", "2", "--no-cache")
+    assert wide.returncode == 0, wide.stderr
+    assert json.loads(wide.stdout)["elapsed_s"] < 0.25 * 4  # about one round of 16
+    assert json.loads(narrow.stdout)["elapsed_s"] >= 0.25 * 8  # eight rounds of 2

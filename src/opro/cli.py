@@ -537,8 +537,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     instructions = list(args.instruction or [])
     if args.instructions_from is not None:
         instructions += api.instructions_from(args.instructions_from, args.top)
-    if args.concurrency is not None:
-        args.scorer_concurrency = args.concurrency
+    if args.concurrency is not None:  # the short form of --scorer-concurrency
+        setattr(args, "scorer-concurrency", args.concurrency)
     evaluation = api.evaluate(
         args.dataset,
         list(dict.fromkeys(instructions)),
