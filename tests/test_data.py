@@ -453,3 +453,25 @@ def test_fetch_unreachable_source(tmp_path: Path) -> None:
         fetch_benchmarks(tmp_path, base_url="not-a-url", only=["aqua"])
     one_line_error(exc, "could not download")
     assert not [p for p in tmp_path.rglob("*.part")]
+
+
+def test_data_commands(served: tuple[str, Path], tmp_path: Path) -> None:
+    """`opro data fetch` into a dir, then `opro optimize`'s loader reads it; `opro data list`."""
+    from tests.conftest import run_cli
+
+    url, _ = served
+    dest = tmp_path / "fetched"
+    env = {"no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
+    fetched = run_cli(
+        "data", "fetch", "--only", "multiarith", "--source", url, "--data-dir", str(dest), env=env
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert "1 file(s) downloaded" in fetched.stdout
+    assert len(load_dataset("multiarith", dest).split("all")) == 600
+    missing = run_cli("data", "fetch", "--only", "aqua", "--source", url, "--data-dir", str(dest))
+    assert missing.returncode == 2
+    assert "could not download" in missing.stderr
+    assert not (dest / "AQuA-data" / "AQuA.json").exists()
+    listed = run_cli("data", "list", "--data-dir", str(dest))
+    assert "bbh:TASK" in listed.stdout
+    assert "boolean_expressions" in listed.stdout
