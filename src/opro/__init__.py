@@ -4,12 +4,18 @@ Public API re-exports only; see ``opro.api`` for the jobs and ``opro.llm`` for t
 """
 
 from opro.api import (
+    Evaluation,
     Samples,
     acomplete,
+    aevaluate,
+    aoptimize,
     arun_linreg,
     arun_tsp,
     complete,
+    evaluate,
+    instructions_from,
     open_cache,
+    optimize,
     resume,
     run_linreg,
     run_tsp,
@@ -23,6 +29,7 @@ from opro.errors import (
     OproError,
     RetriesExhausted,
 )
+from opro.eval.metrics import score_answer
 from opro.optimizer import EngineConfig, RunResult
 from opro.types import Completion, Request, Usage
 
@@ -32,6 +39,7 @@ __all__ = [
     "Completion",
     "ConfigError",
     "EngineConfig",
+    "Evaluation",
     "FatalLLMError",
     "LLMConfig",
     "LLMError",
@@ -42,11 +50,17 @@ __all__ = [
     "Samples",
     "Usage",
     "acomplete",
+    "aevaluate",
+    "aoptimize",
     "arun_linreg",
     "arun_tsp",
     "complete",
+    "evaluate",
+    "instructions_from",
     "open_cache",
+    "optimize",
     "resume",
     "run_linreg",
     "run_tsp",
+    "score_answer",
 ]

@@ -23,7 +23,8 @@ from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
 from opro.prompt_api import Evaluation as Evaluation
-from opro.prompt_api import aevaluate, aoptimize
+from opro.prompt_api import aevaluate as aevaluate
+from opro.prompt_api import aoptimize as aoptimize
 from opro.prompt_api import instructions_from as instructions_from
 from opro.runlog import RunDir
 from opro.types import Completion, Request
