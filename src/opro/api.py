@@ -19,6 +19,7 @@ from opro.budget import Budget, RoleUsage
 from opro.config import BudgetConfig, LLMConfig
 from opro.errors import ConfigError
 from opro.llm.cache import CallCache, default_cache_path
+from opro.llm.registry import probe_backend
 from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
@@ -150,6 +151,7 @@ async def arun_linreg(
         )
         for rep in range(reps)
     }
+    await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
     jobs.create_job(path, "linreg-reps", runs, {"w_true": w_true, "b_true": b_true})
     results = await jobs.run_job(path)
     return jobs.aggregate_linreg(path, results)
@@ -198,7 +200,8 @@ async def arun_tsp(
         cache,
         use_cache,
     )
-    return await jobs.run_stored(RunDir.create(path, config))
+    await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
+    return await jobs.run_new(RunDir.create(path, config))
 
 
 complete = _sync(acomplete)

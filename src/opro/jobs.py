@@ -18,7 +18,7 @@ from typing import Any
 
 from opro.budget import Budget
 from opro.config import BudgetConfig, LLMConfig
-from opro.errors import ConfigError
+from opro.errors import ConfigError, LLMError
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.stack import ManagedLLM, build_llm
@@ -143,16 +143,33 @@ async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -
             await backend.aclose()
 
 
+async def run_new(run: RunDir) -> RunResult:
+    """Run a run dir just made by ``RunDir.create``. A run whose very first LLM call failed
+    (a server that is not there, a key it refuses) recorded nothing, so there is nothing to
+    resume: its dir is removed again and the error raised, as for any other bad input."""
+    result = await run_stored(run)
+    if result.stop_reason == "llm_error" and not run.read_steps():
+        run.discard()
+        raise LLMError(result.message)
+    return result
+
+
 # -- jobs of several runs ---------------------------------------------------------------
 
 
 def create_job(
     path: Path, kind: str, runs: dict[str, dict[str, Any]], extra: dict[str, Any]
 ) -> None:
-    """A job dir holding one run dir per entry of ``runs`` (name → run config)."""
-    job = RunDir.create(path, {"kind": kind, "runs": list(runs), **extra})
-    for name, config in runs.items():
-        RunDir.create(job.path / name, config)
+    """A job dir holding one run dir per entry of ``runs`` (name → run config); all or
+    nothing: if one cannot be written (a full disk), those already made are removed."""
+    made = [RunDir.create(path, {"kind": kind, "runs": list(runs), **extra})]
+    try:
+        for name, config in runs.items():
+            made.append(RunDir.create(made[0].path / name, config))
+    except BaseException:
+        for run in reversed(made):
+            run.discard()
+        raise
 
 
 async def run_job(path: Path, budget_override: BudgetConfig | None = None) -> list[RunResult]:

@@ -26,7 +26,7 @@ from opro.eval.metrics import Mode
 from opro.eval.scorer import InstructionScore, ScorerOptions, ScorerStyle, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache
-from opro.llm.registry import create_backend
+from opro.llm.registry import probe_backend
 from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
@@ -43,12 +43,7 @@ def _llm(value: LLMConfig | str) -> LLMConfig:
 
 
 async def _api_of(config: LLMConfig) -> str:
-    """The prompt API a model is reached with (builds, and so checks, its backend)."""
-    backend = create_backend(config.spec, config.backend_options())
-    try:
-        return backend.api
-    finally:
-        await backend.aclose()
+    return await probe_backend(config.spec, config.backend_options())
 
 
 def default_position(style: ScorerStyle) -> str:
@@ -117,7 +112,7 @@ async def aoptimize(
         use_cache,
         scorer=scorer_config,
     )
-    return await jobs.run_stored(RunDir.create(path, config))
+    return await jobs.run_new(RunDir.create(path, config))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from opro.errors import ConfigError
 from opro.llm.base import LLM, BackendOptions
+from opro.types import Api
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,15 @@ def create_backend(spec: str, options: BackendOptions | None = None) -> LLM:
     cls = getattr(module, class_name)
     backend: LLM = cls(name, options or BackendOptions())
     return backend
+
+
+async def probe_backend(spec: str, options: BackendOptions | None = None) -> Api:
+    """Build (and so check) the backend for ``spec``, then close it; the prompt API it uses.
+
+    A missing key, an unknown embedded model or a missing extra fail here, before a command
+    writes anything. Loads no weights and makes no call."""
+    backend = create_backend(spec, options)
+    try:
+        return backend.api
+    finally:
+        await backend.aclose()
