@@ -321,7 +321,7 @@ def test_max_train_and_test_subsample_the_folds(tmp_path: Path) -> None:
     assert len(full.train) == 50
 
 
-def test_unused_backend_options_are_harmless() -> None:
+def test_fake_llm_api_follows_its_options() -> None:
     assert FakeLLM("echo", BackendOptions(api="chat")).api == "chat"
     assert FakeLLM("echo").api == "completion"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from opro.llm.stack import ManagedLLM, build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, Optimizer, RunResult
 from opro.problems.base import Problem
-from opro.runlog import FORMAT, RunDir, versions, write_json_atomic
+from opro.runlog import CONFIG, FORMAT, RunDir, versions, write_json_atomic
 
 
 def engine_from_json(data: dict[str, Any]) -> EngineConfig:
@@ -54,17 +54,7 @@ def _instructions(params: dict[str, Any], llms: dict[str, LLM]) -> Problem[Any]:
     from opro.problems.instructions import InstructionOptimization, InstructionTask
 
     task = InstructionTask.from_json(params)
-    return InstructionOptimization(task, load_task_data(task), llms["scorer"])
-
-
-def load_task_data(task: Any) -> Any:
-    """The dataset of an instruction task, with its training and test folds as configured."""
-    from opro.data import load_dataset, subsample
-
-    dataset = load_dataset(task.dataset, task.data_dir, max_train=task.max_train, seed=task.seed)
-    if task.max_test is not None:
-        dataset = replace(dataset, test=subsample(dataset.test, task.max_test, task.seed + 1))
-    return dataset
+    return InstructionOptimization(task, task.load_data(), llms["scorer"])
 
 
 PROBLEMS: dict[str, Callable[[dict[str, Any], dict[str, LLM]], Problem[Any]]] = {
@@ -115,7 +105,7 @@ async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -
     config = run.config()
     if budget_override is not None:  # a raised cap holds for later resumes too
         config["budget"] = budget_override.model_dump(mode="json")
-        write_json_atomic(run.path / "config.json", config)
+        write_json_atomic(run.path / CONFIG, config)
     budget_config = BudgetConfig(**config["budget"])
     engine = engine_from_json(config["engine"])
     budget = Budget(budget_config.caps())

@@ -23,7 +23,13 @@ from opro.config import BudgetConfig, LLMConfig
 from opro.data import resolve_data_dir, subsample
 from opro.errors import ConfigError
 from opro.eval.metrics import Mode
-from opro.eval.scorer import InstructionScore, ScorerOptions, ScorerStyle, score_instructions
+from opro.eval.scorer import (
+    InstructionScore,
+    ScorerOptions,
+    ScorerStyle,
+    score_instructions,
+    scorer_style,
+)
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache
 from opro.llm.registry import probe_backend
@@ -40,10 +46,6 @@ Split = Literal["train", "test", "all"]
 
 def _llm(value: LLMConfig | str) -> LLMConfig:
     return value if isinstance(value, LLMConfig) else LLMConfig(spec=value)
-
-
-async def _api_of(config: LLMConfig) -> str:
-    return await probe_backend(config.spec, config.backend_options())
 
 
 def default_position(style: ScorerStyle) -> str:
@@ -76,17 +78,20 @@ async def aoptimize(
     """Optimize an instruction for ``dataset`` (OPRO §4) and evaluate the best on its test
     fold. ``style`` and ``position`` default from the models' APIs (see the module doc)."""
     scorer_config, optimizer_config = _llm(scorer), _llm(optimizer)
-    scorer_style: ScorerStyle = "base" if await _api_of(scorer_config) == "completion" else "chat"
+    style_of_scorer = scorer_style(
+        await probe_backend(scorer_config.spec, scorer_config.backend_options())
+    )
+    optimizer_api = await probe_backend(optimizer_config.spec, optimizer_config.backend_options())
     if style is None:
-        style = "pretrained" if await _api_of(optimizer_config) == "completion" else "instruct"
+        style = "pretrained" if optimizer_api == "completion" else "instruct"
     engine = engine or INSTRUCTION_ENGINE
     if engine.max_tokens == EngineConfig.max_tokens and style == "pretrained":
         engine = replace(engine, max_tokens=64)  # one <TEXT> line
     task = InstructionTask(
         dataset=dataset,
         data_dir=str(resolve_data_dir(data_dir).resolve()),
-        position=position or default_position(scorer_style),  # type: ignore[arg-type]
-        scorer_style=scorer_style,
+        position=position or default_position(style_of_scorer),  # type: ignore[arg-type]
+        scorer_style=style_of_scorer,
         style=style,
         exemplars=exemplars,
         exemplar_selection=exemplar_selection,
@@ -99,7 +104,7 @@ async def aoptimize(
         extract=extract,
         seed=engine.seed,
     )
-    data = jobs.load_task_data(task)  # a bad dataset fails before anything is written
+    data = task.load_data()  # a bad dataset fails before anything is written
     task = replace(task, dataset=data.name)
     path = Path(out) if out is not None else Path("runs") / time.strftime("optimize-%Y%m%d-%H%M%S")
     config = jobs.run_config(
@@ -188,7 +193,7 @@ async def aevaluate(
         budget=shared,
     )
     try:
-        style: ScorerStyle = "base" if llm.api == "completion" else "chat"
+        style = scorer_style(llm.api)
         options = ScorerOptions(
             position or default_position(style),  # type: ignore[arg-type]
             style,

@@ -25,7 +25,7 @@ from opro.errors import ConfigError, RetriesExhausted
 from opro.eval.metrics import Mode, score_answer
 from opro.llm.base import LLM, gather_or_cancel
 from opro.meta_prompt import render_template
-from opro.types import Request
+from opro.types import Api, Request
 
 Position = Literal["Q_begin", "Q_end", "A_begin", "before_Q"]
 POSITIONS: tuple[str, ...] = get_args(Position)
@@ -38,9 +38,9 @@ BASE_STOP = ("\nQ:",)
 """A pre-trained scorer continues the Q/A pattern: its answer ends where a new Q: begins."""
 
 
-def scorer_style(llm: LLM) -> ScorerStyle:
+def scorer_style(api: Api) -> ScorerStyle:
     """``base`` for a model fed raw text (the Q/A pattern), ``chat`` for a chat model."""
-    return "base" if llm.api == "completion" else "chat"
+    return "base" if api == "completion" else "chat"
 
 
 def check_position(position: str, style: ScorerStyle) -> Position:

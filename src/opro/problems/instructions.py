@@ -13,12 +13,12 @@ The scoring itself is ``opro.eval.scorer``; the data ``opro.data``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
-from opro.data import Dataset
+from opro.data import Dataset, load_dataset, subsample
 from opro.errors import ConfigError
 from opro.eval.metrics import Mode
 from opro.eval.scorer import (
@@ -69,7 +69,7 @@ class InstructionTask:
     scorer_max_tokens: int = 256
     extract: bool = False
     seed: int = 0
-    numeric_digit_filter: bool = field(default=True)
+    numeric_digit_filter: bool = True
     """Refuse proposals with digits on numeric tasks (the paper's GSM8K leak filter)."""
 
     def __post_init__(self) -> None:
@@ -97,6 +97,15 @@ class InstructionTask:
         return ScorerOptions(
             self.position, self.scorer_style, self.scorer_max_tokens, self.answer_mode, self.extract
         )
+
+    def load_data(self) -> Dataset:
+        """The dataset, with its training and test folds subsampled as configured."""
+        dataset = load_dataset(
+            self.dataset, self.data_dir, max_train=self.max_train, seed=self.seed
+        )
+        if self.max_test is not None:
+            dataset = replace(dataset, test=subsample(dataset.test, self.max_test, self.seed + 1))
+        return dataset
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
