@@ -1,9 +1,11 @@
 """``local:NAME`` — a llama.cpp model embedded in this process (llama-cpp-python), offline.
 
-The model is not thread-safe, so calls run one at a time; while they queue, the next one
-to run is the pending request whose prompt shares the longest prefix with the previous
-prompt, so llama.cpp reuses its KV cache for that prefix (the scorer's grid shares an
-instruction and a few-shot header across examples). Sampling is seeded per request
+The model is not thread-safe, so calls run one at a time, each from an empty KV cache:
+an answer depends on the request alone, never on what ran before it (llama.cpp's prefix
+reuse reads a prompt's tail in other batch sizes, which round differently, and a resumed
+run would then diverge from an uninterrupted one). While calls queue, the next one is the
+pending request sharing the longest prefix with the previous prompt (FIFO on ties), which
+keeps related calls together. Sampling is seeded per request
 (``Request.derived_seed``): the same request gives the same answer, and sample k differs
 from sample j. A GBNF grammar constrains decoding when a request carries one.
 """
@@ -146,6 +148,10 @@ class LocalBackend(LLM):
     def _generate(self, request: Request) -> Completion:
         with self._model_lock:
             llama = self._load()
+            # Start from an empty KV cache: reusing the previous prompt's prefix makes llama.cpp
+            # read only the rest, in differently sized batches whose rounding differs, so the
+            # answer would depend on what ran before — and a resumed run would diverge.
+            llama.reset()
             sampling: dict[str, Any] = {
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
