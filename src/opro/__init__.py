@@ -31,6 +31,7 @@ from opro.errors import (
 )
 from opro.eval.metrics import score_answer
 from opro.optimizer import EngineConfig, RunResult
+from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
 from opro.types import Completion, Request, Usage
 
 __all__ = [
@@ -43,11 +44,16 @@ __all__ = [
     "FatalLLMError",
     "LLMConfig",
     "LLMError",
+    "NoProgress",
     "OproError",
+    "Progress",
     "Request",
     "RetriesExhausted",
+    "RunEnd",
     "RunResult",
+    "RunStart",
     "Samples",
+    "Snapshot",
     "Usage",
     "acomplete",
     "aevaluate",

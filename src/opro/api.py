@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,6 +23,7 @@ from opro.llm.registry import probe_backend
 from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
+from opro.progress import Progress
 from opro.prompt_api import Evaluation as Evaluation
 from opro.prompt_api import aevaluate as aevaluate
 from opro.prompt_api import aoptimize as aoptimize
@@ -124,9 +125,11 @@ async def arun_linreg(
     budget: BudgetConfig | None = None,
     cache: Path | None = None,
     use_cache: bool = True,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Linear regression as in the paper (§2): ``reps`` runs, each its own run dir under
-    ``out``; returns the aggregate summary (mean ± std of steps to optimum, unique pairs)."""
+    ``out``; returns the aggregate summary (mean ± std of steps to optimum, unique pairs).
+    ``progress`` hears of each run and step (``opro.progress``)."""
     if reps < 1:
         raise ConfigError(f"--reps must be >= 1, got {reps}")
     if num_initial < 1:
@@ -153,7 +156,7 @@ async def arun_linreg(
     }
     await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
     jobs.create_job(path, "linreg-reps", runs, {"w_true": w_true, "b_true": b_true})
-    results = await jobs.run_job(path)
+    results = await jobs.run_job(path, progress=progress)
     return jobs.aggregate_linreg(path, results)
 
 
@@ -172,8 +175,10 @@ async def arun_tsp(
     budget: BudgetConfig | None = None,
     cache: Path | None = None,
     use_cache: bool = True,
+    progress: Progress | None = None,
 ) -> RunResult:
-    """TSP as in the paper (§3), on ``points`` or a seeded random instance of ``nodes``."""
+    """TSP as in the paper (§3), on ``points`` or a seeded random instance of ``nodes``;
+    ``progress`` hears of each step."""
     from opro.problems.tsp import validate_points
     from opro.problems.tsp_solvers import distance_matrix, random_instance, solve_exact
 
@@ -201,7 +206,7 @@ async def arun_tsp(
         use_cache,
     )
     await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
-    return await jobs.run_new(RunDir.create(path, config))
+    return await jobs.run_new(RunDir.create(path, config), progress)
 
 
 complete = _sync(acomplete)
@@ -211,6 +216,21 @@ optimize = _sync(aoptimize)
 evaluate = _sync(aevaluate)
 
 
-def resume(path: Path | str, budget: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:
+def resume(
+    path: Path | str, budget: BudgetConfig | None = None, progress: Progress | None = None
+) -> tuple[dict[str, Any], bool]:
     """Continue a killed or stopped run (or job); (summary, whether it had already finished)."""
-    return jobs.resume(Path(path), budget)
+    return jobs.resume(Path(path), budget, progress)
+
+
+def report(
+    run_dirs: Sequence[Path | str],
+    *,
+    out: Path | None = None,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write an HTML report (and its PNGs) for run dirs: ``opro.report.write_report``."""
+    from opro.report import write_report
+
+    return write_report(run_dirs, out=out, labels=labels, title=title)

@@ -131,7 +131,7 @@ class Budget:
 
     def total(self) -> RoleUsage:
         out = RoleUsage()
-        for u in self._usage.values():
+        for u in tuple(self._usage.values()):  # one atomic copy: a display thread reads this
             cost = None if out.cost_usd is None or u.cost_usd is None else out.cost_usd + u.cost_usd
             out = RoleUsage(
                 out.calls + u.calls,

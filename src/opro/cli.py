@@ -2,14 +2,17 @@
 
 Thin on purpose: no logic lives here that the Python API lacks. Every ``OproError`` is
 printed as ``opro: error: <what> <fix>`` with its exit code and no traceback; secrets
-from the environment are redacted from anything printed.
+from the environment are redacted from anything printed. Progress, notices and errors go
+to stderr through one display (``opro.progress_display``: live, plain lines, ``-q`` or
+``--log-json``); stdout carries results only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,13 +20,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
 
-from opro import api
+from opro import api, sweep
 from opro.config import BudgetConfig, LLMConfig, validated
 from opro.errors import ConfigError, OproError, redact
 from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig
+from opro.progress_display import Display, Mode, open_display
+from opro.sweep import PlannedRun
 
 
 class _Parser(argparse.ArgumentParser):
@@ -271,6 +276,12 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 # ---------------------------------------------------------------- commands
 
 
+def _display(args: argparse.Namespace) -> Display:
+    """The display ``main`` opened for this command: pass it as ``progress=``."""
+    display: Display = args.display
+    return display
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = [
         {
@@ -348,22 +359,27 @@ def cmd_complete(args: argparse.Namespace) -> int:
             print(f"--- sample {i}{' (cached)' if completion.cached else ''}")
         print(completion.text)
     u = samples.usage
-    print(
+    _display(args).notice(
         f"[{samples.spec}] calls {u.calls}, cached {u.cached_calls}, retries {u.retries}, "
-        f"tokens {u.prompt_tokens}+{u.completion_tokens}",
-        file=sys.stderr,
+        f"tokens {u.prompt_tokens}+{u.completion_tokens}"
     )
     return 0
 
 
-def _print_summary(summary: dict[str, Any], path: Path | str) -> None:
+def _print_summary(
+    summary: dict[str, Any], path: Path | str, display: Display | None = None
+) -> None:
+    """The summary on stdout; a stopped run's notice on stderr (through ``display``)."""
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if summary.get("status") != "finished":
-        print(
+        notice = (
             f"opro: run stopped ({summary.get('stop_reason')}): {summary.get('message')} "
-            f"— continue with `opro resume {path}`",
-            file=sys.stderr,
+            f"— continue with `opro resume {path}`"
         )
+        if display is None:
+            print(notice, file=sys.stderr)
+        else:
+            display.notice(notice)
 
 
 def _exit_code(summary: dict[str, Any]) -> int:
@@ -384,8 +400,9 @@ def cmd_linreg(args: argparse.Namespace) -> int:
         budget=budget_config(args),
         cache=args.cache,
         use_cache=not args.no_cache,
+        progress=_display(args),
     )
-    _print_summary(summary, out)
+    _print_summary(summary, out, _display(args))
     return _exit_code(summary)
 
 
@@ -411,8 +428,9 @@ def cmd_tsp(args: argparse.Namespace) -> int:
         budget=budget_config(args),
         cache=args.cache,
         use_cache=not args.no_cache,
+        progress=_display(args),
     )
-    _print_summary(result.summary, out)
+    _print_summary(result.summary, out, _display(args))
     return _exit_code(result.summary)
 
 
@@ -518,8 +536,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         budget=budget_config(args),
         cache=args.cache,
         use_cache=not args.no_cache,
+        progress=_display(args),
     )
-    _print_summary(_brief(result.summary), out)
+    _print_summary(_brief(result.summary), out, _display(args))
     return _exit_code(result.summary)
 
 
@@ -553,6 +572,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         cache=api.open_cache(args.cache, enabled=not args.no_cache),
         budget=budget_config(args),
+        progress=_display(args),
     )
     if args.json:
         print(json.dumps(evaluation.to_json(examples=args.examples), ensure_ascii=False, indent=2))
@@ -560,10 +580,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _print_evaluation(evaluation)
     failed = sum(r.count("failed") for r in evaluation.results)
     if failed:
-        print(
+        _display(args).notice(
             f"opro: {failed} example(s) failed after retries and are left out of the accuracy; "
-            "rerun the same command to retry them (answered calls come from the cache)",
-            file=sys.stderr,
+            "rerun the same command to retry them (answered calls come from the cache)"
         )
         return 4
     return 0
@@ -616,11 +635,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
         n: getattr(args, n) for n in ("max_calls", "max_tokens_total", "budget_usd", "time_limit_s")
     }
     override = budget_config(args) if any(v is not None for v in caps.values()) else None
-    summary, already = api.resume(args.dir, override)
+    summary, already = api.resume(args.dir, override, _display(args))
     if already:
         print(f"{args.dir} already finished ({summary.get('stop_reason')}); nothing to do")
         return 0
-    _print_summary(summary, args.dir)
+    _print_summary(summary, args.dir, _display(args))
     return _exit_code(summary)
 
 
@@ -635,7 +654,99 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    path = api.report(args.run_dirs, out=args.out, labels=args.label, title=args.title)
+    print(path)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    plan = sweep.load_sweep(args.file)
+    out: Path = args.out or api.default_out("sweep")
+    runs = plan.runs(out)
+    commands = [_sweep_args(run, args) for run in runs]  # every setting checked first
+    sweep.claim(out, plan)
+    display = _display(args)
+    for i, (run, run_args) in enumerate(zip(runs, commands, strict=True), 1):
+        summary = sweep.read_summary(run.directory)
+        if summary is not None and summary.get("status") == "finished":
+            continue
+        display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
+        if (run.directory / "config.json").is_file():  # begun before: continue it
+            run_args = _sweep_args(run, args, ["resume", str(run.directory)])
+        code = _quietly(run_args)
+        summary = sweep.read_summary(run.directory)
+        if code != 0 or summary is None or summary.get("status") != "finished":
+            display.notice(
+                f"opro: sweep stopped at {run.directory}; run the same `opro sweep` command "
+                "again to continue"
+            )
+            return code
+    summaries = [sweep.read_summary(run.directory) for run in runs]
+    result = sweep.write_results(out, plan, runs, summaries)
+    reports = []
+    for group, members in sweep.groups(runs).items():
+        reports.append(
+            api.report(
+                [run.directory for run in members],
+                out=out / group / "report.html",
+                labels=[run.setting.label for run in members],
+                title=f"opro sweep: {group}",
+            )
+        )
+    print(sweep.table(result))
+    print(f"results: {out / 'sweep.json'}")
+    for path in reports:
+        print(path)
+    return 0
+
+
+def _sweep_args(
+    run: PlannedRun, args: argparse.Namespace, argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """The parsed command line of one run of a sweep; a refused flag is one ConfigError."""
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            parsed = build_parser().parse_args(list(run.argv if argv is None else argv))
+    except SystemExit:
+        reason = errors.getvalue().strip().removeprefix("opro: error: ")
+        raise ConfigError(f"{args.file}: {run.setting.label}: {reason}") from None
+    parsed.display = args.display
+    return parsed
+
+
+def _quietly(args: argparse.Namespace) -> int:
+    """Run a parsed command with its stdout (the run's summary) dropped: it is on disk."""
+    run: Callable[[argparse.Namespace], int] = args.run
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run(args)
+
+
 # ---------------------------------------------------------------- parser and entry point
+
+
+def add_output_args(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """-v, -q and --log-json, accepted before the command and after it (where they have no
+    default, so that they never override the same flag given before)."""
+    off: Any = argparse.SUPPRESS if after_command else False
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=off, help="log retries and progress"
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=off,
+        help="no progress display (notices and errors still print)",
+    )
+    group.add_argument(
+        "--log-json",
+        action="store_true",
+        default=off,
+        help="progress, log records, notices and errors as JSON lines on stderr",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -644,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="OPRO: large language models as optimizers (Yang et al., 2023).",
     )
     parser.add_argument("--version", action="version", version=f"opro {version('opro')}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log retries and progress")
+    add_output_args(parser)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -806,6 +917,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["info", "clear"])
     p.add_argument("--cache", type=Path, metavar="PATH", help="SQLite file (default: user cache)")
     p.set_defaults(run=cmd_cache)
+
+    p = sub.add_parser(
+        "report", help="plots and one self-contained HTML page for one or more run dirs"
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or job dirs")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the HTML file (default: report.html in the first RUN_DIR)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="TEXT",
+        help="a name per RUN_DIR, in order (default: the dir names); runs sharing a label "
+        "are drawn as their mean with a band",
+    )
+    p.add_argument("--title", metavar="TEXT", help="the page title")
+    p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser(
+        "sweep",
+        help="ablations: one command over several settings and seeds, from a TOML file, "
+        "then their reports",
+    )
+    p.add_argument("file", type=Path, metavar="SWEEP.toml", help="the sweep file (see README)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the runs go (default runs/sweep-DATE); run again to continue a sweep",
+    )
+    p.set_defaults(run=cmd_sweep)
+
+    for command in sub.choices.values():  # keep last: every command takes them after it too
+        add_output_args(command, after_command=True)
     return parser
 
 
@@ -816,28 +964,34 @@ def _secrets_in_environment() -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if args.quiet and args.log_json:
+        parser.error("-q/--quiet and --log-json cannot be combined")
+    mode: Mode = "json" if args.log_json else "quiet" if args.quiet else "auto"
+    secrets = _secrets_in_environment()
+    with open_display(mode, verbose=args.verbose, secrets=secrets) as display:
+        args.display = display
+        return _run(args, display, secrets)
+
+
+def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
     except OproError as exc:
-        message = redact(" ".join(str(exc).split()), _secrets_in_environment())
-        print(f"opro: error: {message}", file=sys.stderr)
+        message = redact(" ".join(str(exc).split()), secrets)
+        display.error(f"opro: error: {message}", exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("opro: interrupted", file=sys.stderr)
+        display.error("opro: interrupted", 130)
         return 130
     except Exception as exc:
         if args.verbose:
             raise
-        message = redact(f"{type(exc).__name__}: {exc}", _secrets_in_environment())
-        print(
+        message = redact(f"{type(exc).__name__}: {exc}", secrets)
+        display.error(
             f"opro: internal error: {message} (rerun with -v for the traceback, and please "
             "report it)",
-            file=sys.stderr,
+            70,
         )
         return 70
 

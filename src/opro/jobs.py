@@ -25,6 +25,7 @@ from opro.llm.stack import ManagedLLM, build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, Optimizer, RunResult
 from opro.problems.base import Problem
+from opro.progress import Progress
 from opro.runlog import CONFIG, FORMAT, RunDir, versions, write_json_atomic
 
 
@@ -100,8 +101,10 @@ def _open_cache(config: dict[str, Any]) -> CallCache | None:
     return CallCache(Path(path) if path else default_cache_path())
 
 
-async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -> RunResult:
-    """Run or continue the run in ``run`` from its config.json."""
+async def run_stored(
+    run: RunDir, budget_override: BudgetConfig | None = None, progress: Progress | None = None
+) -> RunResult:
+    """Run or continue the run in ``run`` from its config.json, reporting to ``progress``."""
     config = run.config()
     if budget_override is not None:  # a raised cap holds for later resumes too
         config["budget"] = budget_override.model_dump(mode="json")
@@ -127,17 +130,18 @@ async def run_stored(run: RunDir, budget_override: BudgetConfig | None = None) -
                 )
                 backends[shared] = llms[role].backend
         problem = build_problem(config["kind"], config["problem"], dict(llms))
-        return await Optimizer(problem, llms["optimizer"], engine, run, budget).run()
+        optimizer = Optimizer(problem, llms["optimizer"], engine, run, budget, progress)
+        return await optimizer.run()
     finally:
         for backend in backends.values():
             await backend.aclose()
 
 
-async def run_new(run: RunDir) -> RunResult:
+async def run_new(run: RunDir, progress: Progress | None = None) -> RunResult:
     """Run a run dir just made by ``RunDir.create``. A run whose very first LLM call failed
     (a server that is not there, a key it refuses) recorded nothing, so there is nothing to
     resume: its dir is removed again and the error raised, as for any other bad input."""
-    result = await run_stored(run)
+    result = await run_stored(run, progress=progress)
     if result.stop_reason == "llm_error" and not run.read_steps():
         run.discard()
         raise LLMError(result.message)
@@ -162,11 +166,14 @@ def create_job(
         raise
 
 
-async def run_job(path: Path, budget_override: BudgetConfig | None = None) -> list[RunResult]:
+async def run_job(
+    path: Path, budget_override: BudgetConfig | None = None, progress: Progress | None = None
+) -> list[RunResult]:
+    """Run (or continue) a job's runs one after another, until one does not finish."""
     config = RunDir.open(path).config()
     results = []
     for name in config["runs"]:
-        result = await run_stored(RunDir.open(path / name), budget_override)
+        result = await run_stored(RunDir.open(path / name), budget_override, progress)
         results.append(result)
         if result.status != "finished":
             break
@@ -215,7 +222,9 @@ def aggregate_linreg(path: Path, results: list[RunResult]) -> dict[str, Any]:
     return summary
 
 
-def resume(path: Path, budget_override: BudgetConfig | None = None) -> tuple[dict[str, Any], bool]:
+def resume(
+    path: Path, budget_override: BudgetConfig | None = None, progress: Progress | None = None
+) -> tuple[dict[str, Any], bool]:
     """Continue the run or job at ``path``: (its summary, whether it was already finished)."""
     run = RunDir.open(path)
     previous = run.summary()
@@ -223,6 +232,6 @@ def resume(path: Path, budget_override: BudgetConfig | None = None) -> tuple[dic
         return previous, True
     config = run.config()
     if "runs" in config:
-        results = asyncio.run(run_job(path, budget_override))
+        results = asyncio.run(run_job(path, budget_override, progress))
         return aggregate_linreg(path, results), False
-    return asyncio.run(run_stored(run, budget_override)).summary, False
+    return asyncio.run(run_stored(run, budget_override, progress)).summary, False

@@ -6,12 +6,13 @@ derived from the run seed and the step, so the cache replays a resumed step exac
 parses them (a failure is counted, never raised), drops anything seen before, scores the
 rest concurrently and appends one record to ``steps.jsonl``. A step is the unit of resume:
 a step cut short by a kill, a budget cap or an LLM failure is simply done again.
+A ``Progress`` observer hears of each recorded step (``opro.progress``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -22,6 +23,7 @@ from opro.history import History, Scored
 from opro.llm.base import LLM, gather_or_cancel
 from opro.meta_prompt import MetaPromptOptions, render_meta_prompt
 from opro.problems.base import Problem
+from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
 from opro.runlog import RunDir
 from opro.types import Completion, Request
 
@@ -95,12 +97,18 @@ class Optimizer(Generic[S]):
         config: EngineConfig,
         run: RunDir,
         budget: Budget,
+        progress: Progress | None = None,
     ) -> None:
         self.problem = problem
         self.llm = llm
         self.config = config
         self.run_dir = run
         self.budget = budget
+        self.progress: Progress = progress or NoProgress()
+        self._step_seconds: list[float] = []
+        """Durations of the steps recorded in this session (for the ETA)."""
+        self._shown: tuple[Snapshot, float] | None = None
+        """The last step's snapshot and when it was taken (one value, for ``live``)."""
         self.history: History[S] = History(problem.direction)
         self.steps_done = -1
         self.first_optimal_step: int | None = None
@@ -151,11 +159,17 @@ class Optimizer(Generic[S]):
 
     async def run(self) -> RunResult:
         self.restore()
+        last_step = self.steps_done if self.steps_done >= 0 else None
+        self._show()
+        self.progress.run_started(
+            RunStart(str(self.run_dir.path), self.config.steps, last_step), self.live
+        )
         message = ""
         while True:
             reason = self._stop_reason()
             if reason is not None:
                 break
+            began = time.monotonic()
             try:
                 record = await (self._initial_step() if self.steps_done < 0 else self.step())
             except BudgetExceeded as exc:
@@ -167,6 +181,8 @@ class Optimizer(Generic[S]):
             self.run_dir.append_step(record)
             self._absorb(record)
             self.run_dir.write_summary(self.summary("running", "running", ""))
+            self._step_seconds.append(time.monotonic() - began)
+            self.progress.step_finished(self._show())
         final: dict[str, Any] = {}
         if reason in FINISHED:
             try:
@@ -178,6 +194,8 @@ class Optimizer(Generic[S]):
         status = "finished" if reason in FINISHED else "stopped"
         summary = self.summary(status, reason, message) | final
         self.run_dir.write_summary(summary)
+        end = replace(self._show(), eta_s=0.0 if status == "finished" else None)
+        self.progress.run_finished(RunEnd(str(self.run_dir.path), status, reason, end))
         best = self.history.best()
         return RunResult(
             run_dir=str(self.run_dir.path),
@@ -298,6 +316,45 @@ class Optimizer(Generic[S]):
             "elapsed_s": round(self.budget.elapsed_s, 3),
             "usage": {role: u.to_json() for role, u in self.budget.usage().items()},
         }
+
+    # -- progress ---------------------------------------------------------------------
+
+    def _show(self) -> Snapshot:
+        """The snapshot after the last recorded step, kept for ``live``."""
+        best = self.history.best()
+        done = self.steps_done if self.steps_done >= 0 else None
+        total = self.budget.total()
+        snapshot = Snapshot(
+            step=done,
+            steps=self.config.steps,
+            best=None if best is None else best.score,
+            calls=total.calls,
+            cached_calls=total.cached_calls,
+            tokens=total.total_tokens,
+            cost_usd=total.cost_usd,
+            elapsed_s=round(self.budget.elapsed_s, 3),
+            eta_s=eta(self.config.steps - (done or 0), self._step_seconds),
+        )
+        self._shown = (snapshot, time.monotonic())
+        return snapshot
+
+    def live(self) -> Snapshot:
+        """The last step's snapshot with this moment's counters; safe from any thread (it
+        reads the budget, never the history)."""
+        if self._shown is None:  # not started yet
+            return self._show()
+        shown, at = self._shown
+        total = self.budget.total()
+        since = time.monotonic() - at
+        return replace(
+            shown,
+            calls=total.calls,
+            cached_calls=total.cached_calls,
+            tokens=total.total_tokens,
+            cost_usd=total.cost_usd,
+            elapsed_s=round(self.budget.elapsed_s, 3),
+            eta_s=None if shown.eta_s is None else max(shown.eta_s - since, 0.0),
+        )
 
     def summary(self, status: str, reason: str, message: str) -> dict[str, Any]:
         best = self.history.best()

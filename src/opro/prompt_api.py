@@ -37,6 +37,7 @@ from opro.llm.stack import build_llm
 from opro.meta_prompt import MetaPromptOptions
 from opro.optimizer import EngineConfig, RunResult
 from opro.problems.instructions import ExemplarSelection, InstructionTask, MetaStyle
+from opro.progress import Progress
 from opro.runlog import RunDir
 
 DEFAULT_MODEL = "local:gemma3-270m"
@@ -74,9 +75,11 @@ async def aoptimize(
     budget: BudgetConfig | None = None,
     cache: Path | None = None,
     use_cache: bool = True,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Optimize an instruction for ``dataset`` (OPRO §4) and evaluate the best on its test
-    fold. ``style`` and ``position`` default from the models' APIs (see the module doc)."""
+    fold. ``style`` and ``position`` default from the models' APIs (see the module doc);
+    ``progress`` hears of each step."""
     scorer_config, optimizer_config = _llm(scorer), _llm(optimizer)
     style_of_scorer = scorer_style(
         await probe_backend(scorer_config.spec, scorer_config.backend_options())
@@ -117,7 +120,7 @@ async def aoptimize(
         use_cache,
         scorer=scorer_config,
     )
-    return await jobs.run_new(RunDir.create(path, config))
+    return await jobs.run_new(RunDir.create(path, config), progress)
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,10 @@ async def aevaluate(
     seed: int = 0,
     cache: CallCache | None = None,
     budget: BudgetConfig | None = None,
+    progress: Progress | None = None,
 ) -> Evaluation:
-    """Score each instruction on ``split`` of ``dataset``; failed calls are reported apart."""
+    """Score each instruction on ``split`` of ``dataset``; failed calls are reported apart.
+    ``progress`` hears how many (instruction, example) pairs are scored."""
     from opro.data import load_dataset
 
     if not instructions:
@@ -203,7 +208,12 @@ async def aevaluate(
         )
         started = time.monotonic()
         results = await score_instructions(
-            llm, list(instructions), examples, options, tolerate_failures=True
+            llm,
+            list(instructions),
+            examples,
+            options,
+            tolerate_failures=True,
+            progress=progress,
         )
         elapsed = time.monotonic() - started
     finally:

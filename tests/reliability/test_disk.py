@@ -260,7 +260,7 @@ def test_no_space_mid_run_is_one_line_and_the_run_resumes(
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("needs /proc/self/fd to tell which file a write goes to")
     monkeypatch.setattr(os, "write", write)
-    args = ["linreg", "--optimizer", WALKER, "--reps", "1", "--steps", "4"]
+    args = ["-q", "linreg", "--optimizer", WALKER, "--reps", "1", "--steps", "4"]  # -q: no progress
     code = cli.main([*args, "--w-true", "40", "--b-true", "40", "--out", str(out), "--no-cache"])
     monkeypatch.undo()
     err = capsys.readouterr().err.strip().splitlines()

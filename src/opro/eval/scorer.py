@@ -25,6 +25,7 @@ from opro.errors import ConfigError, RetriesExhausted
 from opro.eval.metrics import Mode, score_answer
 from opro.llm.base import LLM, gather_or_cancel
 from opro.meta_prompt import render_template
+from opro.progress import Progress
 from opro.types import Api, Request
 
 Position = Literal["Q_begin", "Q_end", "A_begin", "before_Q"]
@@ -141,8 +142,10 @@ async def score_instructions(
     options: ScorerOptions,
     *,
     tolerate_failures: bool = False,
+    progress: Progress | None = None,
 ) -> list[InstructionScore]:
-    """Score each instruction on every example, all calls submitted at once.
+    """Score each instruction on every example, all calls submitted at once; ``progress``
+    hears the count of scored (instruction, example) pairs as it grows.
 
     With ``tolerate_failures`` a call that fails after its retries marks its example
     ``failed`` and the rest go on (``opro evaluate``); otherwise the first failure cancels
@@ -151,8 +154,13 @@ async def score_instructions(
     """
     started = time.monotonic()
     finished = [started] * len(instructions)
+    total = len(instructions) * len(examples)
+    done = 0
+    if progress is not None:
+        progress.examples_scored(0, total)
 
     async def one(i: int, example: Example) -> ExampleResult:
+        nonlocal done
         try:
             result = await _answer(llm, instructions[i], example, options)
         except RetriesExhausted as exc:
@@ -160,6 +168,9 @@ async def score_instructions(
                 raise
             result = ExampleResult(example.index, "failed", "", str(exc))
         finished[i] = max(finished[i], time.monotonic())
+        if progress is not None:
+            done += 1
+            progress.examples_scored(done, total)
         return result
 
     grid = [one(i, ex) for i in range(len(instructions)) for ex in examples]

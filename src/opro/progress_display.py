@@ -1,0 +1,345 @@
+"""How the CLI shows progress, log records and notices on stderr (stdout is left alone).
+
+Four displays implement ``opro.progress.Progress``: ``LiveDisplay`` (a rich line that
+refreshes in a terminal, log records printed above it), ``PlainDisplay`` (one line per step
+when stderr is not a terminal, so CI logs stay readable), ``JsonDisplay`` (one JSON object
+per line and event, log records included) and ``QuietDisplay`` (nothing but notices and
+errors). ``open_display`` picks one and sets up logging to match; closing it undoes both.
+No display ever shows a prompt, a model output or a key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal, Protocol
+
+from rich.console import Console
+
+from opro.errors import redact
+from opro.progress import Progress, RunEnd, RunStart, Snapshot
+
+Mode = Literal["auto", "quiet", "json"]
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class Display(Progress, Protocol):
+    """A ``Progress`` that also prints the CLI's notices and errors, and can be closed."""
+
+    def notice(self, text: str) -> None: ...
+
+    def error(self, text: str, exit_code: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def clock(seconds: float | None) -> str:
+    """``75.2`` → ``1:15``; ``3725`` → ``1:02:05``; None → ``?``."""
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def counters(s: Snapshot) -> str:
+    """``step 3/10  best 0.82  calls 12 (4 cached)  tokens 3456  $0.0000  ...  ETA 0:30``."""
+    step = "-" if s.step is None else str(s.step)
+    best = "-" if s.best is None else f"{s.best:.6g}"
+    cost = "$?" if s.cost_usd is None else f"${s.cost_usd:.4f}"
+    return (
+        f"step {step}/{s.steps}  best {best}  calls {s.calls} ({s.cached_calls} cached)  "
+        f"tokens {s.tokens}  {cost}  elapsed {clock(s.elapsed_s)}  ETA {clock(s.eta_s)}"
+    )
+
+
+def end_line(end: RunEnd) -> str:
+    return f"[{Path(end.run_dir).name}] {end.status} ({end.stop_reason}): {counters(end.final)}"
+
+
+class _Examples:
+    """Elapsed time and ETA of ``evaluate``'s scoring, and which counts are worth a line."""
+
+    def __init__(self, lines: int) -> None:
+        self.lines = lines
+        self.started = time.monotonic()
+        self.shown = -1
+
+    def due(self, done: int, total: int) -> bool:
+        """True at 0 (which starts the clock), at each 1/``lines`` of ``total`` crossed,
+        and at the end."""
+        if done == 0:
+            self.started = time.monotonic()
+        bucket = done * self.lines // max(total, 1)
+        if done in (0, total) or bucket > self.shown:
+            self.shown = bucket
+            return True
+        return False
+
+    def timing(self, done: int, total: int) -> tuple[float, float | None]:
+        elapsed = time.monotonic() - self.started
+        return elapsed, (elapsed / done * (total - done) if done else None)
+
+
+class QuietDisplay:
+    """No progress; notices and errors as plain lines."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
+        pass
+
+    def step_finished(self, snapshot: Snapshot) -> None:
+        pass
+
+    def run_finished(self, end: RunEnd) -> None:
+        pass
+
+    def examples_scored(self, done: int, total: int) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        self._line(text)
+
+    def error(self, text: str, exit_code: int) -> None:
+        self._line(text)
+
+    def close(self) -> None:
+        pass
+
+
+class PlainDisplay(QuietDisplay):
+    """One line per step and per run that recorded one; ``evaluate`` every tenth of the way
+    (nothing before the first pair is scored, so an error at once stays one line)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self._name = ""
+        self._examples = _Examples(10)
+
+    def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
+        self._name = Path(start.run_dir).name
+
+    def step_finished(self, snapshot: Snapshot) -> None:
+        self._line(f"[{self._name}] {counters(snapshot)}")
+
+    def run_finished(self, end: RunEnd) -> None:
+        if end.final.step is not None:  # else the run is discarded and its error follows
+            self._line(end_line(end))
+
+    def examples_scored(self, done: int, total: int) -> None:
+        if self._examples.due(done, total) and done:
+            elapsed, eta = self._examples.timing(done, total)
+            self._line(
+                f"[evaluate] {done}/{total} scored  elapsed {clock(elapsed)}  ETA {clock(eta)}"
+            )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class JsonDisplay(QuietDisplay):
+    """One JSON object per line and event: run_started, step, run_finished, examples, log,
+    notice, error."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self._run = ""
+        self._examples = _Examples(100)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self._line(json.dumps({"event": event, **fields}, ensure_ascii=False))
+
+    def _snapshot(self, s: Snapshot) -> dict[str, Any]:
+        return asdict(s) | {"eta_s": _rounded(s.eta_s)}
+
+    def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
+        self._run = start.run_dir
+        self.emit("run_started", run=start.run_dir, steps=start.steps, last_step=start.last_step)
+
+    def step_finished(self, snapshot: Snapshot) -> None:
+        self.emit("step", run=self._run, **self._snapshot(snapshot))
+
+    def run_finished(self, end: RunEnd) -> None:
+        self.emit(
+            "run_finished",
+            run=end.run_dir,
+            status=end.status,
+            stop_reason=end.stop_reason,
+            **self._snapshot(end.final),
+        )
+
+    def examples_scored(self, done: int, total: int) -> None:
+        if self._examples.due(done, total):
+            elapsed, eta = self._examples.timing(done, total)
+            self.emit(
+                "examples", done=done, total=total, elapsed_s=_rounded(elapsed), eta_s=_rounded(eta)
+            )
+
+    def notice(self, text: str) -> None:
+        self.emit("notice", message=text)
+
+    def error(self, text: str, exit_code: int) -> None:
+        self.emit("error", message=text, exit_code=exit_code)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """A log record as a ``log`` event, with the given secrets masked."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        return json.dumps(
+            {
+                "event": "log",
+                "level": record.levelname,
+                "logger": record.name,
+                "message": redact(message, self.secrets),
+            },
+            ensure_ascii=False,
+        )
+
+
+class LiveDisplay(QuietDisplay):
+    """A rich line on a terminal's stderr, refreshed 4 times a second from ``live()``: the
+    run, a bar of steps and the counters; a line stays for each finished run."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console.file)
+        self.console = console
+        self._live: Any = None
+        self._name = ""
+        self._poll: Callable[[], Snapshot] | None = None
+        self._scored = (0, 0)
+        self._examples = _Examples(100)
+
+    def _start(self) -> None:
+        from rich.live import Live
+
+        self._stop()
+        self._live = Live(
+            console=self.console,
+            get_renderable=self._render,
+            refresh_per_second=4,
+            transient=True,
+            redirect_stdout=False,
+        )
+        self._live.start()
+
+    def _stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 1))
+        if self._poll is not None:
+            s = self._poll()
+            label, bar = f"[{self._name}]", ProgressBar(total=s.steps, completed=s.step or 0)
+            text = counters(s)
+        else:
+            done, total = self._scored
+            elapsed, eta = self._examples.timing(done, total)
+            label, bar = "[evaluate]", ProgressBar(total=max(total, 1), completed=done)
+            text = f"{done}/{total} scored  elapsed {clock(elapsed)}  ETA {clock(eta)}"
+        bar.width = 24
+        grid.add_row(Text(label, style="bold"), bar, Text(text))
+        return grid
+
+    def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
+        self._name, self._poll = Path(start.run_dir).name, live
+        self._start()
+
+    def step_finished(self, snapshot: Snapshot) -> None:
+        if self._live is not None:
+            self._live.refresh()
+
+    def run_finished(self, end: RunEnd) -> None:
+        self._stop()
+        self._poll = None
+        if end.final.step is not None:
+            self._line(end_line(end))
+
+    def examples_scored(self, done: int, total: int) -> None:
+        self._examples.due(done, total)  # starts its clock at 0
+        self._scored = (done, total)
+        if self._live is None and done < total:
+            self._start()
+        elif done == total:
+            self._stop()
+
+    def _line(self, text: str) -> None:
+        self._stop()
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        self._stop()
+
+
+class _Opened:
+    """A display and the logging set up for it; undone on exit."""
+
+    def __init__(self, display: Display, handler: logging.Handler | None, level: int) -> None:
+        self.display = display
+        self._handler = handler
+        self._root = logging.getLogger()
+        self._level = self._root.level
+        if handler is None:
+            logging.basicConfig(level=level, format=LOG_FORMAT)
+        else:
+            self._root.addHandler(handler)
+            self._root.setLevel(level)
+
+    def __enter__(self) -> Display:
+        return self.display
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.display.close()
+        if self._handler is not None:
+            self._root.removeHandler(self._handler)
+            self._root.setLevel(self._level)
+
+
+def open_display(mode: Mode, *, verbose: bool, secrets: Sequence[str] = ()) -> _Opened:
+    """``with open_display(...) as display:``: quiet, JSON lines, or (auto) a live rich line
+    when stderr is a terminal and plain lines when it is not."""
+    level = logging.INFO if verbose else logging.WARNING
+    stream = sys.stderr
+    if mode == "quiet":
+        return _Opened(QuietDisplay(stream), None, level)
+    if mode == "json":
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonLogFormatter(secrets))
+        return _Opened(JsonDisplay(stream), handler, level)
+    console = Console(stderr=True)
+    if not console.is_terminal or console.is_dumb_terminal:
+        return _Opened(PlainDisplay(stream), None, level)
+    from rich.logging import RichHandler
+
+    return _Opened(LiveDisplay(console), RichHandler(console=console, show_path=False), level)

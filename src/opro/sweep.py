@@ -1,0 +1,337 @@
+"""Ablation sweeps: one command's runs over a set of settings and seeds, from a TOML file.
+
+A sweep file names the command (``optimize``, ``linreg`` or ``tsp``), the flags every run
+shares (``[base]``), the axes to vary (``[axes]``, each a list of values) and the seeds::
+
+    command = "optimize"
+    seeds = [0, 1, 2]
+    mode = "one-at-a-time"            # or "grid": every combination of the axes
+
+    [base]                            # flags of `opro optimize`, without the dashes
+    dataset = "bbh:navigate"
+    steps = 20
+    constrained = true                # a switch: true gives `--constrained`
+
+    [axes]
+    order = ["ascending", "descending", "random"]
+    exemplars = [0, 3, 10]
+
+In the default ``one-at-a-time`` mode each axis is varied alone from the base (the paper's
+ablations); a setting is a group of runs, one per seed, in ``OUT/AXIS/VALUE/seed-S``
+(``OUT/grid/A=a,B=b/seed-S`` in grid mode). Each run is an ordinary run directory, so a
+sweep that stops part-way continues where it stopped when run again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from opro.errors import ConfigError
+from opro.runlog import write_json_atomic
+
+COMMANDS = ("optimize", "linreg", "tsp")
+MODES = ("one-at-a-time", "grid")
+MEANS = ("best_score", "best_train_score", "best_test_score", "steps_to_optimum", "gap_percent")
+"""The headline numbers a sweep averages over seeds, where a run's summary has them."""
+RESERVED = ("seed", "out")
+"""Flags the sweep sets itself, per run."""
+
+Mode = Literal["one-at-a-time", "grid"]
+Value = str | int | float | bool | list[str]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One combination of axis values; its runs differ only in the seed."""
+
+    group: str
+    """The axis varied (one-at-a-time) or ``grid``: the runs compared in one report."""
+    label: str
+    """e.g. ``order=ascending``."""
+    slug: str
+    """Its directory name."""
+    flags: tuple[tuple[str, Value], ...]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    setting: Setting
+    seed: int
+    directory: Path
+    argv: tuple[str, ...]
+    """The ``opro`` command line of this run."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    command: str
+    base: tuple[tuple[str, Value], ...]
+    axes: tuple[tuple[str, tuple[Value, ...]], ...]
+    seeds: tuple[int, ...]
+    mode: Mode = "one-at-a-time"
+
+    def settings(self) -> list[Setting]:
+        if self.mode == "grid":
+            names = [name for name, _ in self.axes]
+            settings = []
+            for combo in itertools.product(*(values for _, values in self.axes)):
+                pairs = tuple(zip(names, combo, strict=True))
+                label = ", ".join(f"{n}={_show(v)}" for n, v in pairs)
+                slug = ",".join(f"{n}={_slug(v)}" for n, v in pairs)
+                settings.append(Setting("grid", label, slug, pairs))
+            return settings
+        return [
+            Setting(name, f"{name}={_show(value)}", f"{i}-{_slug(value)}", ((name, value),))
+            for name, values in self.axes
+            for i, value in enumerate(values)
+        ]
+
+    def runs(self, out: Path) -> list[PlannedRun]:
+        planned = []
+        for setting in self.settings():
+            flags = dict(self.base) | dict(setting.flags)
+            for seed in self.seeds:
+                directory = out / setting.group / setting.slug / f"seed-{seed}"
+                argv = (
+                    self.command,
+                    *_argv(flags),
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(directory),
+                )
+                planned.append(PlannedRun(setting, seed, directory, argv))
+        return planned
+
+
+def load_sweep(path: Path) -> SweepPlan:
+    """Read and check a sweep file; ``ConfigError`` names what to fix."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sweep file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the sweep file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return plan_from_dict(data, str(path))
+
+
+def plan_from_dict(data: Mapping[str, Any], where: str = "sweep") -> SweepPlan:
+    unknown = set(data) - {"command", "seeds", "mode", "base", "axes"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}: "
+            "use command, seeds, mode, [base] and [axes]"
+        )
+    command = data.get("command")
+    if command not in COMMANDS:
+        raise ConfigError(f"{where}: command must be one of {', '.join(COMMANDS)}: {command!r}")
+    mode = data.get("mode", "one-at-a-time")
+    if mode not in MODES:
+        raise ConfigError(f"{where}: mode must be one-at-a-time or grid: {mode!r}")
+    seeds = data.get("seeds", [0])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ConfigError(
+            f"{where}: seeds must be a list of distinct integers >= 0, e.g. [0, 1, 2]"
+        )
+    base = _table(data.get("base", {}), f"{where}: [base]")
+    axes_table = _table(data.get("axes", {}), f"{where}: [axes]")
+    if not axes_table:
+        raise ConfigError(
+            f'{where}: [axes] is empty: add one, e.g. order = ["ascending", "random"]'
+        )
+    axes = []
+    for name, values in axes_table.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: axis {name!r} must be a non-empty list of values")
+        if len({repr(v) for v in values}) != len(values):
+            raise ConfigError(f"{where}: axis {name!r} repeats a value")
+        for value in values:
+            _check_value(value, f"{where}: axis {name!r}")
+        axes.append((name, tuple(values)))
+    for name, value in base.items():
+        _check_value(value, f"{where}: [base] {name}")
+    return SweepPlan(
+        command=str(command),
+        base=tuple(base.items()),
+        axes=tuple(axes),
+        seeds=tuple(seeds),
+        mode=mode,
+    )
+
+
+def _table(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of flag = value")
+    for name in table:
+        if name in RESERVED:
+            raise ConfigError(f"{where}: {name!r} is set by the sweep per run: remove it")
+        if name.startswith("-"):
+            raise ConfigError(f"{where}: write flags without dashes: {name.lstrip('-')!r}")
+    return dict(table)
+
+
+def _check_value(value: Any, where: str) -> None:
+    ok = isinstance(value, str | int | float | bool) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
+    if not ok:
+        raise ConfigError(f"{where}: {value!r} is not a string, number, true/false or list of text")
+
+
+def _argv(flags: Mapping[str, Value]) -> list[str]:
+    argv: list[str] = []
+    for name, value in flags.items():
+        flag = f"--{name}"
+        if value is True:
+            argv.append(flag)
+        elif value is False:
+            continue
+        elif isinstance(value, list):  # a repeatable flag, e.g. initial = ["", "Let's ..."]
+            for item in value:
+                argv += [flag, item]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _show(value: Value) -> str:
+    if isinstance(value, str):
+        short = value if len(value) <= 40 else value[:37] + "..."
+        return repr(short)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _slug(value: Value) -> str:
+    text = " ".join(value) if isinstance(value, list) else str(value)
+    slug = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:40].strip("-")
+    return slug or "empty"
+
+
+def summarize(
+    runs: Sequence[PlannedRun], summaries: Sequence[Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """One row per setting: its runs' headline numbers and their mean over the seeds."""
+    rows: dict[Setting, dict[str, Any]] = {}
+    for run, summary in zip(runs, summaries, strict=True):
+        row = rows.setdefault(
+            run.setting,
+            {"group": run.setting.group, "setting": run.setting.label, "runs": []},
+        )
+        numbers = headline(summary, run.directory)
+        row["runs"].append({"seed": run.seed, "dir": str(run.directory), **numbers})
+    for row in rows.values():
+        for key in MEANS:
+            values = [r[key] for r in row["runs"] if isinstance(r.get(key), int | float)]
+            if values:
+                row[f"mean_{key}"] = sum(values) / len(values)
+    return list(rows.values())
+
+
+def headline(summary: Mapping[str, Any] | None, directory: Path) -> dict[str, Any]:
+    """The numbers a sweep compares, from a run's (or linreg job's) summary.json."""
+    if summary is None:
+        return {"status": "not run"}
+    row: dict[str, Any] = {"status": summary.get("status")}
+    best = summary.get("best")
+    if isinstance(best, dict):
+        row["best_score"] = best.get("score")
+    reps = [read_summary(directory / str(r.get("run"))) for r in summary.get("per_rep", [])]
+    scores = [s["best"]["score"] for s in reps if s and isinstance(s.get("best"), dict)]
+    if scores:  # a linreg job: its repetitions' mean
+        row["best_score"] = sum(scores) / len(scores)
+    for key in ("best_train_score", "best_test_score", "gap_percent", "steps_completed"):
+        if key in summary:
+            row[key] = summary[key]
+    steps = summary.get("steps_to_optimum")
+    if isinstance(steps, dict):  # a linreg job: mean over its repetitions
+        row["steps_to_optimum"] = steps.get("mean")
+        row["reps_reaching_optimum"] = summary.get("reps_reaching_optimum")
+    return row
+
+
+# --- a sweep's directory ------------------------------------------------------------------
+
+
+def plan_json(plan: SweepPlan) -> dict[str, Any]:
+    return {
+        "command": plan.command,
+        "mode": plan.mode,
+        "seeds": list(plan.seeds),
+        "base": dict(plan.base),
+        "axes": {name: list(values) for name, values in plan.axes},
+    }
+
+
+def claim(out: Path, plan: SweepPlan) -> None:
+    """Make ``out`` this sweep's directory; refuse one that holds another sweep."""
+    record = out / "sweep.json"
+    if record.is_file():
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8")).get("plan")
+        except (OSError, ValueError, AttributeError):
+            previous = None
+        if previous != plan_json(plan):
+            raise ConfigError(
+                f"{out} holds another sweep (its sweep.json differs): choose another --out"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not a sweep directory: choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(record, {"plan": plan_json(plan), "settings": []})
+
+
+def read_summary(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def groups(runs: Sequence[PlannedRun]) -> dict[str, list[PlannedRun]]:
+    """The runs of each group (an axis, or the grid), in plan order: one report each."""
+    grouped: dict[str, list[PlannedRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.setting.group, []).append(run)
+    return grouped
+
+
+def write_results(
+    out: Path,
+    plan: SweepPlan,
+    runs: Sequence[PlannedRun],
+    summaries: Sequence[Mapping[str, Any] | None],
+) -> dict[str, Any]:
+    result = {"plan": plan_json(plan), "settings": summarize(runs, summaries)}
+    write_json_atomic(out / "sweep.json", result)
+    return result
+
+
+def table(result: Mapping[str, Any]) -> str:
+    """The settings side by side: the mean over seeds of each headline number."""
+    rows = result["settings"]
+    keys = [k for k in MEANS if any(f"mean_{k}" in row for row in rows)]
+    width = max([len("setting"), *(len(row["setting"]) for row in rows)])
+    lines = [f"{'setting':<{width}}  seeds  " + "  ".join(f"{k:>18}" for k in keys)]
+    for row in rows:
+        cells = [row.get(f"mean_{k}") for k in keys]
+        shown = "  ".join(f"{'-' if c is None else f'{c:.2f}':>18}" for c in cells)
+        lines.append(f"{row['setting']:<{width}}  {len(row['runs']):>5}  {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,404 @@
+"""`opro report`: figures and one self-contained HTML page for run dirs made by scripted
+models (instructions, a linear-regression job, TSP, several overlaid), rendered in headless
+Chromium where it can start, bad input refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import matplotlib.image
+import pytest
+
+from opro import api, cli
+from opro.config import BudgetConfig
+from opro.optimizer import EngineConfig
+from opro.report import write_report
+from opro.report.plots import mean_band
+from tests.conftest import SHARED_DATA
+
+SCRIPT = "<script>alert('x')</script> Think & check each operator."
+FAKE_SCORER = "fake:tests.doubles:boolean_scorer"
+FAKE_OPTIMIZER = "fake:tests.doubles:instruction_proposer"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+# -- runs made once for the module, by scripted models, without the call cache -------------
+
+
+def _optimize(out: Path, seed: int, **extra: Any) -> Path:
+    api.optimize(
+        "bbh:boolean_expressions",
+        scorer=FAKE_SCORER,
+        optimizer=FAKE_OPTIMIZER,
+        data_dir=SHARED_DATA,
+        initial=[SCRIPT],
+        max_train=8,
+        max_test=8,
+        engine=EngineConfig(steps=3, samples_per_step=3, seed=seed),
+        out=out,
+        use_cache=False,
+        **extra,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    api.run_linreg(
+        "fake:tests.doubles:linreg_walker",
+        reps=2,
+        out=root / "linreg",
+        engine=EngineConfig(steps=3),
+        use_cache=False,
+    )
+    api.run_tsp(
+        "fake:tests.doubles:tsp_shuffler",
+        nodes=6,
+        out=root / "tsp",
+        engine=EngineConfig(steps=3, max_attempts_per_step=8),
+        use_cache=False,
+    )
+    return {
+        "opt": _optimize(root / "opt-seed0", 0),
+        "opt2": _optimize(root / "opt-seed1", 1),
+        "linreg": root / "linreg",
+        "tsp": root / "tsp",
+    }
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
+# -- checking what was written ----------------------------------------------------------
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; AssertionError if it is not a PNG."""
+    assert data[:8] == PNG_SIGNATURE, "not a PNG"
+    assert data[12:16] == b"IHDR", "no IHDR chunk first"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def assert_pngs(folder: Path, names: list[str]) -> None:
+    """Each file exists, is a PNG with a non-empty IHDR size and decodes in full."""
+    for name in names:
+        path = folder / name
+        assert path.is_file(), f"missing {name}; have {sorted(p.name for p in folder.iterdir())}"
+        width, height = png_size(path.read_bytes())
+        assert min(width, height) > 0
+        assert matplotlib.image.imread(path).shape[:2] == (height, width)
+
+
+class _Page(HTMLParser):
+    """The <img> sources and the table cells (by row) of a report page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs).get("src") or "")
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(html: Path) -> _Page:
+    page = _Page()
+    page.feed(html.read_text(encoding="utf-8"))
+    return page
+
+
+def parser_check(html: Path, expected: int) -> None:
+    """Every <img> is a PNG (a data URI, or a file beside the page) with a size > 0."""
+    sources = parse(html).images
+    assert len(sources) == expected, (len(sources), expected)
+    for src in sources:
+        if src.startswith("data:"):
+            head, _, payload = src.partition(",")
+            assert head == "data:image/png;base64", head
+            data = base64.b64decode(payload, validate=True)
+        else:
+            data = (html.parent / src).read_bytes()
+        width, height = png_size(data)
+        assert min(width, height) > 0, src[:60]
+
+
+def browser_check(html: Path, expected: int) -> str | None:
+    """Every <img> loaded in headless Chromium with a size > 0; the reason it could not
+    start (None when it ran)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        for path in (CHROMIUM, CHROMEDRIVER):
+            if not os.access(path, os.X_OK):
+                return f"no executable {path}"
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except Exception as exc:  # no selenium, a driver that does not start...
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    try:
+        driver.get(html.as_uri())
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(
+                "return document.readyState === 'complete' && "
+                "Array.from(document.images).every(i => i.complete)"
+            )
+        )
+        images = driver.execute_script(
+            "return Array.from(document.images).map("
+            "i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
+    finally:
+        driver.quit()
+    assert len(images) == expected, (len(images), expected)
+    for complete, width, height in images:
+        assert complete, images
+        assert min(width, height) > 0, images
+    return None
+
+
+# -- one directory per kind -------------------------------------------------------------
+
+
+def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = write_report([runs["opt"]], out=tmp_path / "r.html")
+    assert out == tmp_path / "r.html"
+    assert_pngs(tmp_path, ["r-accuracy.png"])
+    parser_check(out, 1)
+    html = out.read_text(encoding="utf-8")
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Think &amp; check" in html
+    for external in ("<link", "http://", "https://"):  # self-contained
+        assert external not in html
+    summary = json.loads((runs["opt"] / "summary.json").read_text())
+    rows = {r[1]: r for r in parse(out).rows if len(r) == 6 and r[0] != ""}
+    assert len(rows) == len(summary["test_evaluation"])
+    for entry in summary["test_evaluation"]:
+        row = rows[entry["instruction"]]
+        assert row[2] == f"{entry['train_score']:.1f}"
+        assert row[3] == f"{entry['test_score']:.1f}"
+        assert row[4] == str(entry["n"])
+        initial = entry["instruction"] == SCRIPT
+        assert (row[0] == "initial") if initial else row[0].startswith("top ")
+        assert row[5] == ("baseline" if initial else f"{entry['p_value_vs_initial']:.3g}")
+    assert f"p = {summary['paired_test']['p_value']:.3g}" in html
+    for role in ("scorer", "optimizer"):
+        usage = summary["usage"][role]
+        assert [role, str(usage["calls"])] == next(r[:2] for r in parse(out).rows if r[0] == role)
+
+
+def test_linreg_job_report(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = write_report([runs["linreg"]], out=tmp_path / "r.html", title="Linear <regression>")
+    assert_pngs(tmp_path, ["r-objective.png", "r-steps-to-optimum.png"])
+    parser_check(out, 2)
+    html = out.read_text(encoding="utf-8")
+    assert "<title>Linear &lt;regression&gt;</title>" in html
+    reps = {r[0]: r for r in parse(out).rows if r[0].startswith("rep-")}
+    for name in ("rep-0", "rep-1"):
+        summary = json.loads((runs["linreg"] / name / "summary.json").read_text())
+        assert reps[name][1] == summary["status"]
+        assert reps[name][4] == str(summary["unique_pairs_explored"])
+        assert reps[name][5] == summary["best"]["text"]
+
+
+def test_tsp_report(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = write_report([runs["tsp"]], out=tmp_path / "r.html")
+    assert_pngs(tmp_path, ["r-tour-length.png", "r-tours.png"])
+    parser_check(out, 2)
+    summary = json.loads((runs["tsp"] / "summary.json").read_text())
+    html = out.read_text(encoding="utf-8")
+    assert f"{summary['optimal_length']:.2f}" in html
+    assert f"({summary['nearest_neighbor_gap_percent']:.1f} %)" in html
+
+
+def test_several_dirs_overlaid_with_a_shared_label(runs: dict[str, Path], tmp_path: Path) -> None:
+    dirs = [runs["opt"], runs["opt2"], runs["linreg"], runs["tsp"]]
+    out = write_report(dirs, out=tmp_path / "all.html", labels=["k20", "k20", "lin", "tsp"])
+    assert_pngs(
+        tmp_path,
+        [
+            "all-1-k20-accuracy.png",
+            "all-2-k20-accuracy.png",
+            "all-3-lin-objective.png",
+            "all-3-lin-steps-to-optimum.png",
+            "all-4-tsp-tour-length.png",
+            "all-4-tsp-tours.png",
+            "all-overlay-instructions.png",
+        ],
+    )
+    parser_check(out, 7)
+    assert "OPRO report: 4 runs" in out.read_text(encoding="utf-8")
+
+
+def test_default_labels_and_out(runs: dict[str, Path], tmp_path: Path) -> None:
+    first = _copy(runs["opt"], tmp_path)
+    out = api.report([first, runs["opt2"]])
+    assert out == first / "report.html"
+    assert_pngs(first, ["report-overlay-instructions.png", "report-1-opt-seed0-accuracy.png"])
+    overview = [r for r in parse(out).rows if r[:1] in (["opt-seed0"], ["opt-seed1"])]
+    assert len(overview) == 2
+
+
+def test_api_report_has_the_signature_of_write_report() -> None:
+    ours, theirs = inspect.signature(api.report), inspect.signature(write_report)
+    assert list(ours.parameters.values()) == list(theirs.parameters.values())
+    assert ours.return_annotation == theirs.return_annotation
+
+
+def test_mean_band_holds_runs_that_stopped_at_the_optimum() -> None:
+    xs, mean, low, high = mean_band(
+        [([(0, 10.0), (1, 4.0)], True), ([(0, 6.0), (1, 6.0), (2, 2.0)], False)]
+    )
+    assert xs == [0, 1, 2]
+    assert mean == [8.0, 5.0, 3.0]  # the first run's 4.0 holds at step 2
+    assert (low[0], high[0]) == (6.0, 10.0)
+
+
+# -- unfinished runs report what they have ------------------------------------------------
+
+
+def test_stopped_and_summaryless_runs_report_their_steps(tmp_path: Path) -> None:
+    stopped = _optimize(tmp_path / "stopped", 0, budget=BudgetConfig(max_calls=40))
+    assert json.loads((stopped / "summary.json").read_text())["status"] == "stopped"
+    bare = _copy(stopped, tmp_path / "bare")
+    (bare / "summary.json").unlink()
+    out = write_report([stopped, bare], out=tmp_path / "r.html")
+    parser_check(out, 3)
+    html = out.read_text(encoding="utf-8")
+    assert "Not evaluated on the test fold yet" in html
+    assert "stopped" in html
+    assert "unfinished" in html
+    assert "budget: --max-calls 40 reached" in html
+    assert f"not finished (still running, or killed): `opro resume {bare}` continues it" in html
+
+
+# -- a browser renders the page ----------------------------------------------------------
+
+
+def check_rendering(html: Path, expected: int, record: Callable[[str, object], None]) -> None:
+    """The HTML-parser check always; the browser check where Chromium starts, else a
+    warning saying so (the parser check has asserted the same images)."""
+    parser_check(html, expected)
+    reason = browser_check(html, expected)
+    if reason is not None:
+        message = f"chromium unavailable: {reason}; checked with an HTML parser instead"
+        print(message)
+        warnings.warn(message, stacklevel=2)
+    record("browser", "chromium" if reason is None else f"html.parser ({reason})")
+
+
+def test_report_renders_in_headless_chromium(
+    runs: dict[str, Path], tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    dirs = [runs["opt"], runs["opt2"], runs["linreg"], runs["tsp"]]
+    out = write_report(dirs, out=tmp_path / "report.html")
+    check_rendering(out, 7, record_property)
+
+
+def test_without_chromium_the_check_says_so_and_still_asserts(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    out = write_report([runs["tsp"]], out=tmp_path / "r.html")
+    recorded: dict[str, object] = {}
+    with pytest.warns(UserWarning, match="chromium unavailable: no executable .*no-chromium"):
+        check_rendering(out, 2, recorded.__setitem__)
+    assert str(recorded["browser"]).startswith("html.parser")
+    with pytest.raises(AssertionError):
+        check_rendering(out, 3, recorded.__setitem__)  # a wrong count still fails
+
+
+def test_the_parser_check_fails_on_a_broken_image(tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    page.write_text('<img src="data:image/png;base64,aGVsbG8="><img src="missing.png">')
+    with pytest.raises(AssertionError, match="not a PNG"):
+        parser_check(page, 2)
+    with pytest.raises(AssertionError):
+        parser_check(page, 1)
+
+
+# -- bad input: one line, non-zero exit, nothing written ---------------------------------
+
+
+def _corrupt_steps(run: Path, tmp: Path) -> list[str]:
+    """Cut line 2 of 4 in half (a cut *last* line is a killed write, and is skipped)."""
+    lines = (run / "steps.jsonl").read_text().splitlines()
+    lines[1] = lines[1][: len(lines[1]) // 2]
+    (run / "steps.jsonl").write_text("\n".join(lines) + "\n")
+    return [str(run)]
+
+
+BAD: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
+    "missing": (lambda run, tmp: [str(tmp / "nope")], "does not exist"),
+    "a file": (lambda run, tmp: [str(run / "config.json")], "is not a directory"),
+    "empty dir": (lambda run, tmp: [str((tmp / "empty").resolve())], "not an opro run directory"),
+    "corrupt steps": (_corrupt_steps, "corrupt at line 2"),
+    "labels": (lambda run, tmp: [str(run), "--label", "a", "--label", "b"], "one --label per"),
+    "out dir missing": (
+        lambda run, tmp: [str(run), "--out", str(tmp / "no" / "r.html")],
+        "does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_writes_nothing(
+    case: str, runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _copy(runs["opt"], tmp_path)
+    (tmp_path / "empty").mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    make_args, needle = BAD[case]
+    code = cli.main(["report", *make_args(run, tmp_path)])
+    captured = capsys.readouterr()
+    assert code != 0
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("opro: error: "), lines[0]
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert after == before  # no report, no PNG, no temp file
+
+
+def test_cli_prints_the_report_path_last(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    assert cli.main(["report", str(runs["tsp"]), "--out", str(out), "--title", "T"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
+    assert out.is_file()

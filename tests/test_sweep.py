@@ -1,0 +1,177 @@
+"""Ablation sweeps: the plan a sweep file gives, its checks, and `opro sweep` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opro.cli import main
+from opro.errors import ConfigError
+from opro.sweep import load_sweep, plan_from_dict
+
+WALKER = "fake:tests.doubles:linreg_walker"
+
+
+def test_one_at_a_time_varies_each_axis_alone_over_the_seeds(tmp_path: Path) -> None:
+    plan = plan_from_dict(
+        {
+            "command": "optimize",
+            "seeds": [0, 1],
+            "base": {"dataset": "bbh:navigate", "steps": 3, "constrained": True, "order": "random"},
+            "axes": {"order": ["ascending", "descending"], "exemplars": [0, 3, 10]},
+        }
+    )
+    runs = plan.runs(tmp_path)
+    assert len(runs) == (2 + 3) * 2
+    assert [s.label for s in plan.settings()] == [
+        "order='ascending'",
+        "order='descending'",
+        "exemplars=0",
+        "exemplars=3",
+        "exemplars=10",
+    ]
+    first = runs[0]
+    assert first.directory == tmp_path / "order" / "0-ascending" / "seed-0"
+    argv = list(first.argv)
+    assert argv[0] == "optimize"
+    assert argv[argv.index("--order") + 1] == "ascending"  # the axis overrides the base
+    assert argv.count("--order") == 1
+    assert "--constrained" in argv
+    assert argv[argv.index("--seed") + 1] == "0"
+    assert argv[argv.index("--out") + 1] == str(first.directory)
+    exemplars = [r for r in runs if r.setting.group == "exemplars"]
+    assert {r.argv[r.argv.index("--exemplars") + 1] for r in exemplars} == {"0", "3", "10"}
+    for run in exemplars:  # the base's order holds where the order axis is not varied
+        assert run.argv[run.argv.index("--order") + 1] == "random"
+    assert len({r.directory for r in runs}) == len(runs)
+
+
+def test_grid_takes_every_combination_and_lists_expand_to_repeated_flags(tmp_path: Path) -> None:
+    plan = plan_from_dict(
+        {
+            "command": "optimize",
+            "mode": "grid",
+            "base": {"dataset": "bbh:navigate", "initial": ["", "Let's think step by step."]},
+            "axes": {"candidates-per-step": [1, 2], "score-display": ["int", "none"]},
+        }
+    )
+    settings = plan.settings()
+    assert [s.group for s in settings] == ["grid"] * 4
+    assert settings[1].label == "candidates-per-step=1, score-display='none'"
+    (run, *_) = plan.runs(tmp_path)
+    argv = list(run.argv)
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--initial"] == [
+        "",
+        "Let's think step by step.",
+    ]
+    assert argv[argv.index("--seed") + 1] == "0"  # the default seeds: [0]
+
+
+@pytest.mark.parametrize(
+    ("data", "fix"),
+    [
+        ({"command": "train", "axes": {"order": ["random"]}}, "command must be one of"),
+        ({"command": "linreg"}, "[axes] is empty"),
+        ({"command": "linreg", "axes": {"order": []}}, "non-empty list"),
+        ({"command": "linreg", "axes": {"order": ["random", "random"]}}, "repeats a value"),
+        ({"command": "linreg", "axes": {"seed": [1, 2]}}, "set by the sweep"),
+        ({"command": "linreg", "base": {"out": "x"}, "axes": {"steps": [1]}}, "set by the sweep"),
+        ({"command": "linreg", "axes": {"--steps": [1]}}, "without dashes"),
+        ({"command": "linreg", "seeds": [0, 0], "axes": {"steps": [1]}}, "distinct integers"),
+        ({"command": "linreg", "seeds": 3, "axes": {"steps": [1]}}, "distinct integers"),
+        ({"command": "linreg", "mode": "all", "axes": {"steps": [1]}}, "one-at-a-time or grid"),
+        ({"command": "linreg", "axes": {"steps": [{"a": 1}]}}, "not a string"),
+        ({"command": "linreg", "axis": {"steps": [1]}}, "unknown key"),
+    ],
+)
+def test_a_bad_sweep_file_is_refused_with_the_fix(data: dict[str, object], fix: str) -> None:
+    with pytest.raises(ConfigError, match=r"^sweep: ") as error:
+        plan_from_dict(data)
+    assert fix in str(error.value)
+
+
+def test_unreadable_sweep_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_sweep(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("command = 'linreg\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_sweep(broken)
+
+
+def write_sweep(path: Path, axes: str, seeds: str = "[0, 1]") -> Path:
+    path.write_text(
+        f'command = "linreg"\nseeds = {seeds}\n\n[base]\noptimizer = "{WALKER}"\n'
+        f"reps = 1\nsteps = 3\nno-cache = true\n\n[axes]\n{axes}\n"
+    )
+    return path
+
+
+def candidates_of(steps: str) -> list[object]:
+    return [json.loads(line)["candidates"] for line in steps.splitlines()]
+
+
+def candidates(path: Path) -> list[object]:
+    return candidates_of(path.read_text())
+
+
+def test_sweep_runs_every_setting_reports_them_and_continues_where_it_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = write_sweep(tmp_path / "sweep.toml", 'samples-per-step = [1, 4]\norder = ["random"]')
+    out = tmp_path / "out"
+    assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out.strip().splitlines()
+    runs = sorted(p.parent for p in out.glob("*/*/seed-*/summary.json"))
+    assert len(runs) == 3 * 2
+    for run in runs:
+        assert json.loads((run / "summary.json").read_text())["status"] == "finished"
+        config = json.loads((run / "config.json").read_text())
+        assert config["runs"] == ["rep-0"]
+        rep = json.loads((run / "rep-0" / "config.json").read_text())
+        assert rep["engine"]["seed"] == int(run.name.removeprefix("seed-"))
+    wide = json.loads(
+        (out / "samples-per-step" / "1-4" / "seed-1" / "rep-0" / "config.json").read_text()
+    )
+    assert wide["engine"]["samples_per_step"] == 4
+
+    table = json.loads((out / "sweep.json").read_text())
+    assert [row["setting"] for row in table["settings"]] == [
+        "samples-per-step=1",
+        "samples-per-step=4",
+        "order='random'",
+    ]
+    assert all(len(row["runs"]) == 2 for row in table["settings"])
+    reports = [out / "samples-per-step" / "report.html", out / "order" / "report.html"]
+    for report in reports:
+        assert report.is_file()
+        assert "samples-per-step" in report.read_text() or "order" in report.read_text()
+    assert stdout[-1] == str(reports[-1])  # the last line: a report's path
+
+    # Cut one run back to its first step, as a kill would leave it: the sweep redoes only that.
+    cut = out / "order" / "0-random" / "seed-0" / "rep-0"
+    finished = (cut / "steps.jsonl").read_text()
+    (cut / "steps.jsonl").write_text(finished.splitlines(keepends=True)[0])
+    (cut / "summary.json").unlink()
+    (cut.parent / "summary.json").unlink()  # a killed job has not written its summary
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/rep-0/steps.jsonl")}
+    assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 0
+    assert candidates(cut / "steps.jsonl") == candidates_of(finished)
+    after = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/rep-0/steps.jsonl")}
+    assert [p for p in before if before[p] != after[p]] == [cut / "steps.jsonl"]
+
+
+def test_a_setting_the_command_refuses_stops_the_sweep_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = write_sweep(tmp_path / "sweep.toml", 'order = ["ascending", "sideways"]')
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("opro: error: ")
+    assert "order='sideways'" in err[0]
+    assert "invalid choice" in err[0]
+    assert not out.exists()
