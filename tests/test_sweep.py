@@ -175,3 +175,18 @@ def test_a_setting_the_command_refuses_stops_the_sweep_before_any_run(
     assert "order='sideways'" in err[0]
     assert "invalid choice" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["paper_ablations.toml", "quick.toml"])
+def test_the_example_sweeps_parse_and_every_run_is_a_valid_command(
+    name: str, tmp_path: Path
+) -> None:
+    from opro.cli import build_parser
+
+    plan = load_sweep(Path(__file__).resolve().parents[1] / "examples" / "sweeps" / name)
+    runs = plan.runs(tmp_path)
+    assert runs
+    for run in runs:
+        args = build_parser().parse_args(list(run.argv))
+        assert args.out == run.directory
+        assert args.seed == run.seed
