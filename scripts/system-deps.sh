@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # System packages opro's set-up needs on a bare Debian machine: a C/C++ toolchain and CMake
-# to compile llama-cpp-python, and the venv module; optionally Chromium and its WebDriver,
-# with which a test renders an `opro report` page headless (without them that test checks
-# the page with an HTML parser instead). Installs only what is missing (as root).
+# to compile llama-cpp-python, and the venv module. With --browser (`make test`), also
+# Chromium and its WebDriver, with which a test renders an `opro report` page headless
+# (without them that test checks the page with an HTML parser instead, and says so).
+# Installs only what is missing (as root).
 set -euo pipefail
+browser=no
+[ "${1:-}" = "--browser" ] && browser=yes
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)
@@ -11,8 +14,10 @@ command -v make >/dev/null || need+=(make)
 command -v cmake >/dev/null || need+=(cmake)
 python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 optional=()
-command -v chromium >/dev/null || optional+=(chromium)
-command -v chromedriver >/dev/null || optional+=(chromium-driver)
+if [ "$browser" = yes ]; then
+  command -v chromium >/dev/null || optional+=(chromium)
+  command -v chromedriver >/dev/null || optional+=(chromium-driver)
+fi
 if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
