@@ -29,7 +29,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "opro set-up: installing ${need[*]} ${optional[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+else  # only the optional browser: offline, the report test falls back to an HTML parser
+  apt-get update -qq || true
+fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi

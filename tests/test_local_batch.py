@@ -99,13 +99,18 @@ def test_stop_strings_cut_the_text_and_lengths_are_reported(batched: LocalBacken
     assert comma.finish_reason == "stop"
 
 
-def test_a_prompt_too_long_fails_alone(batched: LocalBackend) -> None:
+def test_a_prompt_that_fills_the_window_fails_alone_and_max_tokens_is_cut_to_fit(
+    batched: LocalBackend,
+) -> None:
     assert batched.n_ctx == 2048
+    tight = "Q: " + "True and " * 1000 + "True is\nA:"
+    room = batched.n_ctx - len(batched._load().tokenize(tight.encode()))
+    assert 1 <= room <= 64, room  # the prompt leaves a little room
     requests = [
         Request("Q: not True is\nA:", max_tokens=8),
         Request("Q: " + "True and " * 1200 + "True is\nA:", max_tokens=8),
         Request("Q: 2 + 2 is\nA:", max_tokens=8),
-        Request("Q: True or False is\nA:", max_tokens=2040),  # fits alone, not with 2040 more
+        Request(tight, max_tokens=500),  # as llama-cpp-python: cut to the room left
     ]
 
     async def go() -> list[Completion | BaseException]:
@@ -113,14 +118,16 @@ def test_a_prompt_too_long_fails_alone(batched: LocalBackend) -> None:
             await asyncio.gather(*(batched.complete(r) for r in requests), return_exceptions=True)
         )
 
-    ok1, too_long, ok2, too_long_too = run(go)
-    for error in (too_long, too_long_too):
-        assert isinstance(error, FatalLLMError)
-        assert "--n-ctx" in str(error)
-        assert "\n" not in str(error)
+    ok1, too_long, ok2, cut = run(go)
+    assert isinstance(too_long, FatalLLMError)
+    assert "--n-ctx" in str(too_long)
+    assert "\n" not in str(too_long)
     for ok in (ok1, ok2):
         assert isinstance(ok, Completion)
         assert ok.usage.completion_tokens >= 1
+    assert isinstance(cut, Completion)
+    assert 1 <= cut.usage.completion_tokens <= room
+    assert cut.usage.prompt_tokens + cut.usage.completion_tokens <= batched.n_ctx
 
 
 def test_cancelled_callers_do_not_hold_up_the_others(batched: LocalBackend) -> None:

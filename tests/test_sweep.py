@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from opro.errors import ConfigError
 from opro.sweep import load_sweep, plan_from_dict
 
 WALKER = "fake:tests.doubles:linreg_walker"
+
+
+def values(argv: Sequence[str], name: str) -> list[str]:
+    """The values given to ``--name=VALUE`` in ``argv``, in order."""
+    return [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
 
 
 def test_one_at_a_time_varies_each_axis_alone_over_the_seeds(tmp_path: Path) -> None:
@@ -36,15 +42,21 @@ def test_one_at_a_time_varies_each_axis_alone_over_the_seeds(tmp_path: Path) -> 
     assert first.directory == tmp_path / "order" / "0-ascending" / "seed-0"
     argv = list(first.argv)
     assert argv[0] == "optimize"
-    assert argv[argv.index("--order") + 1] == "ascending"  # the axis overrides the base
-    assert argv.count("--order") == 1
+    assert values(argv, "order") == ["ascending"]  # the axis overrides the base
     assert "--constrained" in argv
     assert argv[argv.index("--seed") + 1] == "0"
     assert argv[argv.index("--out") + 1] == str(first.directory)
     exemplars = [r for r in runs if r.setting.group == "exemplars"]
-    assert {r.argv[r.argv.index("--exemplars") + 1] for r in exemplars} == {"0", "3", "10"}
+    assert [values(r.argv, "exemplars") for r in exemplars] == [
+        ["0"],
+        ["0"],
+        ["3"],
+        ["3"],
+        ["10"],
+        ["10"],
+    ]
     for run in exemplars:  # the base's order holds where the order axis is not varied
-        assert run.argv[run.argv.index("--order") + 1] == "random"
+        assert values(run.argv, "order") == ["random"]
     assert len({r.directory for r in runs}) == len(runs)
 
 
@@ -61,12 +73,8 @@ def test_grid_takes_every_combination_and_lists_expand_to_repeated_flags(tmp_pat
     assert [s.group for s in settings] == ["grid"] * 4
     assert settings[1].label == "candidates-per-step=1, score-display='none'"
     (run, *_) = plan.runs(tmp_path)
-    argv = list(run.argv)
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--initial"] == [
-        "",
-        "Let's think step by step.",
-    ]
-    assert argv[argv.index("--seed") + 1] == "0"  # the default seeds: [0]
+    assert values(run.argv, "initial") == ["", "Let's think step by step."]
+    assert run.argv[run.argv.index("--seed") + 1] == "0"  # the default seeds: [0]
 
 
 @pytest.mark.parametrize(
@@ -190,3 +198,59 @@ def test_the_example_sweeps_parse_and_every_run_is_a_valid_command(
         args = build_parser().parse_args(list(run.argv))
         assert args.out == run.directory
         assert args.seed == run.seed
+
+
+def test_long_values_keep_settings_apart_in_labels_and_directories(tmp_path: Path) -> None:
+    long_a = "Let's think step by step about every operator, then answer alpha."
+    long_b = "Let's think step by step about every operator, then answer beta."
+    for mode in ("one-at-a-time", "grid"):
+        plan = plan_from_dict(
+            {"command": "optimize", "mode": mode, "axes": {"initial": [long_a, long_b, "-x"]}}
+        )
+        runs = plan.runs(tmp_path)
+        assert len({r.setting.label for r in runs}) == 3
+        assert len({r.directory for r in runs}) == 3
+        argv = runs[2].argv  # a value that begins with a dash stays a value
+        assert "--initial=-x" in argv
+
+
+def test_sweep_refuses_an_out_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = write_sweep(tmp_path / "sweep.toml", 'order = ["random"]')
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for out in (a_file, a_file / "sub"):
+        assert main(["sweep", str(sweep), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert err[0].startswith("opro: error: ")
+        assert "--out" in err[0]
+    assert a_file.read_text() == "x"
+
+
+def test_a_run_stopped_by_its_budget_stops_the_sweep_with_a_way_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        f'command = "linreg"\n[base]\noptimizer = "{WALKER}"\nreps = 1\nsteps = 5\n'
+        'no-cache = true\nmax-calls = 10\n[axes]\norder = ["random", "ascending"]\n'
+    )
+    out = tmp_path / "out"
+    assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    stopped = out / "order" / "0-random" / "seed-0"
+    assert f"opro resume {stopped} --max-calls N" in err
+    assert not (out / "order" / "1-ascending").exists()
+    assert main(["-q", "resume", str(stopped), "--max-calls", "1000"]) == 0
+    capsys.readouterr()
+    # The raised cap is kept with the run; the sweep goes on past it (the next run has the
+    # base's cap, so it stops the sweep in the same way).
+    assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 3
+    assert sweep_status(stopped) == "finished"
+    assert "1-ascending" in capsys.readouterr().err
+
+
+def sweep_status(run: Path) -> str:
+    return str(json.loads((run / "summary.json").read_text())["status"])

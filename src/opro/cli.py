@@ -677,11 +677,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         code = _quietly(run_args)
         summary = sweep.read_summary(run.directory)
         if code != 0 or summary is None or summary.get("status") != "finished":
-            display.notice(
-                f"opro: sweep stopped at {run.directory}; run the same `opro sweep` command "
-                "again to continue"
-            )
-            return code
+            if summary is not None and summary.get("stop_reason") == "budget":
+                how = f"raise its cap with `opro resume {run.directory} --max-calls N` (or "
+                how += "--budget-usd / --time-limit), then run the same `opro sweep` again"
+            else:
+                how = "run the same `opro sweep` command again to continue"
+            display.notice(f"opro: sweep stopped at {run.directory}: {how}")
+            return code or 3
     summaries = [sweep.read_summary(run.directory) for run in runs]
     result = sweep.write_results(out, plan, runs, summaries)
     reports = []
@@ -731,7 +733,7 @@ def add_output_args(parser: argparse.ArgumentParser, *, after_command: bool = Fa
     default, so that they never override the same flag given before)."""
     off: Any = argparse.SUPPRESS if after_command else False
     parser.add_argument(
-        "-v", "--verbose", action="store_true", default=off, help="log retries and progress"
+        "-v", "--verbose", action="store_true", default=off, help="log retries and other details"
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument(

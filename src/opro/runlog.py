@@ -136,8 +136,10 @@ class RunDir:
             )
         try:
             config = run.config()
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{run.path / CONFIG} is unreadable ({exc})") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"{run.path / CONFIG} is not a JSON object: not an opro run dir")
         if config.get("format") != FORMAT:
             raise ConfigError(
                 f"{run.path} was written by an incompatible opro (run format "

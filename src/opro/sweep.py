@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opro.errors import ConfigError
-from opro.runlog import write_json_atomic
+from opro.runlog import cannot_write, write_json_atomic
 
 COMMANDS = ("optimize", "linreg", "tsp")
 MODES = ("one-at-a-time", "grid")
@@ -81,14 +81,16 @@ class SweepPlan:
         if self.mode == "grid":
             names = [name for name, _ in self.axes]
             settings = []
-            for combo in itertools.product(*(values for _, values in self.axes)):
-                pairs = tuple(zip(names, combo, strict=True))
-                label = ", ".join(f"{n}={_show(v)}" for n, v in pairs)
-                slug = ",".join(f"{n}={_slug(v)}" for n, v in pairs)
+            for combo in itertools.product(*(enumerate(values) for _, values in self.axes)):
+                pairs = tuple((n, v) for n, (_, v) in zip(names, combo, strict=True))
+                label = ", ".join(_label(n, i, v) for n, (i, v) in zip(names, combo, strict=True))
+                slug = ",".join(
+                    f"{n}={i}-{_slug(v)}" for n, (i, v) in zip(names, combo, strict=True)
+                )
                 settings.append(Setting("grid", label, slug, pairs))
             return settings
         return [
-            Setting(name, f"{name}={_show(value)}", f"{i}-{_slug(value)}", ((name, value),))
+            Setting(name, _label(name, i, value), f"{i}-{_slug(value)}", ((name, value),))
             for name, values in self.axes
             for i, value in enumerate(values)
         ]
@@ -201,20 +203,20 @@ def _argv(flags: Mapping[str, Value]) -> list[str]:
         elif value is False:
             continue
         elif isinstance(value, list):  # a repeatable flag, e.g. initial = ["", "Let's ..."]
-            for item in value:
-                argv += [flag, item]
-        else:
-            argv += [flag, str(value)]
+            argv += [f"{flag}={item}" for item in value]
+        else:  # one word, so that a value may begin with "-"
+            argv.append(f"{flag}={value}")
     return argv
 
 
-def _show(value: Value) -> str:
-    if isinstance(value, str):
-        short = value if len(value) <= 40 else value[:37] + "..."
-        return repr(short)
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _label(name: str, index: int, value: Value) -> str:
+    """``name=value``; a long value is cut, and then its index keeps the label unique."""
+    if isinstance(value, bool):
+        return f"{name}={str(value).lower()}"
+    if not isinstance(value, str | list):
+        return f"{name}={value}"
+    text = repr(value)
+    return f"{name}={text}" if len(text) <= 42 else f"{name}#{index}={text[:38]}...'"
 
 
 def _slug(value: Value) -> str:
@@ -291,9 +293,12 @@ def claim(out: Path, plan: SweepPlan) -> None:
                 f"{out} holds another sweep (its sweep.json differs): choose another --out"
             )
         return
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not a sweep directory: choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(out, exc) from None
     write_json_atomic(record, {"plan": plan_json(plan), "settings": []})
 
 

@@ -31,7 +31,7 @@ The price: fewer than 8 sequences still cost an 8-row step (a lone request decod
 3.5 times slower than through ``Llama.__call__``). And the batched kernels round
 differently from the one-row ones that llama-cpp-python uses, so a greedy continuation may
 part from ``Llama.__call__``'s at a near-tie (on the scoring prompts of
-``benchmarks/embedded_scoring.py``, 10 of 50 64-token continuations do).
+``benchmarks/embedded_scoring.py``, 8 of 50 64-token continuations do).
 
 Text is accumulated as bytes (a UTF-8 character may span tokens; stop strings are matched
 as bytes) and decoded once, dropping an incomplete trailing character.
@@ -55,7 +55,7 @@ PAD_ROWS = 8
 
 
 class PromptTooLong(ValueError):
-    """The prompt plus ``max_tokens`` does not fit one sequence's context window."""
+    """The prompt fills one sequence's context window: no room for a token."""
 
 
 @dataclass(eq=False)
@@ -145,14 +145,16 @@ class BatchEngine:
         return [*self._waiting, *self.live()]
 
     def add(self, seq: Sequence) -> None:
-        """Queue ``seq`` for a slot; ``PromptTooLong`` if it cannot fit its window."""
-        if len(seq.prompt) + seq.max_tokens > self.n_ctx:
+        """Queue ``seq`` for a slot; ``PromptTooLong`` if its prompt fills the window. As
+        llama-cpp-python does, ``max_tokens`` is cut to the room the prompt leaves."""
+        if len(seq.prompt) >= self.n_ctx:
             raise PromptTooLong(
-                f"the prompt ({len(seq.prompt)} tokens) plus max_tokens ({seq.max_tokens}) "
-                f"exceed the context window ({self.n_ctx} tokens)"
+                f"the prompt ({len(seq.prompt)} tokens) fills the context window "
+                f"({self.n_ctx} tokens)"
             )
         if not seq.prompt:
             raise ValueError("empty prompt")
+        seq.max_tokens = min(seq.max_tokens, self.n_ctx - len(seq.prompt))
         self._waiting.append(seq)
 
     def drop(self, seq: Sequence) -> None:

@@ -25,7 +25,7 @@ A caller that is cancelled just leaves: its sequence is dropped at the next step
 others go on. ``max_batch=1`` turns batching off: every request then takes the one-at-a-
 time path, whose greedy text is that of llama-cpp-python's ``Llama.__call__``. Batched
 decoding runs other CPU kernels, which round differently, so a greedy continuation can part
-from that one at a near-tie (10 of the 50 64-token continuations of
+from that one at a near-tie (8 of the 50 64-token continuations of
 ``benchmarks/embedded_scoring.py`` do); ``identity()`` tells the two apart.
 """
 
@@ -221,6 +221,11 @@ class LocalBackend(LLM):
                 return  # a round of an event loop that has gone
             try:
                 engine = self._batch_engine(epoch, len(admit))
+            except RuntimeError as exc:  # llama.cpp could not make the context (memory)
+                error = FatalLLMError(f"{self.spec}: {exc}: lower --n-ctx")
+                for job in admit:
+                    self._settle(loop, job, error)
+                return
             except Exception as exc:
                 for job in admit:
                     self._settle(loop, job, exc)
@@ -238,6 +243,11 @@ class LocalBackend(LLM):
                     self._settle(loop, seq.key, Completion(""))
             try:
                 finished = engine.step()
+            except RuntimeError as exc:  # llama_decode failed
+                error = FatalLLMError(f"{self.spec}: {exc}: lower --n-ctx or the concurrency")
+                for seq in engine.drop_all():
+                    self._settle(loop, seq.key, error)
+                return
             except Exception as exc:
                 for seq in engine.drop_all():
                     self._settle(loop, seq.key, exc)
