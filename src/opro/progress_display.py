@@ -23,7 +23,7 @@ from typing import IO, Any, Literal, Protocol
 from rich.console import Console
 
 from opro.errors import redact
-from opro.progress import Progress, RunEnd, RunStart, Snapshot
+from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
 
 Mode = Literal["auto", "quiet", "json"]
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -87,7 +87,7 @@ class _Examples:
         return elapsed, (elapsed / done * (total - done) if done else None)
 
 
-class QuietDisplay:
+class QuietDisplay(NoProgress):
     """No progress; notices and errors as plain lines."""
 
     def __init__(self, stream: IO[str]) -> None:
@@ -96,18 +96,6 @@ class QuietDisplay:
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
-
-    def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
-        pass
-
-    def step_finished(self, snapshot: Snapshot) -> None:
-        pass
-
-    def run_finished(self, end: RunEnd) -> None:
-        pass
-
-    def examples_scored(self, done: int, total: int) -> None:
-        pass
 
     def notice(self, text: str) -> None:
         self._line(text)
