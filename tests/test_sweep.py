@@ -153,9 +153,12 @@ def test_sweep_runs_every_setting_reports_them_and_continues_where_it_stopped(
     ]
     assert all(len(row["runs"]) == 2 for row in table["settings"])
     reports = [out / "samples-per-step" / "report.html", out / "order" / "report.html"]
-    for report in reports:
-        assert report.is_file()
-        assert "samples-per-step" in report.read_text() or "order" in report.read_text()
+    labels = [["samples-per-step=1", "samples-per-step=4"], ["order=&#39;random&#39;"]]
+    for report, expected in zip(reports, labels, strict=True):
+        page = report.read_text()
+        for label in expected:  # each setting is in its axis's report, and only there
+            assert label in page
+        assert "order=" not in page if "samples" in expected[0] else "samples-per-step=" not in page
     assert stdout[-1] == str(reports[-1])  # the last line: a report's path
 
     # Cut one run back to its first step, as a kill would leave it: the sweep redoes only that.

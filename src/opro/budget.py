@@ -98,6 +98,23 @@ class RoleUsage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: RoleUsage) -> RoleUsage:
+        """Both together; the cost is unknown (None) if either one's is."""
+        cost = (
+            None
+            if self.cost_usd is None or other.cost_usd is None
+            else (self.cost_usd + other.cost_usd)
+        )
+        return RoleUsage(
+            self.calls + other.calls,
+            self.cached_calls + other.cached_calls,
+            self.retries + other.retries,
+            self.failures + other.failures,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            cost,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -132,16 +149,7 @@ class Budget:
     def total(self) -> RoleUsage:
         out = RoleUsage()
         for u in tuple(self._usage.values()):  # one atomic copy: a display thread reads this
-            cost = None if out.cost_usd is None or u.cost_usd is None else out.cost_usd + u.cost_usd
-            out = RoleUsage(
-                out.calls + u.calls,
-                out.cached_calls + u.cached_calls,
-                out.retries + u.retries,
-                out.failures + u.failures,
-                out.prompt_tokens + u.prompt_tokens,
-                out.completion_tokens + u.completion_tokens,
-                cost,
-            )
+            out = out + u
         return out
 
     def exceeded(self) -> str | None:

@@ -366,20 +366,14 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(
-    summary: dict[str, Any], path: Path | str, display: Display | None = None
-) -> None:
+def _print_summary(summary: dict[str, Any], path: Path | str, display: Display) -> None:
     """The summary on stdout; a stopped run's notice on stderr (through ``display``)."""
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if summary.get("status") != "finished":
-        notice = (
+        display.notice(
             f"opro: run stopped ({summary.get('stop_reason')}): {summary.get('message')} "
             f"— continue with `opro resume {path}`"
         )
-        if display is None:
-            print(notice, file=sys.stderr)
-        else:
-            display.notice(notice)
 
 
 def _exit_code(summary: dict[str, Any]) -> int:

@@ -169,11 +169,12 @@ class LocalBackend(LLM):
             batch.llama_thread(), functools.partial(fn, *args)
         )
 
-    def _pick(self, candidates: list[_Job] | None = None) -> _Job:
-        """The pending job sharing the longest prefix with the last prompt (FIFO on ties)."""
+    def _pick(self, candidates: list[_Job]) -> _Job:
+        """Of ``candidates`` (pending jobs), the one sharing the longest prefix with the last
+        prompt (FIFO on ties)."""
         last = self._last_text
         best = max(
-            self._pending if candidates is None else candidates,
+            candidates,
             key=lambda job: len(os.path.commonprefix([last, job.text])),  # noqa: RUF071
         )
         self._pending.remove(best)

@@ -83,18 +83,23 @@ def job_plots(job: Job, tsp: TspFacts | None = None) -> list[Plot]:
     ]
 
 
+def _candidates_and_best(ax: Axes, run: Run, candidates: str, best_label: str) -> None:
+    """Every candidate's score per step as dots, and the best-so-far step line."""
+    xs = [s.number for s in run.steps for _ in s.candidates]
+    ys = [c.score for s in run.steps for c in s.candidates]
+    ax.scatter(xs, ys, s=14, alpha=0.55, color=_color(0), label=candidates)
+    best = run.best_so_far()
+    if best:
+        ax.plot(*zip(*best, strict=True), drawstyle="steps-post", color=_color(0), lw=2)
+        ax.lines[-1].set_label(best_label)
+
+
 def instruction_figure(job: Job) -> Figure:
     run = job.runs[0]
     summary = run.summary or {}
     figure = Figure(figsize=WIDE)
     ax = figure.add_subplot()
-    xs = [s.number for s in run.steps for _ in s.candidates]
-    ys = [c.score for s in run.steps for c in s.candidates]
-    ax.scatter(xs, ys, s=14, alpha=0.55, color=_color(0), label="candidates (training)")
-    best = run.best_so_far()
-    if best:
-        ax.plot(*zip(*best, strict=True), drawstyle="steps-post", color=_color(0), lw=2)
-        ax.lines[-1].set_label("best so far (training)")
+    _candidates_and_best(ax, run, "candidates (training)", "best so far (training)")
     found = {c.solution: s.number for s in reversed(run.steps) for c in s.candidates}
     initial = summary.get("initial_instruction")
     initial_test = summary.get("initial_test_score")
@@ -169,13 +174,7 @@ def linreg_steps_figure(job: Job) -> Figure:
 def tsp_length_figure(run: Run, tsp: TspFacts) -> Figure:
     figure = Figure(figsize=WIDE)
     ax = figure.add_subplot()
-    xs = [s.number for s in run.steps for _ in s.candidates]
-    ys = [c.score for s in run.steps for c in s.candidates]
-    ax.scatter(xs, ys, s=12, alpha=0.5, color=_color(0), label="traces")
-    best = run.best_so_far()
-    if best:
-        ax.plot(*zip(*best, strict=True), drawstyle="steps-post", color=_color(0), lw=2)
-        ax.lines[-1].set_label("best so far")
+    _candidates_and_best(ax, run, "traces", "best so far")
     for value, label, color, style in (
         (tsp.nearest_neighbor_length, "nearest neighbour", _color(1), "--"),
         (tsp.farthest_insertion_length, "farthest insertion", _color(2), "-."),

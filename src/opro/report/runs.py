@@ -134,7 +134,7 @@ class Job:
         total: dict[str, RoleUsage] = {}
         for run in self.runs:
             for role, u in run.usage().items():
-                total[role] = _add(total[role], u) if role in total else u
+                total[role] = total[role] + u if role in total else u
         return total
 
 
@@ -268,19 +268,6 @@ def _role_usage(data: Any, where: Path) -> RoleUsage:
         raise ConfigError(
             f"{where}: a usage record is malformed: rerun or resume the run"
         ) from None
-
-
-def _add(a: RoleUsage, b: RoleUsage) -> RoleUsage:
-    cost = None if a.cost_usd is None or b.cost_usd is None else a.cost_usd + b.cost_usd
-    return RoleUsage(
-        a.calls + b.calls,
-        a.cached_calls + b.cached_calls,
-        a.retries + b.retries,
-        a.failures + b.failures,
-        a.prompt_tokens + b.prompt_tokens,
-        a.completion_tokens + b.completion_tokens,
-        cost,
-    )
 
 
 # -- derived facts ----------------------------------------------------------------------
