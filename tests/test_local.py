@@ -107,9 +107,9 @@ def test_pending_work_is_ordered_by_shared_prefix() -> None:
         ]
         backend._pending = list(jobs)
         backend._last_text = "A: shared prefix, q1"
-        assert backend._pick() is jobs[1]
+        assert backend._pick(list(backend._pending)) is jobs[1]
         backend._last_text = "B: other thing"
-        assert backend._pick() is jobs[0]
+        assert backend._pick(list(backend._pending)) is jobs[0]
         assert backend._pending == [jobs[2]]
     finally:
         loop.close()
