@@ -159,10 +159,9 @@ def test_solve_exact_after_highs_started_with_another_thread_count() -> None:
     # for a different count gets an error from run(); solve_exact must still prove optimality.
     # In a subprocess, so the pool of this test process is left alone.
     script = """
-import highspy, numpy as np
-from opro.problems.tsp_solvers import distance_matrix, random_instance, solve_exact
-h = highspy.Highs()
-h.setOptionValue("output_flag", False)
+import numpy as np
+from opro.problems.tsp_solvers import distance_matrix, new_solver, random_instance, solve_exact
+h = new_solver()
 h.setOptionValue("threads", 3)
 h.addVars(1, np.zeros(1), np.ones(1))
 h.run()

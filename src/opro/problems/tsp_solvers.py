@@ -13,9 +13,14 @@ Tours are lists of node indices, each node once, implicitly returning to the sta
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
+import os
+import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import highspy
@@ -32,6 +37,46 @@ _HIGHS_OPTIONS: dict[str, bool | int | float] = {
     "mip_rel_gap": 0.0,
     "mip_abs_gap": 1e-9,
 }
+
+
+_QUIET = threading.Lock()
+
+
+@contextlib.contextmanager
+def _silenced_fds() -> Iterator[None]:
+    """Point the process's stdout and stderr (fds 1 and 2, where C code writes) at the null
+    device, and flush C's buffered streams before putting them back, so that nothing
+    written meanwhile leaks out later."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)  # C's stdout buffer, when fd 1 is a pipe
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+def new_solver() -> highspy.Highs:
+    """A HiGHS solver that prints nothing, with ``_HIGHS_OPTIONS`` set.
+
+    HiGHS 1.16 prints a banner on stdout when a process creates its first solver, in the
+    constructor, before any option (``output_flag``) can be set; that broke every command
+    whose stdout is JSON. So the solver is created with fds 1 and 2 silenced, whatever the
+    HiGHS version, and ``output_flag`` keeps its solves quiet.
+    """
+    with _QUIET, _silenced_fds():
+        h = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy leaves __init__ unannotated
+    for name, value in _HIGHS_OPTIONS.items():
+        h.setOptionValue(name, value)
+    return h
 
 
 def random_instance(n: int, seed: int) -> list[Point]:
@@ -188,9 +233,7 @@ def solve_exact(dist: np.ndarray, *, time_limit_s: float | None = None) -> Exact
     edge_id = np.full((n, n), -1, dtype=np.int64)
     edge_id[rows, cols] = edge_id[cols, rows] = np.arange(m)
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy leaves __init__ unannotated
-    for name, value in _HIGHS_OPTIONS.items():
-        h.setOptionValue(name, value)
+    h = new_solver()
     h.addVars(m, np.zeros(m), np.ones(m))
     all_cols = np.arange(m, dtype=np.int64)
     h.changeColsCost(m, all_cols, dist[rows, cols].astype(np.float64))
