@@ -94,6 +94,31 @@ def test_top_k_is_worst_to_best_for_minimisation() -> None:
     assert best.score == 1.0
 
 
+def test_ties_keep_the_order_they_came_in_as_the_authors_sort() -> None:
+    # The authors sort (instruction, score, step) by score with Python's stable sort and keep
+    # the last K: among equal scores the one added later is shown later and survives the cut.
+    history: History[str] = History("max")
+    for key, score, step in [("a", 50.0, 0), ("b", 70.0, 1), ("c", 50.0, 1), ("d", 50.0, 2)]:
+        history.add(Scored(key, key, score, step))
+    assert [e.solution for e in history.top_k(4)] == ["a", "c", "d", "b"]
+    assert [e.solution for e in history.top_k(2)] == ["d", "b"]
+    authors = sorted([("a", 50.0), ("b", 70.0), ("c", 50.0), ("d", 50.0)], key=lambda x: x[1])
+    assert [e.solution for e in history.top_k(3)] == [k for k, _ in authors[-3:]]
+
+
+def test_score_threshold_hides_low_scores_after_the_top_k_cut() -> None:
+    history: History[str] = History("max")
+    for key, score in [("a", 10.0), ("b", 40.0), ("c", 30.0), ("d", 90.0)]:
+        history.add(Scored(key, key, score, 0))
+    assert [e.solution for e in history.top_k(3, threshold=30.0)] == ["c", "b", "d"]
+    assert [e.solution for e in history.top_k(3, threshold=35.0)] == ["b", "d"]
+    assert history.top_k(3, threshold=95.0) == []
+    low: History[str] = History("min")  # for minimisation, "at least as good" is <=
+    for key, score in [("a", 10.0), ("b", 40.0)]:
+        low.add(Scored(key, key, score, 0))
+    assert [e.solution for e in low.top_k(2, threshold=20.0)] == ["a"]
+
+
 @given(
     st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40),
     st.integers(1, 25),

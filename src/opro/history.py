@@ -60,11 +60,26 @@ class History(Generic[S]):
         return max(self.entries, key=lambda e: self.quality(e.score))
 
     def top_k(
-        self, k: int, order: Order = "ascending", rng: np.random.Generator | None = None
+        self,
+        k: int,
+        order: Order = "ascending",
+        rng: np.random.Generator | None = None,
+        *,
+        threshold: float | None = None,
     ) -> list[Scored[S]]:
-        """The best ``k`` entries, worst→best (``ascending``), best→worst, or shuffled."""
-        ranked = sorted(self.entries, key=lambda e: (self.quality(e.score), -e.step))
+        """The best ``k`` entries, worst→best (``ascending``), best→worst, or shuffled.
+
+        Equal scores keep the order they were added in (a stable sort, as the authors'
+        ``sorted(..., key=score)``): of two ties the newer is shown nearer the end, and is
+        the one kept when the cut at ``k`` falls between them. ``threshold`` then drops
+        the entries whose quality is below that of this score (the authors'
+        ``old_instruction_score_threshold``), so fewer than ``k`` may be shown.
+        """
+        ranked = sorted(self.entries, key=lambda e: self.quality(e.score))
         chosen = ranked[-k:] if k > 0 else []
+        if threshold is not None:
+            floor = self.quality(threshold)
+            chosen = [e for e in chosen if self.quality(e.score) >= floor]
         if order == "descending":
             return chosen[::-1]
         if order == "random":

@@ -25,6 +25,8 @@ class MetaPromptOptions:
     top_k: int = 20
     order: Order = "ascending"
     score_display: ScoreDisplay = "int"
+    score_threshold: float | None = None
+    """Show only solutions scoring at least this (the authors' threshold; off by default)."""
 
 
 def display_score(score: float, mode: ScoreDisplay) -> str | None:
@@ -60,7 +62,7 @@ def render_meta_prompt(
     options: MetaPromptOptions,
     rng: np.random.Generator,
 ) -> str:
-    shown = history.top_k(options.top_k, options.order, rng)
+    shown = history.top_k(options.top_k, options.order, rng, threshold=options.score_threshold)
     entries = [
         {"text": problem.render(e.solution), "score": display_score(e.score, options.score_display)}
         for e in shown
