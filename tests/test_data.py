@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from opro.data import (
+    ALL_FILES,
     BBH_KINDS,
     BBH_TASKS,
     DATASETS,
@@ -28,6 +30,7 @@ from opro.data import (
     split_indices,
     subsample,
 )
+from opro.data.fetch import DEFAULT_SOURCE, SOURCE_COMMIT, checksums
 from opro.errors import ConfigError
 from tests.conftest import SHARED_DATA
 
@@ -434,15 +437,36 @@ def test_fetch_404_leaves_nothing(served: tuple[str, Path], tmp_path: Path) -> N
     assert not [p for p in dest.rglob("*") if p.is_file()]
 
 
-def test_fetch_corrupt_file_leaves_nothing(served: tuple[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "altered", "not json"])
+def test_fetch_refuses_a_file_that_is_not_the_authors(
+    served: tuple[str, Path], tmp_path: Path, damage: str
+) -> None:
     url, root = served
-    (root / "MultiArith-data/MultiArith.json").write_text('[{"sQuestion": "q"')
+    served_file = root / "MultiArith-data/MultiArith.json"
+    data = served_file.read_bytes()
+    middle = len(data) // 2
+    served_file.write_bytes(
+        {
+            "truncated": data[:middle],
+            "altered": data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :],
+            "not json": b'[{"sQuestion": "q"',
+        }[damage]
+    )
     dest = tmp_path / "dest"
+    dest.mkdir()
     with pytest.raises(ConfigError) as exc:
         fetch_benchmarks(dest, base_url=url, files=["MultiArith-data/MultiArith.json"])
-    message = one_line_error(exc, "MultiArith.json", "bad JSON", "--source URL")
+    message = one_line_error(exc, "MultiArith.json", "SHA-256", "truncated or altered", "--source")
     assert url in message
-    assert not [p for p in dest.rglob("*") if p.is_file()]
+    assert not [p for p in dest.rglob("*") if p.is_file()]  # nothing partial, no .part
+
+
+def test_checksums_pin_every_file_of_the_pinned_commit() -> None:
+    assert SOURCE_COMMIT in DEFAULT_SOURCE
+    listed = checksums()
+    assert set(listed) == set(ALL_FILES)
+    for rel in ALL_FILES:  # ../shared/data holds the authors' files: each digest is theirs
+        assert hashlib.sha256((SHARED_DATA / rel).read_bytes()).hexdigest() == listed[rel], rel
 
 
 def test_fetch_unreachable_source(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ cache dir, filled by ``fetch_benchmarks``). Modules: ``loaders`` (specs, kinds, 
 This package neither calls an LLM nor scores answers.
 """
 
-from opro.data.fetch import DEFAULT_SOURCE, GROUPS, MANIFEST, fetch_benchmarks, select_files
+from opro.data.fetch import (
+    ALL_FILES,
+    DEFAULT_SOURCE,
+    GROUPS,
+    MANIFEST,
+    fetch_benchmarks,
+    select_files,
+)
 from opro.data.formats import KINDS, Example, Kind
 from opro.data.loaders import (
     BBH_KINDS,
@@ -25,6 +32,7 @@ from opro.data.loaders import (
 from opro.data.splits import DEFAULT_TRAIN_RATIOS, split_indices, subsample
 
 __all__ = [
+    "ALL_FILES",
     "BBH_KINDS",
     "BBH_TASKS",
     "DATASETS",

@@ -1,10 +1,12 @@
 """Download the benchmark files into a folder laid out like the authors' ``data/`` folder.
 
 Owns: the manifest of benchmark files (relative paths, by group), the public source they
-come from (``DEFAULT_SOURCE``, or ``$OPRO_DATA_URL``), and an atomic, validated download of
-each: a file is written to a temporary file beside its target, parsed with the same reader
-``load_dataset`` uses, and only then renamed into place, so a failed or corrupt download
-leaves nothing behind. Network and content problems are one-line ``ConfigError``s.
+come from (``DEFAULT_SOURCE``: the authors' repository at a pinned commit, or
+``$OPRO_DATA_URL``), their SHA-256 (``checksums.sha256`` in this package), and an atomic,
+verified download of each: a file is written to a temporary file beside its target, its
+SHA-256 compared with the one listed, and only then renamed into place, so a failed,
+truncated or altered download leaves nothing behind. Network and content problems are
+one-line ``ConfigError``s.
 Leaves out: parsing (``opro.data.formats``), where data lives by default
 (``opro.data.loaders.default_data_dir``) and any progress display (it logs to
 ``logging.getLogger(__name__)``; the CLI decides what to show).
@@ -13,15 +15,17 @@ Leaves out: parsing (``opro.data.formats``), where data lives by default
 from __future__ import annotations
 
 import difflib
+import hashlib
 import http.client
 import logging
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
@@ -29,21 +33,21 @@ from typing import BinaryIO
 from opro.data.formats import (
     AQUA,
     BBH_DIR,
-    FETCH_HINT,
     GSM_TEST,
     GSM_TRAIN,
     MMLU_DIR,
     MULTIARITH,
-    REFETCH_HINT,
     one_line,
 )
-from opro.data.loaders import BBH_TASKS, MMLU_SUBJECTS, default_data_dir, read_benchmark_file
+from opro.data.loaders import BBH_TASKS, MMLU_SUBJECTS, default_data_dir
 from opro.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: The authors' repository holds exactly the data/ layout this package reads.
-DEFAULT_SOURCE = "https://raw.githubusercontent.com/google-deepmind/opro/main/data"
+#: The authors' repository holds exactly the data/ layout this package reads; pinned to one
+#: commit so that the files are always the ones ``checksums.sha256`` lists.
+SOURCE_COMMIT = "e81b2f573ce4e15755c70c2535279d6fb940b4b7"
+DEFAULT_SOURCE = f"https://raw.githubusercontent.com/google-deepmind/opro/{SOURCE_COMMIT}/data"
 
 GROUPS: tuple[str, ...] = ("gsm8k", "bbh", "multiarith", "aqua", "mmlu")
 
@@ -58,6 +62,14 @@ MANIFEST: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 ALL_FILES: tuple[str, ...] = tuple(rel for group in GROUPS for rel in MANIFEST[group])
+
+
+@cache
+def checksums() -> Mapping[str, str]:
+    """Relative path → the SHA-256 (hex) of the authors' file, from ``checksums.sha256``."""
+    text = resources.files("opro.data").joinpath("checksums.sha256").read_text(encoding="utf-8")
+    pairs = (line.split(None, 1) for line in text.splitlines() if line and line[0] != "#")
+    return MappingProxyType({rel.strip(): digest for digest, rel in pairs})
 
 
 def default_source() -> str:
@@ -128,7 +140,7 @@ def fetch_benchmarks(
 
 
 def _download(url: str, rel: str, target: Path, timeout: float) -> None:
-    """Fetch ``url`` to a temp file beside ``target``, validate it, rename it into place."""
+    """Fetch ``url`` to a temp file beside ``target``, verify it, rename it into place."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
@@ -142,28 +154,31 @@ def _download(url: str, rel: str, target: Path, timeout: float) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _copy_url(url, out, timeout)
-        try:
-            read_benchmark_file(rel, tmp, label=url)
-        except ConfigError as exc:
-            problem = str(exc).removesuffix(f": {REFETCH_HINT}").removesuffix(f": {FETCH_HINT}")
+            digest, size = _copy_url(url, out, timeout)
+        wanted = checksums()[rel]
+        if digest != wanted:
             raise ConfigError(
-                one_line(
-                    f"{problem}: the download is not a valid benchmark file; check that "
-                    "--source URL serves the authors' data/ folder"
-                )
-            ) from None
+                f"{url}: the download ({size} bytes) is not the authors' {rel} (SHA-256 "
+                f"{digest[:12]}…, expected {wanted[:12]}…): it is truncated or altered; run "
+                "`opro data fetch` again, or check that --source serves the authors' data/ "
+                f"folder at commit {SOURCE_COMMIT[:7]}"
+            )
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _copy_url(url: str, out: BinaryIO, timeout: float) -> None:
+def _copy_url(url: str, out: BinaryIO, timeout: float) -> tuple[str, int]:
+    """Copy the body of ``url`` into ``out``; its SHA-256 (hex) and size."""
+    sha, size = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out)
-        return
+            while chunk := response.read(1 << 16):
+                sha.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        return sha.hexdigest(), size
     except urllib.error.HTTPError as exc:
         reason = f"HTTP {exc.code} {exc.reason}"
     except urllib.error.URLError as exc:

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, cast
@@ -148,19 +149,19 @@ def _unknown(what: str, name: str, choices: tuple[str, ...], fix: str) -> str:
     return one_line(f"unknown {what} {name!r}{hint}; {fix}")
 
 
-def read_benchmark_file(rel: str, path: Path, label: str | None = None) -> list[Example]:
-    """Parse ``path`` as the benchmark file at ``rel`` in the data/ layout (for fetch)."""
-    if rel in (GSM_TRAIN, GSM_TEST):
-        return read_gsm(path, label)
-    if rel.startswith(BBH_DIR + "/") and rel.endswith(".json"):
-        return read_bbh(path, bbh_kind(rel[len(BBH_DIR) + 1 : -len(".json")]), label)
-    if rel == MULTIARITH:
-        return read_multiarith(path, label)
-    if rel == AQUA:
-        return read_aqua(path, label)
-    if rel.startswith(MMLU_DIR + "/") and rel.endswith("_test.csv"):
-        return read_mmlu(path, label)
-    raise ConfigError(f"{rel} is not a benchmark file of the data/ layout")
+def locate(root: Path, rel: str) -> Path:
+    """``root/rel``, else the copy of that file shipped in this package, if there is one.
+
+    The package ships the demo's one BIG-Bench Hard task (``bundled/``), so that `make demo`
+    and a first ``opro optimize --dataset bbh:TASK`` run on a machine with no data dir and
+    no network; a data dir's own copy always wins.
+    """
+    path = root / rel
+    if not path.is_file():
+        shipped = resources.files("opro.data").joinpath("bundled", rel)
+        if shipped.is_file():
+            return Path(str(shipped))
+    return path
 
 
 def load_dataset(
@@ -199,14 +200,15 @@ def load_dataset(
         if prefix == "bbh":
             bbh_kind(arg)  # an unknown task is named before a missing data dir
         root = resolve_data_dir(data_dir)
-        if not root.is_dir():
+        shipped = prefix == "bbh" and locate(root, f"{BBH_DIR}/{arg}.json").is_file()
+        if not root.is_dir() and not shipped:
             raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
         if prefix == "gsm8k":
             rows, test_rows = read_gsm(root / GSM_TRAIN), read_gsm(root / GSM_TEST)
             name, task, kind = "gsm8k", "grade school math", "numeric"
         elif prefix == "bbh":
             kind = bbh_kind(arg)
-            rows = read_bbh(root / BBH_DIR / f"{arg}.json", kind)
+            rows = read_bbh(locate(root, f"{BBH_DIR}/{arg}.json"), kind)
             name, task = f"bbh:{arg}", arg.replace("_", " ")
         elif prefix == "mmlu":
             path = root / MMLU_DIR / f"{arg}_test.csv"
