@@ -129,8 +129,7 @@ class InstructionOptimization(Problem[str]):
     solution_label = "instruction"
 
     def __init__(self, task: InstructionTask, dataset: Dataset, scorer: LLM) -> None:
-        if not dataset.train:
-            raise ConfigError(f"{dataset.name} has no training examples: raise --max-train")
+        dataset.check_trainable()
         self.task = task
         self.dataset = dataset
         self.scorer = scorer
