@@ -29,6 +29,7 @@ from opro.data import (
     subsample,
 )
 from opro.errors import ConfigError
+from opro.problems.instructions import InstructionTask
 from tests.conftest import SHARED_DATA
 
 FIX = "pass --data-dir DIR or set OPRO_DATA_DIR"
@@ -180,6 +181,8 @@ def test_transfer_sets_cannot_be_optimised_without_a_way_out(data_env: Path) -> 
         one_line_error(exc, "transfer test set", "--dataset gsm8k", f"--dataset {name}")
     load_dataset("aqua", train_ratio=0.5).check_trainable()
     load_dataset("bbh:navigate").check_trainable()
+    with pytest.raises(ConfigError, match="opro evaluate --dataset aqua"):  # `opro optimize`
+        InstructionTask(dataset="aqua").load_data()
 
 
 def test_aqua(data_env: Path) -> None:

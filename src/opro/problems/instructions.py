@@ -103,6 +103,7 @@ class InstructionTask:
         dataset = load_dataset(
             self.dataset, self.data_dir, max_train=self.max_train, seed=self.seed
         )
+        dataset.check_trainable()  # a transfer test set fails before a run directory exists
         if self.max_test is not None:
             dataset = replace(dataset, test=subsample(dataset.test, self.max_test, self.seed + 1))
         return dataset
@@ -129,7 +130,8 @@ class InstructionOptimization(Problem[str]):
     solution_label = "instruction"
 
     def __init__(self, task: InstructionTask, dataset: Dataset, scorer: LLM) -> None:
-        dataset.check_trainable()
+        if not dataset.train:
+            raise ConfigError(f"{dataset.name} has no training examples: raise --max-train")
         self.task = task
         self.dataset = dataset
         self.scorer = scorer
