@@ -32,6 +32,7 @@ from opro.data import (
 )
 from opro.data.fetch import DEFAULT_SOURCE, SOURCE_COMMIT, checksums
 from opro.errors import ConfigError
+from opro.problems.instructions import InstructionTask
 from tests.conftest import SHARED_DATA
 
 FIX = "pass --data-dir DIR or set OPRO_DATA_DIR"
@@ -165,21 +166,41 @@ def test_multiarith(data_env: Path) -> None:
     data = load_dataset("multiarith")
     everything = data.split("all")
     assert len(everything) == 600
-    assert (len(data.train), len(data.test)) == (120, 480)
+    # A transfer test set, as in the paper: the whole file is the test fold.
+    assert (len(data.train), len(data.test)) == (0, 600)
+    assert data.test == everything
     assert everything[0].answer == "39"
     assert not everything[0].question.startswith(" ")
     assert all(not e.answer.endswith(".0") for e in everything)
+    split = load_dataset("multiarith", train_ratio=0.2)  # still available on request
+    assert (len(split.train), len(split.test)) == (120, 480)
+    assert split.train[0].index == split_indices(600, 0.2)[0][0]
+
+
+def test_transfer_sets_cannot_be_optimised_without_a_way_out(data_env: Path) -> None:
+    for name in ("multiarith", "aqua"):
+        with pytest.raises(ConfigError) as exc:
+            load_dataset(name).check_trainable()
+        one_line_error(exc, "transfer test set", "--dataset gsm8k", f"--dataset {name}")
+    load_dataset("aqua", train_ratio=0.5).check_trainable()
+    load_dataset("bbh:navigate").check_trainable()
+    with pytest.raises(ConfigError, match="opro evaluate --dataset aqua"):  # `opro optimize`
+        InstructionTask(dataset="aqua").load_data()
 
 
 def test_aqua(data_env: Path) -> None:
     data = load_dataset("aqua")
     everything = data.split("all")
     assert len(everything) == 254
+    assert (len(data.train), len(data.test)) == (0, 254)
     assert data.kind == "choice"
     first = everything[0]
     assert first.answer in {"(A)", "(B)", "(C)", "(D)", "(E)"}
-    assert "\nAnswer Choices: (A) 5(√3 + 1) (B) 6(√3 + √2)" in first.question
-    assert all("Answer Choices: (A) " in e.question for e in everything)
+    # As the authors build it: each raw option behind "(", then their question line.
+    assert first.question.startswith("A car is being driven")
+    assert "tower?\n(A)5(√3 + 1)\n(B)6(√3 + √2)\n" in first.question
+    ask = "\nWhat's the answer in (A) (B) (C) (D) (E)?"
+    assert all(e.question.endswith(ask) for e in everything)
 
 
 def test_mmlu(data_env: Path) -> None:
@@ -189,8 +210,14 @@ def test_mmlu(data_env: Path) -> None:
     assert (len(data.train), len(data.test)) == (20, 80)
     q = everything[0].question
     assert q.startswith("Find the degree")
-    assert q.endswith("\n(A) 0\n(B) 4\n(C) 2\n(D) 6")
+    assert q.endswith("\n(A) 0\n(B) 4\n(C) 2\n(D) 6\nWhat's the answer in (A) (B) (C) (D)?")
     assert everything[0].answer == "(B)"
+
+
+def test_examples_know_their_dataset(data_env: Path) -> None:
+    for spec in ("gsm8k", "bbh:snarks", "mmlu:anatomy", "aqua"):
+        data = load_dataset(spec)
+        assert {e.dataset for e in data.train + data.test} == {spec}
 
 
 def test_max_train_and_explicit_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,11 +20,14 @@ AQUA_Q = (
     "Answer Choices: A)5(√3 + 1) B)6(√3 + √2) C)7(√3 – 1) D)8(√3 – 2) E)None of these"
 )
 
-# (prediction, target, question, strict_expected, paper_expected)
+# (prediction, target, question, strict_expected, paper_expected). The paper column is the
+# verdict of the authors' own code on the row (settings by answer kind, the question as the
+# prompt; their code crashes on the AQUA_Q rows, which have no "(A)" to read options from:
+# counted wrong), so it records their mistakes too: "2.5" is not 2.5 but 2, "-3" matches 3.
 NUMERIC = [
     ("**18**", "18", "", True, True),
     ("$1,234.00", "1234", "", True, True),
-    ("The answer is eighteen.", "18", "", True, True),
+    ("The answer is eighteen.", "18", "", True, False),
     ("The answer is 18. Q: next question 7", "18", "", True, True),
     ("The answer is 18.\n\nQ: What is 2+2?\nA: The answer is 4.", "4", "", False, False),
     ("18\nQ: What is 3 + 4?", "18", "", True, True),
@@ -33,14 +36,14 @@ NUMERIC = [
     ("The answer is 12 apples, not 13", "12", "", True, True),
     ("The answer is 12 apples, not 13", "13", "", False, False),
     ("The temperature fell to -3 degrees.", "-3", "", True, True),
-    ("The temperature fell to -3 degrees.", "3", "", False, False),
-    ("So the answer is 2.5.", "2.5", "", True, True),
-    ("So the answer is 2.5.", "2", "", False, False),
+    ("The temperature fell to -3 degrees.", "3", "", False, True),
+    ("So the answer is 2.5.", "2.5", "", True, False),
+    ("So the answer is 2.5.", "2", "", False, True),
     ("The answer is 18.00", "18", "", True, True),
-    ("Answer: 18", "18.0", "", True, True),
+    ("Answer: 18", "18.0", "", True, False),
     ("It costs 1,234 dollars in total", "1,234", "", True, True),
-    ("It is twenty-one.", "21", "", True, True),
-    ("The answer is: one hundred and five", "105", "", True, True),
+    ("It is twenty-one.", "21", "", True, False),
+    ("The answer is: one hundred and five", "105", "", True, False),
     ("It rose by 45%.", "45", "", True, True),
     ("Let’s compute: €3 + €4 = €7", "7", "", True, True),
     ("The answer is 17", "18", "", False, False),
@@ -81,11 +84,11 @@ CHOICE = [
     ("(A) is wrong. The answer is (B).", "(A)", DATE_Q, False, False),
     ("(A) is wrong, so (B)", "(B)", DATE_Q, False, True),
     ("I think it is 12/25/1937 since Christmas", "(B)", DATE_Q, False, True),
-    ("A", "A", AQUA_Q, True, True),
-    ("The answer is A)5(√3 + 1)", "A", AQUA_Q, True, True),
-    ("5(√3 + 1)", "A", AQUA_Q, True, True),
-    ("None of these", "E", AQUA_Q, True, True),
-    ("Let’s see… answer: (d)", "D", AQUA_Q, True, True),
+    ("A", "A", AQUA_Q, True, False),
+    ("The answer is A)5(√3 + 1)", "A", AQUA_Q, True, False),
+    ("5(√3 + 1)", "A", AQUA_Q, True, False),
+    ("None of these", "E", AQUA_Q, True, False),
+    ("Let’s see… answer: (d)", "D", AQUA_Q, True, False),
     ("C", "A", AQUA_Q, False, False),
     ("The answer is (b).", "(B)", "", True, True),
 ]
@@ -93,7 +96,7 @@ CHOICE = [
 TEXT = [
     ("syndrome therefrom", "syndrome therefrom", "", True, True),
     ("The answer is: syndrome therefrom.", "syndrome therefrom", "", True, True),
-    ("Syndrome   Therefrom", "syndrome therefrom", "", True, True),
+    ("Syndrome   Therefrom", "syndrome therefrom", "", True, False),
     ("**syndrome therefrom**", "syndrome therefrom", "", True, True),
     ("List: syndrome therefrom", "syndrome therefrom", "", False, True),
     ("therefrom syndrome", "syndrome therefrom", "", False, False),
@@ -102,7 +105,7 @@ TEXT = [
     ("] ]", "] ]", "", True, True),
     ("The answer is ] ]", "] ]", "", True, True),
     ("`] ] )`", "] ] )", "", True, True),
-    ("]]", "] ]", "", False, False),
+    ("]]", "] ]", "", False, True),
     ("The answer is ] ] ]", "] ]", "", False, True),
 ]
 
@@ -159,9 +162,15 @@ def test_normalize_prediction(
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("prediction", ["", "   \n\t"])
 def test_empty_prediction_is_false(kind: str, mode: str, prediction: str) -> None:
-    target = {"numeric": "0", "boolean": "No", "choice": "(A)", "text": ""}[kind]
+    target = {"numeric": "0", "boolean": "No", "choice": "(A)", "text": "abc"}[kind]
     assert score_answer(prediction, target, kind=kind, mode=mode, question=DATE_Q) is False  # type: ignore[arg-type]
     assert normalize_prediction(prediction, kind=kind, mode=mode) == ""  # type: ignore[arg-type]
+
+
+def test_empty_prediction_in_paper_mode_is_the_authors_verdict() -> None:
+    # Their punctuation-blind comparison makes "" equal to ") ]": an empty output is right.
+    assert score_answer("", ") ]", kind="text", dataset="bbh:dyck_languages", mode="paper")
+    assert not score_answer("", ") ]", kind="text", dataset="bbh:dyck_languages")
 
 
 def test_unknown_kind_or_mode_is_config_error() -> None:
@@ -175,7 +184,8 @@ def test_unknown_kind_or_mode_is_config_error() -> None:
 
 @given(st.integers())
 def test_any_integer_with_thousands_commas_scores(n: int) -> None:
-    for mode in MODES:
+    # The authors read numbers through a float: past 2**53 paper mode loses digits, as theirs.
+    for mode in MODES if abs(n) <= 2**53 else ("strict",):
         assert score_answer(f"The answer is {n:,}.", str(n), kind="numeric", mode=mode)  # type: ignore[arg-type]
 
 

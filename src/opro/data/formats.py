@@ -31,6 +31,10 @@ MULTIARITH = "MultiArith-data/MultiArith.json"
 AQUA = "AQuA-data/AQuA.json"
 MMLU_DIR = "MMLU-data/test"
 
+#: The line the authors append to every AQuA / MMLU question (shown to the scorer).
+AQUA_ASK = "What's the answer in (A) (B) (C) (D) (E)?"
+MMLU_ASK = "What's the answer in (A) (B) (C) (D)?"
+
 FETCH_HINT = (
     "pass --data-dir DIR or set OPRO_DATA_DIR (laid out like the authors' data/ folder), "
     "or run `opro data fetch`"
@@ -47,6 +51,9 @@ class Example:
     answer: str
     kind: Kind
     index: int
+    dataset: str = ""
+    """The spec of the dataset it belongs to (``bbh:snarks``), set by ``load_dataset``; paper-mode
+    scoring reads the authors' settings for it. "" for examples built by hand."""
 
 
 def one_line(text: str) -> str:
@@ -164,13 +171,12 @@ def read_multiarith(path: Path, label: str | None = None) -> list[Example]:
     return _nonempty(out, label, REFETCH_HINT)
 
 
-_OPTION = re.compile(r"\s*\(?([A-Za-z])\)\s*(.*)", re.DOTALL)
-
-
 def read_aqua(path: Path, label: str | None = None) -> list[Example]:
     """AQuA.json: one {"question", "options": ["A)..."], "correct": "A"} per line.
 
-    Question text: ``question + "\\nAnswer Choices: (A) ... (B) ..."``; answer ``"(A)"``.
+    Question text as the authors build it (``_format_aqua_example``): the question as written,
+    each option on its own line behind "(" ("(A)21"), then "What's the answer in (A) (B) (C)
+    (D) (E)?"; answer ``"(A)"``.
     """
     label = label or str(path)
     out: list[Example] = []
@@ -185,12 +191,8 @@ def read_aqua(path: Path, label: str | None = None) -> list[Example]:
             raise _bad(label, f"{where}: 'options' is not a list of strings", REFETCH_HINT)
         if not isinstance(question, str) or not re.fullmatch(r"[A-Z]", correct):
             raise _bad(label, f"{where}: bad 'question' or 'correct'", REFETCH_HINT)
-        shown = []
-        for pos, option in enumerate(options):
-            match = _OPTION.fullmatch(option)
-            letter, body = (match[1].upper(), match[2]) if match else (chr(65 + pos), option)
-            shown.append(f"({letter}) {body.strip()}")
-        text = f"{question.strip()}\nAnswer Choices: {' '.join(shown)}"
+        shown = "".join(f"\n({option}" for option in options)
+        text = f"{question}{shown}\n{AQUA_ASK}"
         out.append(Example(text, f"({correct})", "choice", len(out)))
     return _nonempty(out, label, REFETCH_HINT)
 
@@ -198,7 +200,10 @@ def read_aqua(path: Path, label: str | None = None) -> list[Example]:
 def read_mmlu(path: Path, label: str | None = None) -> list[Example]:
     """An MMLU SUBJECT_test.csv: question, A, B, C, D, answer letter; no header.
 
-    Question text: ``question + "\\n(A) a\\n(B) b\\n(C) c\\n(D) d"``; answer ``"(B)"``.
+    Question text as the authors build it (``_format_mmlu_example``, which the scorer and the
+    meta-prompt's exemplars both see): ``question + "\\n(A) a\\n(B) b\\n(C) c\\n(D) d"`` then
+    "\\nWhat's the answer in (A) (B) (C) (D)?"; answer ``"(B)"``. (Their pandas reader turns a
+    cell reading "None" into "nan"; here it stays "None".)
     """
     label = label or str(path)
     out: list[Example] = []
@@ -207,7 +212,8 @@ def read_mmlu(path: Path, label: str | None = None) -> list[Example]:
             problem = f"line {line}: expected question, A, B, C, D, answer letter"
             raise _bad(label, problem, REFETCH_HINT)
         choices = "".join(f"\n({c}) {row[i + 1]}" for i, c in enumerate("ABCD"))
-        out.append(Example(row[0] + choices, f"({row[5].strip().upper()})", "choice", len(out)))
+        text = f"{row[0]}{choices}\n{MMLU_ASK}"
+        out.append(Example(text, f"({row[5].strip().upper()})", "choice", len(out)))
     return _nonempty(out, label, REFETCH_HINT)
 
 

@@ -16,7 +16,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -65,6 +65,10 @@ BBH_KINDS: Mapping[str, Kind] = MappingProxyType(
 )
 BBH_TASKS: tuple[str, ...] = tuple(sorted(BBH_KINDS))
 
+#: The paper's transfer test sets: by default the whole file is the test fold, no training
+#: fold (an explicit ``load_dataset(..., train_ratio=...)`` still splits them).
+TRANSFER_SETS: tuple[str, ...] = ("multiarith", "aqua")
+
 #: The 57 MMLU subjects (file stems of MMLU-data/test/SUBJECT_test.csv).
 MMLU_SUBJECTS: tuple[str, ...] = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge",
@@ -89,8 +93,8 @@ DATASETS: Mapping[str, str] = MappingProxyType(
     {
         "gsm8k": "GSM8K grade school math (numeric); train 3.5% of gsm_train, test gsm_test",
         "bbh:TASK": f"BIG-Bench Hard, one of {len(BBH_TASKS)} tasks (e.g. bbh:navigate)",
-        "multiarith": "MultiArith arithmetic word problems (numeric), 600 problems",
-        "aqua": "AQuA algebraic word problems, multiple choice (A)-(E), 254 problems",
+        "multiarith": "MultiArith arithmetic word problems (numeric), 600, all test (transfer)",
+        "aqua": "AQuA algebraic word problems, choice (A)-(E), 254, all test (transfer)",
         "mmlu:SUBJECT": f"MMLU test split, one of {len(MMLU_SUBJECTS)} subjects, choice (A)-(D)",
         "jsonl:PATH": "your JSON-lines file: question, answer, optional kind per line",
         "csv:PATH": "your CSV file with a header row: question, answer, optional kind",
@@ -127,6 +131,18 @@ class Dataset:
                 return both
             return tuple(sorted(both, key=lambda e: e.index))
         raise ConfigError(f"unknown split {which!r}: choose from train, test, all")
+
+    def check_trainable(self) -> None:
+        """Raise ``ConfigError`` naming the way out if there is nothing to optimise on."""
+        if self.train:
+            return
+        if self.name in TRANSFER_SETS:
+            raise ConfigError(
+                f"{self.name} is a transfer test set (all test, no training fold, as in the "
+                f"paper): optimise on --dataset gsm8k, then score the result here with "
+                f"`opro evaluate --dataset {self.name} --instructions-from RUN_DIR`"
+            )
+        raise ConfigError(f"{self.name} has no training examples: raise --max-train")
 
 
 def default_data_dir() -> Path:
@@ -187,7 +203,9 @@ def load_dataset(
         raise ConfigError(
             one_line(f"unknown dataset {spec!r}{hint}; choose from {', '.join(DATASETS)}")
         )
-    ratio = check_ratio(DEFAULT_TRAIN_RATIOS[prefix] if train_ratio is None else train_ratio)
+    # A default ratio of 0 (transfer test sets) means no training fold; an explicit ratio
+    # must leave at least one training example.
+    ratio = DEFAULT_TRAIN_RATIOS[prefix] if train_ratio is None else check_ratio(train_ratio)
     rows: list[Example]
     test_rows: list[Example] | None = None
     if prefix in ("jsonl", "csv"):
@@ -223,8 +241,15 @@ def load_dataset(
         else:
             rows, kind = read_aqua(root / AQUA), "choice"
             name, task = "aqua", "algebraic word problems"
-    train_idx, test_idx = split_indices(len(rows), ratio, seed)
-    if not train_idx:
+    rows = [replace(row, dataset=name) for row in rows]
+    if test_rows is not None:
+        test_rows = [replace(row, dataset=name) for row in test_rows]
+    train_idx: list[int]
+    if ratio == 0.0:
+        train_idx, test_idx = [], list(range(len(rows)))
+    else:
+        train_idx, test_idx = split_indices(len(rows), ratio, seed)
+    if not train_idx and ratio > 0.0:
         raise ConfigError(
             f"dataset {name}: a train ratio of {ratio} of {len(rows)} examples leaves no "
             "training example: pass a larger --train-ratio"

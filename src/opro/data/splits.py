@@ -24,14 +24,15 @@ T = TypeVar("T")
 
 #: Default fraction of a dataset's examples in the training fold, by spec prefix.
 #: gsm8k: 3.5% of gsm_train.tsv (261 examples, as in the paper); its test fold is the whole
-#: gsm_test.tsv. Every other family: 20% train / 80% test of its single file (the paper's
-#: BBH split), the rest being the test fold.
+#: gsm_test.tsv. multiarith and aqua: 0, the whole file is the test fold (the paper's transfer
+#: test sets: the authors only evaluate on them, with ``train_ratio = 0.0``). Every other
+#: family: 20% train / 80% test of its single file (the paper's BBH split).
 DEFAULT_TRAIN_RATIOS: Mapping[str, float] = MappingProxyType(
     {
         "gsm8k": 0.035,
         "bbh": 0.2,
-        "multiarith": 0.2,
-        "aqua": 0.2,
+        "multiarith": 0.0,
+        "aqua": 0.0,
         "mmlu": 0.2,
         "jsonl": 0.2,
         "csv": 0.2,

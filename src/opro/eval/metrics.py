@@ -5,16 +5,15 @@ four answer kinds (``numeric``, ``boolean``, ``choice``, ``text``) in two modes:
 
 - ``strict`` (default): the extracted answer must *be* the target — a number equal in value,
   the same boolean word, the same option letter (or its option's exact text), the same text.
-- ``paper``: the OPRO authors' lenient matching, for parity with published numbers. Numbers
-  are compared as in strict mode; for the other kinds the target also counts when it is a
-  substring of the extracted text (so target "valid" matches "invalid": a known false
-  positive), a bare letter equals its option and an option's text equals its letter.
+- ``paper``: the OPRO authors' own scoring, exactly, with each dataset's settings and their
+  mistakes (a target contained in the output counts, "true" counts for "Yes", ...), for
+  parity with published numbers: ``opro.eval.paper_metrics``; it needs the dataset's name.
 
-Extraction, common to all kinds and both modes: drop markdown (``**``, ``__``, backticks,
-leading ``#``); cut where the scorer starts a new question (``Q:`` after whitespace); keep the
-text after the LAST answer marker ("the answer is", "answer:", "final answer:" ...); strip
-surrounding quotes and punctuation. Prompting the scorer, running it and aggregating
-accuracies live elsewhere in ``opro.eval``.
+Strict extraction: drop markdown (``**``, ``__``, backticks, leading ``#``); cut where the
+scorer starts a new question (``Q:`` after whitespace); keep the text after the LAST answer
+marker ("the answer is", "answer:", "final answer:" ...); strip surrounding quotes and
+punctuation. Prompting the scorer, running it and aggregating accuracies live elsewhere in
+``opro.eval``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from decimal import Decimal
 from typing import Literal
 
 from opro.errors import ConfigError
+from opro.eval.paper_metrics import paper_correct, paper_parse
 
 Kind = Literal["numeric", "boolean", "choice", "text"]
 Mode = Literal["strict", "paper"]
@@ -169,20 +169,11 @@ def _choice_letter(segment: str, options: dict[str, str]) -> str | None:
     return None
 
 
-def _score_choice(segment: str, target: str, question: str, mode: Mode) -> bool:
+def _score_choice(segment: str, target: str, question: str) -> bool:
     wanted = _TARGET_LETTER.fullmatch(target.strip().strip("."))
     if wanted is None:  # a target that is not a letter is compared as text
-        return _score_text(segment, target, mode)
-    letter = wanted.group(1).upper()
-    options = _options(question)
-    if _choice_letter(segment, options) == letter:
-        return True
-    if mode == "strict":
-        return False
-    text = _norm_text(segment)
-    option = options.get(letter, "")
-    lenient = f"({letter.lower()})" in text or text == letter.lower()
-    return lenient or bool(option and option in text)
+        return _score_text(segment, target)
+    return _choice_letter(segment, _options(question)) == wanted.group(1).upper()
 
 
 # --- boolean and text ------------------------------------------------------------------
@@ -193,36 +184,38 @@ def _first_boolean(segment: str) -> str:
     return found.group(1).lower() if found else ""
 
 
-def _score_text(segment: str, target: str, mode: Mode) -> bool:
-    wanted = _norm_text(target)
-    if mode == "paper":
-        return bool(wanted) and wanted in _norm_text(segment)
+def _score_text(segment: str, target: str) -> bool:
     lines = [line for line in segment.splitlines() if line.strip()]
-    return bool(lines) and _norm_text(lines[0]) == wanted
+    return bool(lines) and _norm_text(lines[0]) == _norm_text(target)
 
 
 # --- public ----------------------------------------------------------------------------
 
 
 def normalize_prediction(
-    prediction: str, *, kind: Kind, question: str = "", mode: Mode = "strict"
+    prediction: str,
+    *,
+    kind: Kind,
+    question: str = "",
+    mode: Mode = "strict",
+    dataset: str | None = None,
+    chat: bool = False,
 ) -> str:
     """The answer extracted from a scorer's raw output, normalised (what gets compared); "" if none.
 
-    numeric: the number in canonical form ("1234", "-3.5"). In strict mode: boolean, the first
-    boolean word, lower-cased; choice, "(B)"; text, the first line of the answer, case-folded.
-    In paper mode the non-numeric kinds give the case-folded extracted text that the lenient
-    substring checks search.
+    Strict: numeric, the number in canonical form ("1234", "-3.5"); boolean, the first boolean
+    word, lower-cased; choice, "(B)"; text, the first line of the answer, case-folded. Paper:
+    the authors' parsed answer for ``dataset`` (see ``score_answer``).
     """
     _check(kind, mode)
     if not prediction.strip():
         return ""
+    if mode == "paper":
+        return paper_parse(prediction, kind=kind, dataset=dataset, chat=chat) or ""
     segment, _ = _extract(prediction)
     if kind == "numeric":
         value = _numeric_answer(prediction)
         return "" if value is None else _canonical(value)
-    if mode == "paper":
-        return _norm_text(segment)
     if kind == "boolean":
         return _first_boolean(segment)
     if kind == "choice":
@@ -233,13 +226,40 @@ def normalize_prediction(
 
 
 def score_answer(
-    prediction: str, target: str, *, kind: Kind, question: str = "", mode: Mode = "strict"
+    prediction: str,
+    target: str,
+    *,
+    kind: Kind,
+    question: str = "",
+    mode: Mode = "strict",
+    dataset: str | None = None,
+    prompt: str | None = None,
+    chat: bool = False,
+    second_round: bool = False,
 ) -> bool:
     """Whether a scorer LLM's raw output answers ``target`` (see the module docstring).
 
     ``question`` is needed for ``choice`` only: its option lines map option texts to letters.
+    An empty output is never correct in strict mode; in paper mode it is what the authors'
+    code says (right for a punctuation-only target, as dyck_languages' ones).
+
+    Paper mode only: ``dataset`` (a spec, e.g. ``aqua``, ``bbh:snarks``; None or a user file:
+    settings by ``kind``) picks the authors' settings; ``prompt`` is the whole scorer prompt
+    (default: the question), where the authors read option texts; ``chat``: a chat scorer,
+    whose ``\\boxed{}`` answer the authors read; ``second_round``: ``prediction`` is the
+    completion of the "So the final answer is" pass.
     """
     _check(kind, mode)
+    if mode == "paper":  # exactly theirs, even for an empty output (")" matches "")
+        return paper_correct(
+            prediction,
+            target,
+            kind=kind,
+            dataset=dataset,
+            prompt=question if prompt is None else prompt,
+            chat=chat,
+            second_round=second_round,
+        )
     if not prediction.strip():
         return False
     segment, _ = _extract(prediction)
@@ -248,9 +268,7 @@ def score_answer(
         wanted = _numbers(target)
         return value is not None and bool(wanted) and value == wanted[0]
     if kind == "boolean":
-        if mode == "paper":
-            return bool(target.strip()) and target.strip().lower() in segment.lower()
         return _first_boolean(segment) == target.strip().lower()
     if kind == "choice":
-        return _score_choice(segment, target, question, mode)
-    return _score_text(segment, target, mode)
+        return _score_choice(segment, target, question)
+    return _score_text(segment, target)

@@ -7,7 +7,9 @@ optional second pass that asks a pre-trained scorer for its final answer, and th
 stack's semaphore) runs them. Decoding is greedy and zero-shot.
 
 Every example ends in one of four states: ``correct``, ``wrong``, ``empty`` (the model
-answered nothing — counted as not correct, and reported apart) or ``failed`` (the call
+answered nothing — counted as not correct, and reported apart; in paper mode an empty answer
+the authors' code counts as right, e.g. for a dyck_languages target, is ``correct``) or
+``failed`` (the call
 failed after its retries — never counted as wrong; accuracy is over the examples that were
 answered). What counts as correct is ``opro.eval.metrics``; the statistics are
 ``opro.eval.stats``.
@@ -188,16 +190,29 @@ async def _answer(
     prompt = scorer_prompt(instruction, example.question, options.position, options.style)
     stop = BASE_STOP if options.style == "base" else ()
     first = await llm.complete(Request(prompt, options.max_tokens, 0.0, stop))
-    prediction = first.text
-    if options.extract and options.style == "base" and prediction.strip():
+    prediction = scored = first.text
+    second_round = options.extract and options.style == "base" and bool(prediction.strip())
+    if second_round:
         second_prompt = render_template("extract.jinja", {"prompt": prompt, "answer": first.text})
         second = await llm.complete(
             Request(second_prompt, options.extract_max_tokens, 0.0, ("\n",))
         )
         prediction = f"{first.text}\nSo the final answer is{second.text}"
-    if not prediction.strip():
+        scored = second.text  # paper mode: the authors parse the second completion alone
+    if options.mode == "paper":  # the authors' pipeline reads options from the whole prompt
+        ok = score_answer(
+            scored,
+            example.answer,
+            kind=example.kind,
+            question=example.question,
+            mode="paper",
+            dataset=example.dataset,
+            prompt=prompt,
+            chat=options.style == "chat",
+            second_round=second_round,
+        )
+    else:
+        ok = score_answer(prediction, example.answer, kind=example.kind, question=example.question)
+    if not ok and not prediction.strip():
         return ExampleResult(example.index, "empty", prediction)
-    ok = score_answer(
-        prediction, example.answer, kind=example.kind, question=example.question, mode=options.mode
-    )
     return ExampleResult(example.index, "correct" if ok else "wrong", prediction)

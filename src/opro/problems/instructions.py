@@ -103,6 +103,7 @@ class InstructionTask:
         dataset = load_dataset(
             self.dataset, self.data_dir, max_train=self.max_train, seed=self.seed
         )
+        dataset.check_trainable()  # a transfer test set fails before a run directory exists
         if self.max_test is not None:
             dataset = replace(dataset, test=subsample(dataset.test, self.max_test, self.seed + 1))
         return dataset
