@@ -1,17 +1,28 @@
 # Every target does its own set-up: a fresh clone needs only `make demo` or `make test`.
+# The environment is installed from the lock (uv.lock: exact versions with hashes) by uv,
+# itself installed by hash (scripts/uv-requirements.txt) into .tools: an upstream release
+# can never change what make and CI test. `make lock` refreshes the lock on purpose;
+# `make test-latest` tries the newest versions pyproject.toml allows, without the lock.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+UV     := .tools/bin/uv
+EXTRAS := --extra local --extra dev
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench readme clean install
+.PHONY: demo test lint bench readme clean install lock test-latest
 
-$(STAMP): pyproject.toml scripts/system-deps.sh
+$(UV): scripts/uv-requirements.txt
 	bash scripts/system-deps.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# llama-cpp-python compiles from source the first time (~8 min on 2 cores); pip caches the wheel.
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	test -x .tools/bin/python || $(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --require-hashes -r scripts/uv-requirements.txt
+	touch $(UV)
+
+$(STAMP): pyproject.toml uv.lock scripts/system-deps.sh $(UV)
+	bash scripts/system-deps.sh
+	# llama-cpp-python compiles from source the first time (~8 min on 2 cores); uv caches the wheel.
+	$(UV) sync --locked $(EXTRAS) --python $(PYTHON)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +38,25 @@ test: lint
 	bash scripts/system-deps.sh --browser
 	$(BIN)/pytest
 
+# Refresh uv.lock to the newest versions pyproject.toml allows (and uv itself), then run
+# `make test` and commit both files: an upgrade is a deliberate, tested commit.
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) pip compile --universal --generate-hashes --upgrade --quiet scripts/uv.in \
+	    -o scripts/uv-requirements.txt
+
+# Not in CI: the newest allowed versions of everything, ignoring the lock, in .venv-latest;
+# finds an upstream release that breaks us before a user does.
+test-latest: $(UV)
+	bash scripts/system-deps.sh --browser
+	rm -rf .venv-latest
+	$(UV) venv --quiet --python $(PYTHON) .venv-latest
+	$(UV) pip install --python .venv-latest/bin/python --upgrade -e '.[local,dev]'
+	$(UV) pip list --python .venv-latest/bin/python
+	.venv-latest/bin/ruff check src tests benchmarks scripts
+	.venv-latest/bin/mypy
+	.venv-latest/bin/pytest
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/llm_layer.py
 	$(BIN)/python benchmarks/evaluate_latency.py
@@ -38,4 +68,4 @@ readme: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py --write
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .tools .mypy_cache .pytest_cache .ruff_cache build dist
