@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from opro.budget import Budget
+from opro.llm.usage import Budget
 from opro.llm.base import BackendOptions
 from opro.llm.cache import CallCache
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm

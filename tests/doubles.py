@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from pathlib import Path
+from typing import Any
 
+from opro import Caps, Progress, RunOptions, RunResult, build_spec, start
 from opro.types import Request
 
 
@@ -65,3 +69,41 @@ def _evaluate_boolean(question: str) -> bool | None:
         return bool(eval(expression, {"__builtins__": {}}))  # only True/False/not/and/or
     except SyntaxError:
         return None
+
+
+# -- runs of the engine's kinds, for tests ------------------------------------------------
+
+
+def run_kind(
+    spec_class: type[Any],
+    out: Path,
+    *,
+    caps: Caps | None = None,
+    cache: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> RunResult:
+    """``opro.start`` of ``spec_class`` with flat ``settings`` (as the CLI gives them) in
+    ``out``, without the cache unless asked."""
+    spec = build_spec(spec_class, settings)
+    return start(spec, RunOptions(out=out, caps=caps, use_cache=cache, progress=progress))
+
+
+def steps_of(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+
+
+def summary_of(run: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run / "summary.json").read_text())
+    return data
+
+
+def spec_of(run: Path) -> dict[str, Any]:
+    """The run's spec as config.json holds it."""
+    data: dict[str, Any] = json.loads((run / "config.json").read_text())["spec"]
+    return data
+
+
+def budget_teller(request: Request) -> str:
+    """A pre-trained-style optimizer that proposes the token budget it was given."""
+    return f" 50 <TEXT>Answer within {request.max_tokens} tokens, sample {request.sample}.</TEXT>"

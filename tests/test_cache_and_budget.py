@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from opro.budget import Budget, Caps, Price, known_price
 from opro.errors import BudgetExceeded, ConfigError
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.fake import FakeLLM
 from opro.llm.stack import ManagedLLM, StackOptions
+from opro.llm.usage import Budget, Caps, Price, known_price
 from opro.types import Completion, Request, Usage
 
 
@@ -141,7 +142,7 @@ def test_max_calls_stops_before_the_next_call_and_cache_hits_are_free(tmp_path: 
             await llm.complete(Request(f"p{i}"))
         for i in range(3):  # replays cost nothing
             assert (await llm.complete(Request(f"p{i}"))).cached
-        with pytest.raises(BudgetExceeded, match="--max-calls 3 reached"):
+        with pytest.raises(BudgetExceeded, match="cap of 3 calls is reached"):
             await llm.complete(Request("p3"))
 
     asyncio.run(go())
@@ -177,7 +178,7 @@ def test_cost_is_counted_and_budget_usd_stops_the_run() -> None:
             done += 1
 
     done, stopped = asyncio.run(go())
-    assert "--budget-usd" in str(stopped)
+    assert "budget of $0.0001 is reached" in str(stopped)
     usage = llm.budget.usage()["llm"]
     assert usage.cost_usd is not None
     assert usage.cost_usd >= 0.0001
@@ -188,7 +189,7 @@ def test_cost_is_counted_and_budget_usd_stops_the_run() -> None:
 def test_budget_usd_with_an_unknown_price_is_refused_up_front() -> None:
     fake = FakeLLM("echo")
     fake.spec = "openai:my-own-model"
-    with pytest.raises(ConfigError, match="--llm-price"):
+    with pytest.raises(ConfigError, match="set llm_price"):
         managed(fake, caps=Caps(budget_usd=1.0))
 
 
@@ -205,23 +206,25 @@ def test_time_limit_and_restore_count_across_sessions() -> None:
     budget.reserve()
     budget.release()
     clock["t"] = 10.5
-    with pytest.raises(BudgetExceeded, match="--time-limit"):
+    with pytest.raises(BudgetExceeded, match="time limit of 10 s"):
         budget.reserve()
     resumed = Budget(Caps(max_calls=4), clock=lambda: 0.0)
     resumed.restore({"scorer": budget.usage().get("scorer") or _usage(calls=4)}, elapsed_s=10.5)
     assert resumed.elapsed_s == 10.5
-    with pytest.raises(BudgetExceeded, match="--max-calls"):
+    with pytest.raises(BudgetExceeded, match="cap of 4 calls"):
         resumed.reserve()
 
 
 def _usage(calls: int):  # type: ignore[no-untyped-def]
-    from opro.budget import RoleUsage
+    from opro.llm.usage import RoleUsage
 
     return RoleUsage(calls=calls)
 
 
 def test_caps_must_be_positive() -> None:
-    with pytest.raises(ConfigError, match="--max-calls must be positive"):
+    with pytest.raises(ValidationError, match="max_calls"):
         Caps(max_calls=0)
-    with pytest.raises(ConfigError, match="--time-limit must be positive"):
+    with pytest.raises(ValidationError, match="time_limit_s"):
         Caps(time_limit_s=-1)
+    with pytest.raises(ValidationError, match="budget_usd"):
+        Caps(budget_usd=float("nan"))  # a NaN cap would never stop anything

@@ -32,7 +32,9 @@ from opro.data import (
 )
 from opro.data.fetch import DEFAULT_SOURCE, SOURCE_COMMIT, checksums
 from opro.errors import ConfigError
-from opro.problems.instructions import InstructionTask
+from opro.llm.fake import FakeLLM
+from opro.problems.instructions.kind import KIND as INSTRUCTIONS
+from opro.problems.instructions.spec import InstructionsSpec
 from tests.conftest import SHARED_DATA
 
 FIX = "pass --data-dir DIR or set OPRO_DATA_DIR"
@@ -184,8 +186,10 @@ def test_transfer_sets_cannot_be_optimised_without_a_way_out(data_env: Path) -> 
         one_line_error(exc, "transfer test set", "--dataset gsm8k", f"--dataset {name}")
     load_dataset("aqua", train_ratio=0.5).check_trainable()
     load_dataset("bbh:navigate").check_trainable()
+    apis = {"scorer": "completion", "optimizer": "completion"}
+    spec = InstructionsSpec(dataset="aqua").resolved(apis)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="opro evaluate --dataset aqua"):  # `opro optimize`
-        InstructionTask(dataset="aqua").load_data()
+        INSTRUCTIONS.build(spec, {"scorer": FakeLLM("echo")})
 
 
 def test_aqua(data_env: Path) -> None:

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from opro import api
-from opro.config import BudgetConfig, LLMConfig
+from opro import Caps, LinregSpec, LLMConfig, RunOptions, TspSpec, api
 from opro.errors import ConfigError
-from opro.optimizer import EngineConfig
 from opro.runlog import RunDir
 from tests.conftest import ROOT, assert_one_line_error, run_cli
+from tests.doubles import run_kind, steps_of
 
-
-def steps_of(run: Path) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+GARBAGE = "fake:tests.doubles:garbage"
+WALKER = "fake:tests.doubles:linreg_walker"
+SHUFFLER = "fake:tests.doubles:tsp_shuffler"
 
 
 def history_of(run: Path) -> list[tuple[int, tuple[int, int], float]]:
@@ -34,23 +33,17 @@ def history_of(run: Path) -> list[tuple[int, tuple[int, int], float]]:
 
 
 def test_garbage_optimizer_ends_after_its_steps_with_failures_recorded(tmp_path: Path) -> None:
-    summary = api.run_linreg(
-        "fake:tests.doubles:garbage", reps=1, out=tmp_path / "g", engine=EngineConfig(steps=4)
-    )
-    assert summary["status"] == "finished"
-    run = tmp_path / "g" / "rep-0"
-    records = steps_of(run)
+    result = run_kind(LinregSpec, tmp_path / "g", optimizer=GARBAGE, reps=1, steps=4)
+    assert result.status == "finished"
+    records = steps_of(tmp_path / "g")
     assert [r["step"] for r in records] == [0, 1, 2, 3, 4]
     assert all(r["parse_failures"] == 8 and r["candidates"] == [] for r in records[1:])
-    assert json.loads((run / "summary.json").read_text())["stop_reason"] == "max_steps"
+    assert json.loads((tmp_path / "g" / "summary.json").read_text())["stop_reason"] == "max_steps"
 
 
 def test_tsp_garbage_with_an_attempt_cap_never_spins(tmp_path: Path) -> None:
-    result = api.run_tsp(
-        "fake:tests.doubles:garbage",
-        nodes=6,
-        out=tmp_path / "t",
-        engine=EngineConfig(steps=3, max_attempts_per_step=20),
+    result = run_kind(
+        TspSpec, tmp_path / "t", optimizer=GARBAGE, nodes=6, steps=3, max_attempts_per_step=20
     )
     assert result.status == "finished"
     records = steps_of(tmp_path / "t")
@@ -58,19 +51,15 @@ def test_tsp_garbage_with_an_attempt_cap_never_spins(tmp_path: Path) -> None:
 
 
 def test_run_dir_contents_and_optimum_stop(tmp_path: Path) -> None:
-    result = api.run_tsp(
-        "fake:tests.doubles:tsp_shuffler",
-        nodes=5,
-        out=tmp_path / "t",
-        engine=EngineConfig(steps=50, max_attempts_per_step=24),
-    )
-    summary = result.summary
+    result = run_kind(TspSpec, tmp_path / "t", optimizer=SHUFFLER, nodes=5, steps=50)
+    summary = result.summary.to_json()
     assert summary["stop_reason"] == "optimum"  # 12 distinct 5-cycles: random search finds it
     assert summary["first_optimal_step"] is not None
     assert summary["gap_percent"] == pytest.approx(0.0, abs=1e-9)
     assert summary["best_length"] == pytest.approx(summary["optimal_length"])
     config = json.loads((tmp_path / "t" / "config.json").read_text())
-    assert config["optimizer"]["spec"] == "fake:tests.doubles:tsp_shuffler"
+    assert config["spec"]["optimizer"]["spec"] == SHUFFLER
+    assert config["spec"]["engine"]["max_attempts_per_step"] == 24  # the TSP's default
     assert config["versions"]["opro"]
     record = steps_of(tmp_path / "t")[1]
     assert {"meta_prompt", "outputs", "candidates", "parse_failures", "usage", "best_score"} <= set(
@@ -82,40 +71,45 @@ def test_run_dir_contents_and_optimum_stop(tmp_path: Path) -> None:
 
 
 def test_patience_stops_a_stuck_run(tmp_path: Path) -> None:
-    summary = api.run_linreg(
-        "fake:tests.doubles:garbage",
-        reps=1,
-        out=tmp_path / "p",
-        engine=EngineConfig(steps=100, patience=3),
-    )
-    assert summary["per_rep"][0]["status"] == "finished"
-    assert len(steps_of(tmp_path / "p" / "rep-0")) == 4
-    rep = json.loads((tmp_path / "p" / "rep-0" / "summary.json").read_text())
-    assert rep["stop_reason"] == "patience"
+    result = run_kind(LinregSpec, tmp_path / "p", optimizer=GARBAGE, reps=1, steps=100, patience=3)
+    assert result.status == "finished"
+    assert len(steps_of(tmp_path / "p")) == 4
+    assert result.stop_reason == "patience"
 
 
 def test_max_calls_stops_and_resume_with_a_higher_cap_finishes(tmp_path: Path) -> None:
     out = tmp_path / "b"
-    engine = EngineConfig(steps=6)
-    summary = api.run_linreg(
-        "fake:tests.doubles:linreg_walker",
-        reps=1,
-        out=out,
-        engine=engine,
-        budget=BudgetConfig(max_calls=20),
-    )
-    assert summary["status"] == "stopped"
-    rep = json.loads((out / "rep-0" / "summary.json").read_text())
-    assert rep["stop_reason"] == "budget"
+    result = run_kind(LinregSpec, out, optimizer=WALKER, reps=1, steps=6, caps=Caps(max_calls=20))
+    assert result.status == "stopped"
+    assert result.stop_reason == "budget"
+    rep = json.loads((out / "summary.json").read_text())
     assert rep["calls"] <= 20
     assert rep["steps_completed"] == 2  # 8 calls per step: the third step would pass 20
-    resumed, already = api.resume(out, BudgetConfig(max_calls=100))
-    assert not already
-    assert resumed["status"] == "finished"
-    assert [r["step"] for r in steps_of(out / "rep-0")] == list(range(7))
-    again, already = api.resume(out)
-    assert already
-    assert again["status"] == "finished"
+    resumed = api.resume(out, RunOptions(caps=Caps(max_calls=100)))
+    assert not resumed.already_finished
+    assert resumed.status == "finished"
+    assert [r["step"] for r in steps_of(out)] == list(range(7))
+    again = api.resume(out)
+    assert again.already_finished
+    assert again.status == "finished"
+
+
+def test_a_job_of_repetitions_stops_and_resumes_each_run(tmp_path: Path) -> None:
+    out = tmp_path / "job"
+    result = run_kind(LinregSpec, out, optimizer=WALKER, reps=3, steps=3, caps=Caps(max_calls=20))
+    assert result.status == "stopped"  # the first repetition hit its cap
+    assert [r.status for r in result.reps] == ["stopped"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["runs"] == ["rep-0", "rep-1", "rep-2"]
+    seeds = [json.loads((out / r / "config.json").read_text())["spec"]["engine"]["seed"]
+             for r in config["runs"]]  # fmt: skip
+    assert seeds == [0, 1, 2]
+    done = api.resume(out, RunOptions(caps=Caps(max_calls=100)))
+    assert done.status == "finished"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reps_finished"] == 3
+    assert summary["unique_pairs_explored"]["n"] == 3
+    assert api.resume(out).already_finished
 
 
 def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
@@ -127,28 +121,20 @@ def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
 
 
 def test_an_existing_run_dir_is_not_overwritten(tmp_path: Path) -> None:
-    api.run_linreg(
-        "fake:tests.doubles:garbage", reps=1, out=tmp_path / "x", engine=EngineConfig(steps=1)
-    )
+    run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
     with pytest.raises(ConfigError, match="opro resume"):
-        api.run_linreg("fake:tests.doubles:garbage", reps=1, out=tmp_path / "x")
+        run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
 
 
 def test_truncated_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
-    api.run_linreg(
-        "fake:tests.doubles:linreg_walker",
-        reps=1,
-        out=tmp_path / "r",
-        engine=EngineConfig(steps=2),
-        budget=BudgetConfig(max_calls=8),
-    )
-    steps_file = tmp_path / "r" / "rep-0" / "steps.jsonl"
-    with steps_file.open("a") as f:
+    run = tmp_path / "r"
+    run_kind(LinregSpec, run, optimizer=WALKER, reps=1, steps=2, caps=Caps(max_calls=8))
+    with (run / "steps.jsonl").open("a") as f:
         f.write('{"step": 2, "candid')
-    assert len(RunDir.open(tmp_path / "r" / "rep-0").read_steps()) == 2
-    summary, _ = api.resume(tmp_path / "r", BudgetConfig(max_calls=50))
-    assert summary["status"] == "finished"
-    assert [r["step"] for r in steps_of(tmp_path / "r" / "rep-0")] == [0, 1, 2]
+    assert len(RunDir.open(run).read_steps()) == 2
+    result = api.resume(run, RunOptions(caps=Caps(max_calls=50)))
+    assert result.status == "finished"
+    assert [r["step"] for r in steps_of(run)] == [0, 1, 2]
 
 
 def _kill_after(command: list[str], steps_file: Path, lines: int, env: dict[str, str]) -> int:
@@ -173,7 +159,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     args = [
         "linreg",
         "--optimizer",
-        "fake:tests.doubles:linreg_walker",
+        WALKER,
         "--reps",
         "1",
         "--steps",
@@ -187,7 +173,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "killed"
-    steps_file = out / "rep-0" / "steps.jsonl"
+    steps_file = out / "steps.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     start = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
     resume = [sys.executable, "-m", "opro.cli", "resume", str(out)]
@@ -199,9 +185,9 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     assert statuses == [-signal.SIGKILL] * 5, f"seed {seed}: kills at {kill_points}: {statuses}"
     final = run_cli("resume", str(out), env={"PYTHONPATH": str(ROOT)}, timeout=120)
     assert final.returncode == 0, final.stderr
-    steps = [r["step"] for r in steps_of(out / "rep-0")]
+    steps = [r["step"] for r in steps_of(out)]
     assert steps == list(range(26)), f"seed {seed}: steps {steps}"
-    assert history_of(out / "rep-0") == history_of(tmp_path / "ref" / "rep-0"), f"seed {seed}"
+    assert history_of(out) == history_of(tmp_path / "ref"), f"seed {seed}"
 
 
 def test_cli_engine_errors_are_one_line(tmp_path: Path) -> None:
@@ -263,7 +249,7 @@ def test_two_steps_on_the_embedded_model(tmp_path: Path, problem: str) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    run = tmp_path / "run" / ("rep-0" if problem == "linreg" else "")
+    run = tmp_path / "run"
     records = steps_of(run)
     assert [r["step"] for r in records] == [0, 1, 2]
     for record in records[1:]:
@@ -275,9 +261,10 @@ def test_two_steps_on_the_embedded_model(tmp_path: Path, problem: str) -> None:
 
 
 def test_llm_config_round_trips_through_the_run_dir(tmp_path: Path) -> None:
-    config = LLMConfig(spec="fake:tests.doubles:garbage", concurrency=3, max_retries=2)
-    api.run_linreg(config, reps=1, out=tmp_path / "c", engine=EngineConfig(steps=1))
-    stored = json.loads((tmp_path / "c" / "rep-0" / "config.json").read_text())["optimizer"]
+    config = LLMConfig(spec=GARBAGE, concurrency=3, max_retries=2)
+    spec = LinregSpec(optimizer=config, reps=1, engine={"steps": 1})
+    api.start(spec, RunOptions(out=tmp_path / "c"))
+    stored = json.loads((tmp_path / "c" / "config.json").read_text())["spec"]["optimizer"]
     assert LLMConfig(**stored) == config
 
 
@@ -286,34 +273,48 @@ def test_public_python_api_sync_and_async(tmp_path: Path) -> None:
 
     import opro
 
-    engine = opro.EngineConfig(steps=2, samples_per_step=4)
-    result = opro.run_tsp(
-        "fake:tests.doubles:tsp_shuffler", nodes=7, engine=engine, out=tmp_path / "sync"
-    )
+    spec = opro.TspSpec(optimizer=SHUFFLER, nodes=7, engine={"steps": 2, "samples_per_step": 4})
+    result = opro.start(spec, opro.RunOptions(out=tmp_path / "sync"))
     assert isinstance(result, opro.RunResult)
-    assert result.steps_completed == 2
-    again = asyncio.run(
-        opro.arun_tsp(
-            "fake:tests.doubles:tsp_shuffler", nodes=7, engine=engine, out=tmp_path / "async"
-        )
-    )
-    assert again.best_score == result.best_score  # same seed, same proposals
-    summary = asyncio.run(
-        opro.arun_linreg("fake:tests.doubles:garbage", reps=2, engine=engine, out=tmp_path / "lr")
-    )
-    assert summary["reps_finished"] == 2
+    assert isinstance(result.summary, opro.RunSummary)
+    assert result.summary.steps_completed == 2
+    again = asyncio.run(opro.astart(spec, opro.RunOptions(out=tmp_path / "async")))
+    assert again.summary.best_score == result.summary.best_score  # same seed, same proposals
+    jobs = opro.LinregSpec(optimizer=GARBAGE, reps=2, engine={"steps": 2})
+    job = asyncio.run(opro.astart(jobs, opro.RunOptions(out=tmp_path / "lr")))
+    assert isinstance(job.summary, opro.JobSummary)
+    assert job.summary.reps_finished == 2
+
+
+def test_the_sync_api_works_inside_a_running_event_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    import opro
+
+    spec = opro.LinregSpec(optimizer=WALKER, reps=1, engine={"steps": 2})
+
+    async def notebook_cell() -> opro.RunResult:
+        return opro.start(spec, opro.RunOptions(out=tmp_path / "nb"))  # a loop is running
+
+    assert asyncio.run(notebook_cell()).status == "finished"
+
+
+def test_tsp_defaults_are_the_same_from_the_cli_and_from_python(tmp_path: Path) -> None:
+    cli = run_cli("tsp", "--optimizer", GARBAGE, "--nodes", "5", "--steps", "1", "--out",
+                  str(tmp_path / "cli"), "-q")  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    api.start(TspSpec(optimizer=GARBAGE, nodes=5, engine={"steps": 1}), RunOptions(tmp_path / "py"))
+    from_cli = json.loads((tmp_path / "cli" / "config.json").read_text())["spec"]
+    from_python = json.loads((tmp_path / "py" / "config.json").read_text())["spec"]
+    assert from_cli == from_python
+    assert from_cli["engine"]["top_k"] == 10  # the paper's TSP settings, once, in TspEngine
+    assert from_cli["engine"]["max_attempts_per_step"] == 24
 
 
 def test_number_of_starting_solutions_is_configurable(tmp_path: Path) -> None:
-    result = api.run_tsp(
-        "fake:tests.doubles:garbage",
-        nodes=9,
-        num_initial=12,
-        engine=EngineConfig(steps=1),
-        out=tmp_path / "t",
-    )
+    result = run_kind(TspSpec, tmp_path / "t", optimizer=GARBAGE, nodes=9, num_initial=12, steps=1)
     assert len(steps_of(tmp_path / "t")[0]["candidates"]) == 12
-    assert result.summary["solutions_evaluated"] == 12
+    assert result.summary.to_json()["solutions_evaluated"] == 12
     assert_one_line_error(
         run_cli("linreg", "--num-initial", "0", "--out", str(tmp_path / "x")), "--num-initial"
     )

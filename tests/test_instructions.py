@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from opro import api
-from opro.budget import Budget
 from opro.data import Dataset, Example, load_dataset
 from opro.errors import ConfigError, RetriesExhausted, TransientLLMError
 from opro.eval.scorer import ScorerOptions, score_instructions, scorer_prompt
@@ -22,11 +21,15 @@ from opro.llm.base import BackendOptions
 from opro.llm.fake import FakeLLM
 from opro.llm.limits import RetryPolicy
 from opro.llm.stack import ManagedLLM, StackOptions
-from opro.meta_prompt import MetaPromptOptions, render_meta_prompt
-from opro.problems.instructions import InstructionOptimization, InstructionTask, postprocess
-from opro.runlog import RunDir
+from opro.llm.usage import Budget, Caps
+from opro.meta_prompt import render_meta_prompt
+from opro.problems.instructions.problem import InstructionOptimization, postprocess
+from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.spec import EngineSpec
+from opro.runner import RunOptions, RunResult
 from opro.types import Request
 from tests.conftest import SHARED_DATA, assert_one_line_error, run_cli
+from tests.doubles import run_kind, steps_of
 from tests.test_problems import _golden
 
 FAKE_SCORER = "fake:tests.doubles:boolean_scorer"
@@ -46,13 +49,19 @@ def _dataset(kind: str = "boolean") -> Dataset:
     return Dataset("toy", "toy logic", kind, ex, ex)  # type: ignore[arg-type]
 
 
-def _problem(**task: object) -> InstructionOptimization:
-    values: dict[str, object] = {"dataset": "toy"} | task
-    return InstructionOptimization(
-        InstructionTask(**values),  # type: ignore[arg-type]
-        _dataset(),
-        FakeLLM("echo"),
-    )
+def _task(**fields: object) -> InstructionsSpec:
+    """A resolved spec on the toy dataset: a pre-trained scorer, A_begin, pre-trained style."""
+    values: dict[str, object] = {
+        "dataset": "toy",
+        "scorer_style": "base",
+        "position": "A_begin",
+        "style": "pretrained",
+    }
+    return InstructionsSpec.model_validate(values | fields)
+
+
+def _problem(**fields: object) -> InstructionOptimization:
+    return InstructionOptimization(_task(**fields), _dataset(), FakeLLM("echo"))
 
 
 # -- the scorer's prompt -----------------------------------------------------------------
@@ -75,7 +84,7 @@ def test_a_begin_with_a_chat_scorer_is_refused() -> None:
     with pytest.raises(ConfigError, match="A_begin needs a pre-trained"):
         ScorerOptions("A_begin", "chat")
     with pytest.raises(ConfigError, match="A_begin"):
-        InstructionTask("toy", position="A_begin", scorer_style="chat")
+        _task(position="A_begin", scorer_style="chat")
 
 
 # -- proposals ---------------------------------------------------------------------------
@@ -102,7 +111,7 @@ def test_parse_post_processes_and_filters(style: str, output: str, expected: str
 
 def test_digit_filter_applies_to_numeric_tasks_only() -> None:
     numeric = InstructionOptimization(
-        InstructionTask("toy", style="instruct"), _dataset("numeric"), FakeLLM("echo")
+        _task(style="instruct"), _dataset("numeric"), FakeLLM("echo")
     )
     assert numeric.parse("<INS>Add the 2 numbers.</INS>") is None
     assert numeric.parse("<INS>Add the numbers.</INS>") == "Add the numbers."
@@ -130,7 +139,7 @@ def _history(problem: InstructionOptimization) -> History[str]:
 def test_meta_prompt_golden(style: str) -> None:
     problem = _problem(style=style, position="Q_begin", exemplar_selection="constant")
     text = render_meta_prompt(
-        problem, _history(problem), MetaPromptOptions(top_k=2), np.random.default_rng(0)
+        problem, _history(problem), EngineSpec(top_k=2), np.random.default_rng(0)
     )
     _golden(f"instructions_{style}.txt", text)
     if style == "instruct":
@@ -145,15 +154,23 @@ def test_meta_prompt_golden(style: str) -> None:
 
 def test_exemplar_selection() -> None:
     problem = _problem(style="instruct", exemplars=2)
-    draws = {tuple(problem._exemplar_indices(np.random.default_rng([0, s]))) for s in range(8)}
+    empty: History[str] = History("max")
+    draws = {
+        tuple(problem._exemplar_indices(empty, np.random.default_rng([0, s]))) for s in range(8)
+    }
     assert len(draws) > 1  # random: reseeded by step
     constant = _problem(style="instruct", exemplars=2, exemplar_selection="constant")
-    same = {tuple(constant._exemplar_indices(np.random.default_rng([0, s]))) for s in range(8)}
+    same = {
+        tuple(constant._exemplar_indices(empty, np.random.default_rng([0, s]))) for s in range(8)
+    }
     assert len(same) == 1
     wrong = _problem(style="instruct", exemplars=2, exemplar_selection="wrong")
-    wrong.marks = {"a": "110e01", "b": "1e0111"}  # examples 2 and 3 wrong twice
-    assert wrong._exemplar_indices(np.random.default_rng(0)) == [2, 3]
-    assert _problem(style="instruct", exemplars=0)._exemplar_indices(np.random.default_rng()) == []
+    history: History[str] = History("max")
+    for text, marks in [("a", "110e01"), ("b", "1e0111")]:  # examples 2 and 3 wrong twice
+        history.add(Scored(text, text, 50.0, 0, {"marks": marks}))
+    assert wrong._exemplar_indices(history, np.random.default_rng(0)) == [2, 3]
+    none = _problem(style="instruct", exemplars=0)
+    assert none._exemplar_indices(history, np.random.default_rng()) == []
 
 
 # -- scoring -----------------------------------------------------------------------------
@@ -202,25 +219,28 @@ def test_mcnemar_exact() -> None:
 # -- optimize and evaluate, end to end on scripted models ---------------------------------
 
 
-def _optimize(out: Path, **extra: object) -> api.RunResult:
+def _optimize(
+    out: Path, *, caps: Caps | None = None, cache: bool = True, **settings: object
+) -> RunResult:
     values: dict[str, object] = {
+        "dataset": "bbh:boolean_expressions",
         "scorer": FAKE_SCORER,
         "optimizer": FAKE_OPTIMIZER,
-        "data_dir": SHARED_DATA,
+        "data_dir": str(SHARED_DATA),
         "initial": ["", "Let's solve the problem."],
-        "engine": api.EngineConfig(steps=4, samples_per_step=4),
-        "out": out,
-    } | extra
-    return api.optimize("bbh:boolean_expressions", **values)  # type: ignore[arg-type]
+        "steps": 4,
+        "samples_per_step": 4,
+    } | settings
+    return run_kind(InstructionsSpec, out, caps=caps, cache=cache, **values)
 
 
 def test_optimize_selects_on_train_and_evaluates_on_test(tmp_path: Path) -> None:
     result = _optimize(tmp_path / "run")
-    summary = result.summary
+    summary = result.summary.to_json()
     assert result.status == "finished"
     assert summary["n_train"] == 50
     assert summary["n_test"] == 200
-    steps = RunDir.open(tmp_path / "run").read_steps()
+    steps = steps_of(tmp_path / "run")
     texts = [c["solution"] for s in steps for c in s["candidates"]]
     assert len(texts) == len(set(texts))
     assert texts[:2] == ["", "Let's solve the problem."]
@@ -241,22 +261,23 @@ def test_optimize_selects_on_train_and_evaluates_on_test(tmp_path: Path) -> None
 
 
 def test_optimize_stopped_by_a_budget_resumes_to_the_same_result(tmp_path: Path) -> None:
-    whole = _optimize(tmp_path / "whole", use_cache=False)
-    cut = _optimize(tmp_path / "cut", use_cache=False, budget=api.BudgetConfig(max_calls=200))
+    whole = _optimize(tmp_path / "whole", cache=False).summary.to_json()
+    cut = _optimize(tmp_path / "cut", cache=False, caps=Caps(max_calls=200))
     assert cut.status == "stopped"
     assert cut.stop_reason == "budget"
-    summary, already = api.resume(tmp_path / "cut", api.BudgetConfig(max_calls=10**6))
-    assert not already
+    resumed = api.resume(tmp_path / "cut", RunOptions(caps=Caps(max_calls=10**6)))
+    assert not resumed.already_finished
+    summary = resumed.summary.to_json()
     assert summary["status"] == "finished"
     for key in ("best_instruction", "best_train_score", "best_test_score", "paired_test"):
-        assert summary[key] == whole.summary[key], key
+        assert summary[key] == whole[key], key
 
     def rows(s: dict[str, Any]) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in s["test_evaluation"]]
 
-    assert rows(summary) == rows(whole.summary)
-    assert RunDir.open(tmp_path / "cut").read_steps()[-1]["candidates"] == (
-        RunDir.open(tmp_path / "whole").read_steps()[-1]["candidates"]
+    assert rows(summary) == rows(whole)
+    assert steps_of(tmp_path / "cut")[-1]["candidates"] == (
+        steps_of(tmp_path / "whole")[-1]["candidates"]
     )
 
 
@@ -313,10 +334,10 @@ def test_evaluate_instructions_from_a_run(tmp_path: Path) -> None:
 
 def test_max_train_and_test_subsample_the_folds(tmp_path: Path) -> None:
     result = _optimize(tmp_path / "run", max_train=7, max_test=9)
-    assert result.summary["n_train"] == 7
-    assert result.summary["n_test"] == 9
+    assert result.summary.to_json()["n_train"] == 7
+    assert result.summary.to_json()["n_test"] == 9
     full = load_dataset("bbh:boolean_expressions", SHARED_DATA)
-    steps = RunDir.open(tmp_path / "run").read_steps()
+    steps = steps_of(tmp_path / "run")
     assert len(steps[0]["candidates"][0]["details"]["marks"]) == 7
     assert len(full.train) == 50
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from opro.budget import Budget
 from opro.llm.base import BackendOptions
 from opro.llm.cache import CallCache
 from opro.llm.local import LocalBackend, _Job
 from opro.llm.stack import ManagedLLM, StackOptions
+from opro.llm.usage import Budget
 from opro.types import Completion, Request
 
 pytestmark = pytest.mark.slow

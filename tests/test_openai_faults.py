@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from opro.budget import Budget
 from opro.errors import FatalLLMError, RetriesExhausted
 from opro.llm.base import BackendOptions
 from opro.llm.limits import RetryPolicy
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
+from opro.llm.usage import Budget
 from opro.testing.stub_server import StubServer, plan_from
 from opro.types import Request
 from tests.conftest import SENTINEL_KEY

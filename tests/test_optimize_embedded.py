@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from opro.runlog import RunDir
 from tests.conftest import SHARED_DATA, run_cli
+from tests.doubles import spec_of, steps_of
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,12 @@ def test_two_steps_on_boolean_expressions(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["status"] == "finished"
     assert summary["steps_completed"] == 2
-    config = RunDir.open(out).config()
+    config = spec_of(out)
     assert config["scorer"]["spec"] == config["optimizer"]["spec"] == "local:gemma3-270m"
-    assert config["problem"]["position"] == "A_begin"
-    assert config["problem"]["style"] == "pretrained"
-    steps = RunDir.open(out).read_steps()
+    assert config["position"] == "A_begin"
+    assert config["style"] == "pretrained"
+    assert config["engine"]["max_tokens"] == 64  # resolved from the style, kept in the spec
+    steps = steps_of(out)
     assert [s["step"] for s in steps] == [0, 1, 2]
     for step in steps[1:]:
         assert "Precision:" in step["meta_prompt"]

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from opro.budget import Budget
 from opro.data import BBH_TASKS, Example, load_dataset
 from opro.eval.metrics import score_answer
 from opro.eval.paper_metrics import is_correct, paper_parse, paper_target, settings_for
@@ -28,6 +27,7 @@ from opro.eval.scorer import ScorerOptions, score_instructions, scorer_prompt
 from opro.llm.fake import FakeLLM
 from opro.llm.limits import RetryPolicy
 from opro.llm.stack import ManagedLLM, StackOptions
+from opro.llm.usage import Budget
 from opro.types import Request
 from tests.conftest import SHARED_DATA
 

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.history import History, Scored
-from opro.meta_prompt import MetaPromptOptions, display_score, render_meta_prompt
+from opro.meta_prompt import display_score, render_meta_prompt
 from opro.problems.linreg import LinearRegression, parse_pair
+from opro.problems.spec import EngineSpec
 from opro.problems.tsp import TravellingSalesman, canonical_cycle, parse_trace
 from opro.problems.tsp_solvers import tour_length
 
@@ -162,19 +163,19 @@ def test_linreg_meta_prompt_golden() -> None:
     for pair in [(10, 10), (20, 20), (15, 12), (14, 15)]:
         history.add(Scored(pair, problem.canonical(pair), problem.objective(pair), 0))
     rng = np.random.default_rng(0)
-    _golden("linreg.txt", render_meta_prompt(problem, history, MetaPromptOptions(top_k=3), rng))
-    hidden = render_meta_prompt(problem, history, MetaPromptOptions(score_display="none"), rng)
+    _golden("linreg.txt", render_meta_prompt(problem, history, EngineSpec(top_k=3), rng))
+    hidden = render_meta_prompt(problem, history, EngineSpec(score_display="none"), rng)
     assert "value:" not in hidden
     assert hidden.count("input:") == 4
 
 
 def test_tsp_meta_prompt_golden() -> None:
     points = [(0, 0), (10, 0), (10, 10), (0, 10), (5, -5)]
-    problem = TravellingSalesman(points)
+    problem = TravellingSalesman(points, optimal_length=1.0)
     history: History[tuple[int, ...]] = History("min")
     for tour in [(0, 1, 2, 3, 4), (0, 2, 1, 3, 4), (0, 4, 1, 2, 3)]:
         history.add(Scored(tour, problem.canonical(tour), tour_length(problem.dist, tour), 0))
     _golden(
         "tsp.txt",
-        render_meta_prompt(problem, history, MetaPromptOptions(top_k=10), np.random.default_rng(0)),
+        render_meta_prompt(problem, history, EngineSpec(top_k=10), np.random.default_rng(0)),
     )

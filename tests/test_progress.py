@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from opro import api
-from opro.config import BudgetConfig
-from opro.optimizer import EngineConfig
+from opro import Caps, LinregSpec, RunOptions, api
 from opro.progress import RunEnd, RunStart, Snapshot, eta
 from opro.progress_display import LiveDisplay, PlainDisplay, clock
 from opro.testing.stub_server import StubServer
 from tests.conftest import ROOT, SENTINEL_KEY, SHARED_DATA, assert_one_line_error, run_cli
+from tests.doubles import run_kind
 
 WALKER = "fake:tests.doubles:linreg_walker"
 ENV = {"PYTHONPATH": str(ROOT)}
 LINREG = ["linreg", "--optimizer", WALKER, "--reps", "1", "--w-true", "40", "--b-true", "40"]
+LINREG += ["--no-cache"]  # two runs of one command make the same calls: none is replayed
 SNAPSHOT_FIELDS = {
     "step",
     "steps",
@@ -77,8 +77,8 @@ def totals(usage: dict[str, dict[str, Any]]) -> tuple[int, int]:
 
 def test_one_event_per_step_matching_the_run_dir(tmp_path: Path) -> None:
     seen = Recorder()
-    api.run_linreg(WALKER, reps=1, out=tmp_path / "r", engine=EngineConfig(steps=5), progress=seen)
-    run = tmp_path / "r" / "rep-0"
+    run_kind(LinregSpec, tmp_path / "r", progress=seen, optimizer=WALKER, reps=1, steps=5)
+    run = tmp_path / "r"
     on_disk = records(run)
     summary = json.loads((run / "summary.json").read_text())
 
@@ -109,13 +109,14 @@ def test_one_event_per_step_matching_the_run_dir(tmp_path: Path) -> None:
 
 def test_a_resumed_run_reports_from_where_it_was_and_eta_waits_for_a_step(tmp_path: Path) -> None:
     first = Recorder()
-    api.run_linreg(
-        WALKER,
-        reps=1,
-        out=tmp_path / "r",
-        engine=EngineConfig(steps=4),
-        budget=BudgetConfig(max_calls=12),
+    run_kind(
+        LinregSpec,
+        tmp_path / "r",
+        caps=Caps(max_calls=12),
         progress=first,
+        optimizer=WALKER,
+        reps=1,
+        steps=4,
     )
     [stopped] = first.ends
     assert (stopped.status, stopped.stop_reason) == ("stopped", "budget")
@@ -125,8 +126,8 @@ def test_a_resumed_run_reports_from_where_it_was_and_eta_waits_for_a_step(tmp_pa
     assert done < 4
 
     again = Recorder()
-    summary, _ = api.resume(tmp_path / "r", BudgetConfig(max_calls=100), again)
-    assert summary["status"] == "finished"
+    result = api.resume(tmp_path / "r", RunOptions(caps=Caps(max_calls=100), progress=again))
+    assert result.status == "finished"
     [start] = again.starts
     assert start.last_step == done
     assert [s.step for s in again.steps] == list(range(done + 1, 5))
@@ -152,9 +153,7 @@ def test_live_counters_move_during_a_step(tmp_path: Path) -> None:
 
     seen = Poller()
     try:
-        api.run_linreg(
-            WALKER, reps=1, out=tmp_path / "r", engine=EngineConfig(steps=3), progress=seen
-        )
+        run_kind(LinregSpec, tmp_path / "r", progress=seen, optimizer=WALKER, reps=1, steps=3)
     finally:
         stop.set()
     at_steps = {s.calls for s in seen.steps}
@@ -193,9 +192,9 @@ def test_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 5, result.stderr
     for k, line in enumerate(lines[:4]):
-        assert re.match(rf"\[rep-0\] step {k}/3  best \S+  calls {8 * k} \(0 cached\)  ", line)
+        assert re.match(rf"\[r\] step {k}/3  best \S+  calls {8 * k} \(0 cached\)  ", line)
         assert "ETA " in line
-    assert lines[4].startswith("[rep-0] finished (max_steps): step 3/3 ")
+    assert lines[4].startswith("[r] finished (max_steps): step 3/3 ")
     json.loads(result.stdout)  # stdout is still the summary alone
 
 
@@ -275,9 +274,7 @@ def test_live_display_on_a_terminal_leaves_one_line_per_run(tmp_path: Path) -> N
     console = Console(file=buffer, force_terminal=True, width=200, color_system=None)
     display = LiveDisplay(console)
     try:
-        api.run_linreg(
-            WALKER, reps=2, out=tmp_path / "r", engine=EngineConfig(steps=2), progress=display
-        )
+        run_kind(LinregSpec, tmp_path / "r", progress=display, optimizer=WALKER, reps=2, steps=2)
         api.evaluate(
             "bbh:boolean_expressions",
             ["Check."],

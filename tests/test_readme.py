@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,3 +39,19 @@ def test_quick_start_begins_with_make_demo_then_make_test() -> None:
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"^(make \w+)", quick, flags=re.MULTILINE)
     assert commands[:2] == ["make demo", "make test"]
+
+
+@pytest.mark.slow
+def test_the_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python example, as written, on the embedded model, with no data dir."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPRO_DATA_DIR", str(tmp_path / "no-data-dir"))
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert getattr(result, "status") == "finished"  # noqa: B009
+    assert (tmp_path / "runs" / "api-example" / "report.html").is_file()

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from opro.config import LLMConfig, validated
 from opro.errors import ConfigError, MissingDependency
 from opro.llm.base import BackendOptions
+from opro.llm.config import LLMConfig
 from opro.llm.models import EMBEDDED, resolve_local
 from opro.llm.registry import create_backend, split_spec
+from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.spec import build_spec
 from opro.types import Request
 
 
@@ -74,21 +77,24 @@ def test_base_url_must_be_http() -> None:
         create_backend("openai:m", BackendOptions(base_url="127.0.0.1:8000"))
 
 
-def test_config_errors_name_the_flag() -> None:
-    with pytest.raises(ConfigError, match=r"^--scorer-concurrency: "):
-        validated(
-            LLMConfig, {"concurrency": "--scorer-concurrency"}, spec="local:smollm2", concurrency=0
-        )
+def test_spec_errors_name_the_setting() -> None:
+    values = {"dataset": "bbh:navigate", "scorer": "local:smollm2", "scorer_concurrency": 0}
+    with pytest.raises(ConfigError, match=r"^scorer_concurrency must be >= 1 \(got 0\)"):
+        build_spec(InstructionsSpec, values)
+    with pytest.raises(ConfigError, match=r"^top_k must be >= 1 \(got 0\)"):
+        build_spec(InstructionsSpec, {"dataset": "bbh:navigate", "top_k": 0})
     with pytest.raises(ConfigError, match="did you mean"):
         LLMConfig(spec="locl:smollm2")
+    with pytest.raises(ConfigError, match="not a setting"):
+        build_spec(InstructionsSpec, {"dataset": "bbh:navigate", "topk": 3})
 
 
 def test_config_never_holds_a_key_only_its_variable_name() -> None:
     config = LLMConfig(spec="openai:gpt-4o", api_key_env="MY_KEY")
     assert set(config.model_dump()) >= {"api_key_env"}
     assert not any("key" in k and k != "api_key_env" for k in config.model_dump())
-    with pytest.raises(ConfigError):
-        validated(LLMConfig, None, spec="openai:gpt-4o", api_key="sk-123")
+    with pytest.raises(ValidationError, match="api_key"):
+        LLMConfig(spec="openai:gpt-4o", api_key="sk-123")  # type: ignore[call-arg]
 
 
 def test_request_validation_and_derived_seeds() -> None:

@@ -11,44 +11,43 @@ import os
 import shutil
 import sys
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
-import matplotlib.image
 import pytest
 
-from opro import api, cli
-from opro.config import BudgetConfig
-from opro.optimizer import EngineConfig
+from opro import Caps, InstructionsSpec, LinregSpec, TspSpec, api, cli
 from opro.report import write_report
 from opro.report.plots import mean_band
 from tests.conftest import SHARED_DATA
+from tests.doubles import run_kind
 
 SCRIPT = "<script>alert('x')</script> Think & check each operator."
 FAKE_SCORER = "fake:tests.doubles:boolean_scorer"
 FAKE_OPTIMIZER = "fake:tests.doubles:instruction_proposer"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 # -- runs made once for the module, by scripted models, without the call cache -------------
 
 
-def _optimize(out: Path, seed: int, **extra: Any) -> Path:
-    api.optimize(
-        "bbh:boolean_expressions",
+def _optimize(out: Path, seed: int, caps: Caps | None = None) -> Path:
+    run_kind(
+        InstructionsSpec,
+        out,
+        caps=caps,
+        dataset="bbh:boolean_expressions",
         scorer=FAKE_SCORER,
         optimizer=FAKE_OPTIMIZER,
-        data_dir=SHARED_DATA,
+        data_dir=str(SHARED_DATA),
         initial=[SCRIPT],
         max_train=8,
         max_test=8,
-        engine=EngineConfig(steps=3, samples_per_step=3, seed=seed),
-        out=out,
-        use_cache=False,
-        **extra,
+        steps=3,
+        samples_per_step=3,
+        seed=seed,
     )
     return out
 
@@ -56,20 +55,9 @@ def _optimize(out: Path, seed: int, **extra: Any) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
-    api.run_linreg(
-        "fake:tests.doubles:linreg_walker",
-        reps=2,
-        out=root / "linreg",
-        engine=EngineConfig(steps=3),
-        use_cache=False,
-    )
-    api.run_tsp(
-        "fake:tests.doubles:tsp_shuffler",
-        nodes=6,
-        out=root / "tsp",
-        engine=EngineConfig(steps=3, max_attempts_per_step=8),
-        use_cache=False,
-    )
+    walker, shuffler = "fake:tests.doubles:linreg_walker", "fake:tests.doubles:tsp_shuffler"
+    run_kind(LinregSpec, root / "linreg", optimizer=walker, reps=2, steps=3)
+    run_kind(TspSpec, root / "tsp", optimizer=shuffler, nodes=6, steps=3, max_attempts_per_step=8)
     return {
         "opt": _optimize(root / "opt-seed0", 0),
         "opt2": _optimize(root / "opt-seed1", 1),
@@ -85,21 +73,24 @@ def _copy(run: Path, tmp_path: Path) -> Path:
 # -- checking what was written ----------------------------------------------------------
 
 
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk; AssertionError if it is not a PNG."""
-    assert data[:8] == PNG_SIGNATURE, "not a PNG"
-    assert data[12:16] == b"IHDR", "no IHDR chunk first"
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+def svg_size(data: bytes) -> tuple[float, float]:
+    """(width, height) of an SVG document, parsed in full; AssertionError if it is not one."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise AssertionError(f"not an SVG: {exc}") from None
+    assert root.tag == "{http://www.w3.org/2000/svg}svg", "not an SVG"
+    width, height = (float(root.attrib[k].removesuffix("pt")) for k in ("width", "height"))
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 10, "an empty drawing"
+    return width, height
 
 
-def assert_pngs(folder: Path, names: list[str]) -> None:
-    """Each file exists, is a PNG with a non-empty IHDR size and decodes in full."""
+def assert_svgs(folder: Path, names: list[str]) -> None:
+    """Each file exists and is a whole SVG drawing with a size > 0."""
     for name in names:
         path = folder / name
         assert path.is_file(), f"missing {name}; have {sorted(p.name for p in folder.iterdir())}"
-        width, height = png_size(path.read_bytes())
-        assert min(width, height) > 0
-        assert matplotlib.image.imread(path).shape[:2] == (height, width)
+        assert min(svg_size(path.read_bytes())) > 0
 
 
 class _Page(HTMLParser):
@@ -136,18 +127,17 @@ def parse(html: Path) -> _Page:
 
 
 def parser_check(html: Path, expected: int) -> None:
-    """Every <img> is a PNG (a data URI, or a file beside the page) with a size > 0."""
+    """Every <img> is an SVG (a data URI, or a file beside the page) with a size > 0."""
     sources = parse(html).images
     assert len(sources) == expected, (len(sources), expected)
     for src in sources:
         if src.startswith("data:"):
             head, _, payload = src.partition(",")
-            assert head == "data:image/png;base64", head
+            assert head == "data:image/svg+xml;base64", head
             data = base64.b64decode(payload, validate=True)
         else:
             data = (html.parent / src).read_bytes()
-        width, height = png_size(data)
-        assert min(width, height) > 0, src[:60]
+        assert min(svg_size(data)) > 0, src[:60]
 
 
 def browser_check(html: Path, expected: int) -> str | None:
@@ -196,7 +186,7 @@ def browser_check(html: Path, expected: int) -> str | None:
 def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
     out = write_report([runs["opt"]], out=tmp_path / "r.html")
     assert out == tmp_path / "r.html"
-    assert_pngs(tmp_path, ["r-accuracy.png"])
+    assert_svgs(tmp_path, ["r-accuracy.svg"])
     parser_check(out, 1)
     html = out.read_text(encoding="utf-8")
     assert "<script>alert" not in html
@@ -204,16 +194,29 @@ def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
     for external in ("<link", "http://", "https://"):  # self-contained
         assert external not in html
     summary = json.loads((runs["opt"] / "summary.json").read_text())
-    rows = {r[1]: r for r in parse(out).rows if len(r) == 6 and r[0] != ""}
+    rows = {r[1]: r for r in parse(out).rows if r[0] == "initial" or r[0].startswith("top ")}
     assert len(rows) == len(summary["test_evaluation"])
     for entry in summary["test_evaluation"]:
         row = rows[entry["instruction"]]
         assert row[2] == f"{entry['train_score']:.1f}"
-        assert row[3] == f"{entry['test_score']:.1f}"
+        assert row[3].startswith(f"{entry['test_score']:.1f} (")  # with its 95 % interval
+        low, high = (float(x) for x in row[3].split("(")[1].rstrip(")").split("–"))
+        assert low <= entry["test_score"] <= high
         assert row[4] == str(entry["n"])
+        assert (row[5], row[6]) == (str(entry["empty"]), str(entry["failed"]))
         initial = entry["instruction"] == SCRIPT
         assert (row[0] == "initial") if initial else row[0].startswith("top ")
-        assert row[5] == ("baseline" if initial else f"{entry['p_value_vs_initial']:.3g}")
+        assert row[7] == ("baseline" if initial else f"{entry['p_value_vs_initial']:.3g}")
+    steps = [json.loads(line) for line in (runs["opt"] / "steps.jsonl").read_text().splitlines()]
+    every = [r for r in parse(out).rows if len(r) == 6 and r[0].isdigit()]
+    assert len(every) == sum(len(s["candidates"]) for s in steps)  # every candidate is listed
+    trains = [float(r[2].split()[0]) for r in every]
+    assert trains == sorted(trains, reverse=True)
+    tested = {e["instruction"]: e for e in summary["test_evaluation"]}
+    for row in every:
+        test = tested.get(row[1])
+        assert row[5] == ("—" if test is None else f"{test['test_score']:.1f}")
+    assert "opro optimize --optimizer fake:tests.doubles:instruction_proposer" in html
     assert f"p = {summary['paired_test']['p_value']:.3g}" in html
     for role in ("scorer", "optimizer"):
         usage = summary["usage"][role]
@@ -222,7 +225,7 @@ def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
 
 def test_linreg_job_report(runs: dict[str, Path], tmp_path: Path) -> None:
     out = write_report([runs["linreg"]], out=tmp_path / "r.html", title="Linear <regression>")
-    assert_pngs(tmp_path, ["r-objective.png", "r-steps-to-optimum.png"])
+    assert_svgs(tmp_path, ["r-objective.svg", "r-steps-to-optimum.svg"])
     parser_check(out, 2)
     html = out.read_text(encoding="utf-8")
     assert "<title>Linear &lt;regression&gt;</title>" in html
@@ -236,7 +239,7 @@ def test_linreg_job_report(runs: dict[str, Path], tmp_path: Path) -> None:
 
 def test_tsp_report(runs: dict[str, Path], tmp_path: Path) -> None:
     out = write_report([runs["tsp"]], out=tmp_path / "r.html")
-    assert_pngs(tmp_path, ["r-tour-length.png", "r-tours.png"])
+    assert_svgs(tmp_path, ["r-tour-length.svg", "r-tours.svg"])
     parser_check(out, 2)
     summary = json.loads((runs["tsp"] / "summary.json").read_text())
     html = out.read_text(encoding="utf-8")
@@ -247,16 +250,16 @@ def test_tsp_report(runs: dict[str, Path], tmp_path: Path) -> None:
 def test_several_dirs_overlaid_with_a_shared_label(runs: dict[str, Path], tmp_path: Path) -> None:
     dirs = [runs["opt"], runs["opt2"], runs["linreg"], runs["tsp"]]
     out = write_report(dirs, out=tmp_path / "all.html", labels=["k20", "k20", "lin", "tsp"])
-    assert_pngs(
+    assert_svgs(
         tmp_path,
         [
-            "all-1-k20-accuracy.png",
-            "all-2-k20-accuracy.png",
-            "all-3-lin-objective.png",
-            "all-3-lin-steps-to-optimum.png",
-            "all-4-tsp-tour-length.png",
-            "all-4-tsp-tours.png",
-            "all-overlay-instructions.png",
+            "all-1-k20-accuracy.svg",
+            "all-2-k20-accuracy.svg",
+            "all-3-lin-objective.svg",
+            "all-3-lin-steps-to-optimum.svg",
+            "all-4-tsp-tour-length.svg",
+            "all-4-tsp-tours.svg",
+            "all-overlay-instructions.svg",
         ],
     )
     parser_check(out, 7)
@@ -267,7 +270,7 @@ def test_default_labels_and_out(runs: dict[str, Path], tmp_path: Path) -> None:
     first = _copy(runs["opt"], tmp_path)
     out = api.report([first, runs["opt2"]])
     assert out == first / "report.html"
-    assert_pngs(first, ["report-overlay-instructions.png", "report-1-opt-seed0-accuracy.png"])
+    assert_svgs(first, ["report-overlay-instructions.svg", "report-1-opt-seed0-accuracy.svg"])
     overview = [r for r in parse(out).rows if r[:1] in (["opt-seed0"], ["opt-seed1"])]
     assert len(overview) == 2
 
@@ -291,7 +294,7 @@ def test_mean_band_holds_runs_that_stopped_at_the_optimum() -> None:
 
 
 def test_stopped_and_summaryless_runs_report_their_steps(tmp_path: Path) -> None:
-    stopped = _optimize(tmp_path / "stopped", 0, budget=BudgetConfig(max_calls=40))
+    stopped = _optimize(tmp_path / "stopped", 0, caps=Caps(max_calls=40))
     assert json.loads((stopped / "summary.json").read_text())["status"] == "stopped"
     bare = _copy(stopped, tmp_path / "bare")
     (bare / "summary.json").unlink()
@@ -301,7 +304,7 @@ def test_stopped_and_summaryless_runs_report_their_steps(tmp_path: Path) -> None
     assert "Not evaluated on the test fold yet" in html
     assert "stopped" in html
     assert "unfinished" in html
-    assert "budget: --max-calls 40 reached" in html
+    assert "budget: the cap of 40 calls is reached" in html
     assert f"not finished (still running, or killed): `opro resume {bare}` continues it" in html
 
 
@@ -343,8 +346,8 @@ def test_without_chromium_the_check_says_so_and_still_asserts(
 
 def test_the_parser_check_fails_on_a_broken_image(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
-    page.write_text('<img src="data:image/png;base64,aGVsbG8="><img src="missing.png">')
-    with pytest.raises(AssertionError, match="not a PNG"):
+    page.write_text('<img src="data:image/svg+xml;base64,aGVsbG8="><img src="missing.svg">')
+    with pytest.raises(AssertionError, match="not an SVG"):
         parser_check(page, 2)
     with pytest.raises(AssertionError):
         parser_check(page, 1)
@@ -392,7 +395,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert "Traceback" not in captured.err
     assert captured.out == ""
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    assert after == before  # no report, no PNG, no temp file
+    assert after == before  # no report, no figure, no temp file
 
 
 def test_cli_prints_the_report_path_last(

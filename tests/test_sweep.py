@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from opro.cli import main
 from opro.errors import ConfigError
+from opro.problems.instructions.spec import InstructionsSpec
 from opro.sweep import load_sweep, plan_from_dict
 
 WALKER = "fake:tests.doubles:linreg_walker"
-
-
-def values(argv: Sequence[str], name: str) -> list[str]:
-    """The values given to ``--name=VALUE`` in ``argv``, in order."""
-    return [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
 
 
 def test_one_at_a_time_varies_each_axis_alone_over_the_seeds(tmp_path: Path) -> None:
@@ -40,23 +35,15 @@ def test_one_at_a_time_varies_each_axis_alone_over_the_seeds(tmp_path: Path) -> 
     ]
     first = runs[0]
     assert first.directory == tmp_path / "order" / "0-ascending" / "seed-0"
-    argv = list(first.argv)
-    assert argv[0] == "optimize"
-    assert values(argv, "order") == ["ascending"]  # the axis overrides the base
-    assert "--constrained" in argv
-    assert argv[argv.index("--seed") + 1] == "0"
-    assert argv[argv.index("--out") + 1] == str(first.directory)
+    assert isinstance(first.spec, InstructionsSpec)
+    assert first.spec.engine.order == "ascending"  # the axis overrides the base
+    assert first.spec.engine.constrained
+    assert first.spec.engine.steps == 3
+    assert [r.spec.engine.seed for r in runs[:2]] == [0, 1]
     exemplars = [r for r in runs if r.setting.group == "exemplars"]
-    assert [values(r.argv, "exemplars") for r in exemplars] == [
-        ["0"],
-        ["0"],
-        ["3"],
-        ["3"],
-        ["10"],
-        ["10"],
-    ]
+    assert [r.spec.exemplars for r in exemplars] == [0, 0, 3, 3, 10, 10]  # type: ignore[attr-defined]
     for run in exemplars:  # the base's order holds where the order axis is not varied
-        assert values(run.argv, "order") == ["random"]
+        assert run.spec.engine.order == "random"
     assert len({r.directory for r in runs}) == len(runs)
 
 
@@ -73,8 +60,9 @@ def test_grid_takes_every_combination_and_lists_expand_to_repeated_flags(tmp_pat
     assert [s.group for s in settings] == ["grid"] * 4
     assert settings[1].label == "candidates-per-step=1, score-display='none'"
     (run, *_) = plan.runs(tmp_path)
-    assert values(run.argv, "initial") == ["", "Let's think step by step."]
-    assert run.argv[run.argv.index("--seed") + 1] == "0"  # the default seeds: [0]
+    assert run.spec.initial == ("", "Let's think step by step.")  # type: ignore[attr-defined]
+    assert run.spec.engine.samples_per_step == 1  # candidates-per-step: its alias
+    assert run.spec.engine.seed == 0  # the default seeds: [0]
 
 
 @pytest.mark.parametrize(
@@ -137,13 +125,9 @@ def test_sweep_runs_every_setting_reports_them_and_continues_where_it_stopped(
     for run in runs:
         assert json.loads((run / "summary.json").read_text())["status"] == "finished"
         config = json.loads((run / "config.json").read_text())
-        assert config["runs"] == ["rep-0"]
-        rep = json.loads((run / "rep-0" / "config.json").read_text())
-        assert rep["engine"]["seed"] == int(run.name.removeprefix("seed-"))
-    wide = json.loads(
-        (out / "samples-per-step" / "1-4" / "seed-1" / "rep-0" / "config.json").read_text()
-    )
-    assert wide["engine"]["samples_per_step"] == 4
+        assert config["spec"]["engine"]["seed"] == int(run.name.removeprefix("seed-"))
+    wide = json.loads((out / "samples-per-step" / "1-4" / "seed-1" / "config.json").read_text())
+    assert wide["spec"]["engine"]["samples_per_step"] == 4
 
     table = json.loads((out / "sweep.json").read_text())
     assert [row["setting"] for row in table["settings"]] == [
@@ -162,15 +146,14 @@ def test_sweep_runs_every_setting_reports_them_and_continues_where_it_stopped(
     assert stdout[-1] == str(reports[-1])  # the last line: a report's path
 
     # Cut one run back to its first step, as a kill would leave it: the sweep redoes only that.
-    cut = out / "order" / "0-random" / "seed-0" / "rep-0"
+    cut = out / "order" / "0-random" / "seed-0"
     finished = (cut / "steps.jsonl").read_text()
     (cut / "steps.jsonl").write_text(finished.splitlines(keepends=True)[0])
     (cut / "summary.json").unlink()
-    (cut.parent / "summary.json").unlink()  # a killed job has not written its summary
-    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/rep-0/steps.jsonl")}
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/steps.jsonl")}
     assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 0
     assert candidates(cut / "steps.jsonl") == candidates_of(finished)
-    after = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/rep-0/steps.jsonl")}
+    after = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed-*/steps.jsonl")}
     assert [p for p in before if before[p] != after[p]] == [cut / "steps.jsonl"]
 
 
@@ -184,23 +167,18 @@ def test_a_setting_the_command_refuses_stops_the_sweep_before_any_run(
     assert len(err) == 1
     assert err[0].startswith("opro: error: ")
     assert "order='sideways'" in err[0]
-    assert "invalid choice" in err[0]
+    assert "order must be 'ascending', 'descending' or 'random'" in err[0]
     assert not out.exists()
 
 
 @pytest.mark.parametrize("name", ["paper_ablations.toml", "quick.toml"])
-def test_the_example_sweeps_parse_and_every_run_is_a_valid_command(
-    name: str, tmp_path: Path
-) -> None:
-    from opro.cli import build_parser
-
+def test_the_example_sweeps_parse_and_every_run_is_a_valid_spec(name: str, tmp_path: Path) -> None:
     plan = load_sweep(Path(__file__).resolve().parents[1] / "examples" / "sweeps" / name)
-    runs = plan.runs(tmp_path)
+    runs = plan.runs(tmp_path)  # every spec built, so checked
     assert runs
+    assert len({r.directory for r in runs}) == len(runs)
     for run in runs:
-        args = build_parser().parse_args(list(run.argv))
-        assert args.out == run.directory
-        assert args.seed == run.seed
+        assert run.spec.engine.seed == run.seed
 
 
 def test_long_values_keep_settings_apart_in_labels_and_directories(tmp_path: Path) -> None:
@@ -208,13 +186,17 @@ def test_long_values_keep_settings_apart_in_labels_and_directories(tmp_path: Pat
     long_b = "Let's think step by step about every operator, then answer beta."
     for mode in ("one-at-a-time", "grid"):
         plan = plan_from_dict(
-            {"command": "optimize", "mode": mode, "axes": {"initial": [long_a, long_b, "-x"]}}
+            {
+                "command": "optimize",
+                "mode": mode,
+                "base": {"dataset": "bbh:navigate"},
+                "axes": {"initial": [long_a, long_b, "-x"]},
+            }
         )
         runs = plan.runs(tmp_path)
         assert len({r.setting.label for r in runs}) == 3
         assert len({r.directory for r in runs}) == 3
-        argv = runs[2].argv  # a value that begins with a dash stays a value
-        assert "--initial=-x" in argv
+        assert runs[2].spec.initial == ("-x",)  # type: ignore[attr-defined]
 
 
 def test_sweep_refuses_an_out_that_is_a_file(

@@ -1,6 +1,13 @@
 """opro: Optimization by PROmpting — large language models as optimizers.
 
-Public API re-exports only; see ``opro.api`` for the jobs and ``opro.llm`` for the LLM layer.
+Public API re-exports only. A run is a spec run by the runner::
+
+    import opro
+    spec = opro.InstructionsSpec(dataset="bbh:navigate", engine={"steps": 10})
+    result = opro.start(spec, opro.RunOptions(out="runs/navigate"))
+
+See ``opro.api`` (sync forms, evaluate, complete, report), ``opro.runner`` (start/resume)
+and ``opro.problems`` (the kinds and their specs).
 """
 
 from opro.api import (
@@ -8,19 +15,15 @@ from opro.api import (
     Samples,
     acomplete,
     aevaluate,
-    aoptimize,
-    arun_linreg,
-    arun_tsp,
     complete,
     evaluate,
     instructions_from,
     open_cache,
-    optimize,
+    report,
     resume,
-    run_linreg,
-    run_tsp,
+    run_sync,
+    start,
 )
-from opro.config import BudgetConfig, LLMConfig
 from opro.errors import (
     BudgetExceeded,
     ConfigError,
@@ -30,43 +33,62 @@ from opro.errors import (
     RetriesExhausted,
 )
 from opro.eval.metrics import score_answer
-from opro.optimizer import EngineConfig, RunResult
+from opro.llm.config import LLMConfig
+from opro.llm.usage import Caps
+from opro.problems.instructions.spec import InstructionsEngine, InstructionsSpec
+from opro.problems.linreg import LinregEngine, LinregSpec
+from opro.problems.records import RunSummary, StepRecord
+from opro.problems.runs import JobSummary
+from opro.problems.spec import EngineSpec, RunSpec, build_spec
+from opro.problems.tsp import TspEngine, TspSpec
 from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
+from opro.runner import RunOptions, RunResult, aresume, astart
 from opro.types import Completion, Request, Usage
 
 __all__ = [
-    "BudgetConfig",
     "BudgetExceeded",
+    "Caps",
     "Completion",
     "ConfigError",
-    "EngineConfig",
+    "EngineSpec",
     "Evaluation",
     "FatalLLMError",
+    "InstructionsEngine",
+    "InstructionsSpec",
+    "JobSummary",
     "LLMConfig",
     "LLMError",
+    "LinregEngine",
+    "LinregSpec",
     "NoProgress",
     "OproError",
     "Progress",
     "Request",
     "RetriesExhausted",
     "RunEnd",
+    "RunOptions",
     "RunResult",
+    "RunSpec",
     "RunStart",
+    "RunSummary",
     "Samples",
     "Snapshot",
+    "StepRecord",
+    "TspEngine",
+    "TspSpec",
     "Usage",
     "acomplete",
     "aevaluate",
-    "aoptimize",
-    "arun_linreg",
-    "arun_tsp",
+    "aresume",
+    "astart",
+    "build_spec",
     "complete",
     "evaluate",
     "instructions_from",
     "open_cache",
-    "optimize",
+    "report",
     "resume",
-    "run_linreg",
-    "run_tsp",
+    "run_sync",
     "score_answer",
+    "start",
 ]

@@ -1,50 +1,185 @@
-"""The Python API: the same jobs as the CLI, as functions returning typed values.
+"""The Python API: runs of any kind (``start``, ``resume``), scoring instructions
+(``evaluate``), sampling a model (``complete``), reports (``report``).
 
-Each job has an async form (``a``-prefixed) and a sync wrapper that calls ``asyncio.run``
-once. The CLI is a thin layer over these functions.
+Every entry point has an async form (``a``-prefixed) and a sync form. The sync form works
+anywhere, a notebook's running event loop included: there it runs the coroutine on a
+worker thread. A run is described by a spec (``opro.InstructionsSpec``, ``opro.TspSpec``,
+``opro.LinregSpec``) and run with ``RunOptions`` (where, caps, cache, progress).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from opro import jobs
-from opro.budget import Budget, RoleUsage
-from opro.config import BudgetConfig, LLMConfig
+from opro import runner
+from opro.data import load_dataset, subsample
 from opro.errors import ConfigError
+from opro.eval.metrics import Mode
+from opro.eval.scorer import (
+    InstructionScore,
+    Position,
+    ScorerOptions,
+    score_instructions,
+    scorer_style,
+)
+from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache, default_cache_path
-from opro.llm.registry import probe_backend
+from opro.llm.config import DEFAULT_MODEL, LLMConfig
 from opro.llm.stack import build_llm
-from opro.meta_prompt import MetaPromptOptions
-from opro.optimizer import EngineConfig, RunResult
+from opro.llm.usage import Budget, Caps, RoleUsage
+from opro.problems.instructions.spec import InstructionsSpec
 from opro.progress import Progress
-from opro.prompt_api import Evaluation as Evaluation
-from opro.prompt_api import aevaluate as aevaluate
-from opro.prompt_api import aoptimize as aoptimize
-from opro.prompt_api import instructions_from as instructions_from
 from opro.runlog import RunDir
 from opro.types import Completion, Request
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Split = Literal["train", "test", "all"]
+
+
+def run_sync(coroutine: Coroutine[Any, Any, R]) -> R:
+    """Run ``coroutine`` to its end: ``asyncio.run`` here, or on a worker thread when this
+    thread already runs an event loop (a notebook), where ``asyncio.run`` would refuse."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="opro") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _sync(job: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
-    """The sync form of an async job: same parameters, one ``asyncio.run``."""
+    """The sync form of an async entry point: same parameters, ``run_sync``."""
 
     @functools.wraps(job)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        return asyncio.run(job(*args, **kwargs))
+        return run_sync(job(*args, **kwargs))
 
     run.__name__ = run.__qualname__ = job.__name__.removeprefix("a")
-    run.__doc__ = f"Sync form of ``{job.__name__}``.\n\n{job.__doc__ or ''}"
+    run.__doc__ = f"Sync form of ``{job.__name__}`` (works inside a running event loop).\n\n" + (
+        job.__doc__ or ""
+    )
     return run
+
+
+# -- scoring instructions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Instructions scored on one split; ``paired[i]`` tests instruction i against the first."""
+
+    dataset: str
+    split: str
+    scorer: str
+    position: str
+    results: tuple[InstructionScore, ...]
+    paired: tuple[PairedTest | None, ...]
+    elapsed_s: float
+    usage: RoleUsage
+
+    def to_json(self, *, examples: bool = False) -> dict[str, Any]:
+        rows = [
+            r.to_json(examples=examples)
+            | ({} if p is None else {"paired_test_vs_first": p.to_json()})
+            for r, p in zip(self.results, self.paired, strict=True)
+        ]
+        head = {
+            "dataset": self.dataset,
+            "split": self.split,
+            "scorer": self.scorer,
+            "position": self.position,
+        }
+        if len(rows) == 1:
+            return head | rows[0] | {"usage": self.usage.to_json()}
+        return head | {
+            "instructions": rows,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "usage": self.usage.to_json(),
+        }
+
+
+async def aevaluate(
+    dataset: str,
+    instructions: Sequence[str],
+    *,
+    scorer: LLMConfig | str = DEFAULT_MODEL,
+    split: Split = "test",
+    position: Position | None = None,
+    max_examples: int | None = None,
+    answer_mode: Mode = "strict",
+    scorer_max_tokens: int = 256,
+    extract_answer: bool = False,
+    data_dir: Path | str | None = None,
+    seed: int = 0,
+    cache: CallCache | None = None,
+    caps: Caps | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Score each instruction on ``split`` of ``dataset``; failed calls are reported apart.
+    ``progress`` hears how many (instruction, example) pairs are scored."""
+    if not instructions:
+        raise ConfigError("give at least one instruction (or a run dir to take them from)")
+    if split not in ("train", "test", "all"):
+        raise ConfigError(f"split must be train, test or all, got {split!r}")
+    if max_examples is not None and max_examples < 1:
+        raise ConfigError(f"max_examples must be >= 1, got {max_examples}")
+    config = LLMConfig.model_validate(scorer)
+    data = load_dataset(dataset, data_dir, seed=seed)
+    examples = data.split(split)
+    if max_examples is not None:
+        examples = subsample(examples, max_examples, seed)
+    budget = Budget(caps)
+    llm = build_llm(
+        config.spec,
+        config.backend_options(),
+        config.stack_options("scorer", seed),
+        cache=cache,
+        budget=budget,
+    )
+    try:
+        style = scorer_style(llm.api)
+        chosen = position or ("A_begin" if style == "base" else "Q_begin")
+        options = ScorerOptions(chosen, style, scorer_max_tokens, answer_mode, extract_answer)
+        started = time.monotonic()
+        results = await score_instructions(
+            llm, list(instructions), examples, options, tolerate_failures=True, progress=progress
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        await llm.aclose()
+    first = results[0].marks
+    paired = tuple(None if i == 0 else mcnemar_exact(first, r.marks) for i, r in enumerate(results))
+    return Evaluation(
+        data.name, split, config.spec, chosen, tuple(results), paired, elapsed, budget.total()
+    )
+
+
+def instructions_from(run_dir: Path | str, top: int = 3) -> list[str]:
+    """A run's initial instruction(s), then its ``top`` instructions by training score."""
+    if top < 1:
+        raise ConfigError(f"top must be >= 1, got {top}")
+    run = RunDir.open(run_dir)
+    spec = run.config().spec
+    if not isinstance(spec, InstructionsSpec):
+        raise ConfigError(f"{run_dir} is not an instruction-optimization run (`opro optimize`)")
+    steps = run.read_steps()
+    if not steps:
+        raise ConfigError(f"{run_dir} has no scored instructions yet: resume it first")
+    initial = [str(c.solution) for c in steps[0].candidates]
+    scored = [(c.score, s.step, str(c.solution)) for s in steps for c in s.candidates]
+    ranked = [text for _, _, text in sorted(scored, key=lambda t: (-t[0], t[1]))]
+    return list(dict.fromkeys(initial + ranked[:top]))
+
+
+# -- sampling a model ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -79,17 +214,17 @@ async def acomplete(
     system: str | None = None,
     grammar: str | None = None,
     cache: CallCache | None = None,
-    budget: BudgetConfig | None = None,
+    caps: Caps | None = None,
 ) -> Samples:
     """Draw ``n`` samples (sample indices 0..n-1) of ``prompt`` concurrently."""
-    config = llm if isinstance(llm, LLMConfig) else LLMConfig(spec=llm)
-    shared_budget = Budget((budget or BudgetConfig()).caps())
+    config = LLMConfig.model_validate(llm)
+    budget = Budget(caps)
     model = build_llm(
         config.spec,
         config.backend_options(),
         config.stack_options("llm"),
         cache=cache,
-        budget=shared_budget,
+        budget=budget,
     )
     try:
         requests = [
@@ -99,138 +234,28 @@ async def acomplete(
         completions = await asyncio.gather(*(model.complete(r) for r in requests))
     finally:
         await model.aclose()
-    return Samples(config.spec, tuple(completions), shared_budget.total())
+    return Samples(config.spec, tuple(completions), budget.total())
 
 
-# -- the paper's motivating problems ------------------------------------------------------
-
-
-def default_out(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _llm(optimizer: LLMConfig | str) -> LLMConfig:
-    return optimizer if isinstance(optimizer, LLMConfig) else LLMConfig(spec=optimizer)
-
-
-async def arun_linreg(
-    optimizer: LLMConfig | str = "local:gemma3-270m",
-    *,
-    w_true: int = 15,
-    b_true: int = 14,
-    reps: int = 5,
-    num_initial: int = 5,
-    engine: EngineConfig | None = None,
-    out: Path | str | None = None,
-    budget: BudgetConfig | None = None,
-    cache: Path | None = None,
-    use_cache: bool = True,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Linear regression as in the paper (§2): ``reps`` runs, each its own run dir under
-    ``out``; returns the aggregate summary (mean ± std of steps to optimum, unique pairs).
-    ``progress`` hears of each run and step (``opro.progress``)."""
-    if reps < 1:
-        raise ConfigError(f"--reps must be >= 1, got {reps}")
-    if num_initial < 1:
-        raise ConfigError(f"--num-initial must be >= 1, got {num_initial}")
-    engine = engine or EngineConfig()
-    path = Path(out) if out is not None else default_out("linreg")
-    budget = budget or BudgetConfig()
-    runs = {
-        f"rep-{rep}": jobs.run_config(
-            "linreg",
-            {
-                "w_true": w_true,
-                "b_true": b_true,
-                "data_seed": engine.seed + rep,
-                "num_initial": num_initial,
-            },
-            replace(engine, seed=engine.seed + rep),
-            _llm(optimizer),
-            budget,
-            cache,
-            use_cache,
-        )
-        for rep in range(reps)
-    }
-    await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
-    jobs.create_job(path, "linreg-reps", runs, {"w_true": w_true, "b_true": b_true})
-    results = await jobs.run_job(path, progress=progress)
-    return jobs.aggregate_linreg(path, results)
-
-
-TSP_ENGINE = EngineConfig(meta=MetaPromptOptions(top_k=10), max_attempts_per_step=24)
-
-
-async def arun_tsp(
-    optimizer: LLMConfig | str = "local:gemma3-270m",
-    *,
-    points: list[tuple[int, int]] | None = None,
-    nodes: int | None = None,
-    instance_seed: int = 0,
-    num_initial: int = 5,
-    engine: EngineConfig | None = None,
-    out: Path | str | None = None,
-    budget: BudgetConfig | None = None,
-    cache: Path | None = None,
-    use_cache: bool = True,
-    progress: Progress | None = None,
-) -> RunResult:
-    """TSP as in the paper (§3), on ``points`` or a seeded random instance of ``nodes``;
-    ``progress`` hears of each step."""
-    from opro.problems.tsp import validate_points
-    from opro.problems.tsp_solvers import distance_matrix, random_instance, solve_exact
-
-    if num_initial < 1:
-        raise ConfigError(f"--num-initial must be >= 1, got {num_initial}")
-    if points is None:
-        if nodes is None or nodes < 3:
-            raise ConfigError("--nodes must be >= 3 (or give --instance FILE)")
-        points = random_instance(nodes, instance_seed)
-    points = validate_points(list(points), "instance")
-    optimal = solve_exact(distance_matrix(points)).length
-    engine = engine or TSP_ENGINE
-    path = Path(out) if out is not None else default_out("tsp")
-    config = jobs.run_config(
-        "tsp",
-        {
-            "points": [list(p) for p in points],
-            "num_initial": num_initial,
-            "optimal_length": optimal,
-        },
-        engine,
-        _llm(optimizer),
-        budget or BudgetConfig(),
-        cache,
-        use_cache,
-    )
-    await probe_backend(_llm(optimizer).spec, _llm(optimizer).backend_options())
-    return await jobs.run_new(RunDir.create(path, config), progress)
-
-
-complete = _sync(acomplete)
-run_linreg = _sync(arun_linreg)
-run_tsp = _sync(arun_tsp)
-optimize = _sync(aoptimize)
-evaluate = _sync(aevaluate)
-
-
-def resume(
-    path: Path | str, budget: BudgetConfig | None = None, progress: Progress | None = None
-) -> tuple[dict[str, Any], bool]:
-    """Continue a killed or stopped run (or job); (summary, whether it had already finished)."""
-    return jobs.resume(Path(path), budget, progress)
+# -- reports -------------------------------------------------------------------------------
 
 
 def report(
     run_dirs: Sequence[Path | str],
     *,
-    out: Path | None = None,
+    out: Path | str | None = None,
     labels: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write an HTML report (and its PNGs) for run dirs: ``opro.report.write_report``."""
+    """Write an HTML report (and its SVG figures) for run dirs; its path."""
     from opro.report import write_report
 
-    return write_report(run_dirs, out=out, labels=labels, title=title)
+    return write_report(
+        run_dirs, out=None if out is None else Path(out), labels=labels, title=title
+    )
+
+
+start = _sync(runner.astart)
+resume = _sync(runner.aresume)
+evaluate = _sync(aevaluate)
+complete = _sync(acomplete)

@@ -8,8 +8,9 @@ as the paper found converges fastest; ``descending`` and ``random`` are its abla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ class Scored(Generic[S]):
     """Canonical form: two solutions with the same key are the same solution."""
     score: float
     step: int
+    details: Mapping[str, Any] | None = None
+    """What scoring found besides the score (``Evaluation.details``)."""
 
 
 class History(Generic[S]):

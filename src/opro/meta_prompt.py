@@ -1,32 +1,23 @@
-"""Rendering the meta-prompt: top-K selection, order, score display → a Jinja template.
+"""Rendering the meta-prompt: top-K selection, order, threshold, score display → the
+problem's template (``opro/prompts``).
 
-The text itself lives in ``opro/prompts/*.jinja`` (one template per problem and style),
-rendered with StrictUndefined so a missing variable is an error, not an empty string.
+The best ``top_k`` solutions are listed worst→best (best last, as the paper), with their
+scores shown as rounded integers (default), 20 buckets, raw or not at all; the problem adds
+its own variables (the TSP's points, an instruction task's exemplars).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
-import jinja2
 import numpy as np
 
-from opro.history import History, Order
+from opro import prompts
+from opro.history import History
 from opro.problems.base import Problem
+from opro.problems.spec import EngineSpec, ScoreDisplay
 
 S = TypeVar("S")
-ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
-
-
-@dataclass(frozen=True)
-class MetaPromptOptions:
-    top_k: int = 20
-    order: Order = "ascending"
-    score_display: ScoreDisplay = "int"
-    score_threshold: float | None = None
-    """Show only solutions scoring at least this (the authors' threshold; off by default)."""
 
 
 def display_score(score: float, mode: ScoreDisplay) -> str | None:
@@ -40,34 +31,16 @@ def display_score(score: float, mode: ScoreDisplay) -> str | None:
     return str(round(score))
 
 
-@functools.cache
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("opro", "prompts"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def render_template(name: str, variables: dict[str, Any]) -> str:
-    return environment().get_template(name).render(**variables)
-
-
 def render_meta_prompt(
-    problem: Problem[S],
-    history: History[S],
-    options: MetaPromptOptions,
-    rng: np.random.Generator,
+    problem: Problem[S], history: History[S], engine: EngineSpec, rng: np.random.Generator
 ) -> str:
-    shown = history.top_k(options.top_k, options.order, rng, threshold=options.score_threshold)
+    shown = history.top_k(engine.top_k, engine.order, rng, threshold=engine.score_threshold)
     entries = [
-        {"text": problem.render(e.solution), "score": display_score(e.score, options.score_display)}
+        {"text": problem.render(e.solution), "score": display_score(e.score, engine.score_display)}
         for e in shown
     ]
-    return render_template(
-        problem.template,
-        {"entries": entries, "order": options.order, **problem.context(history, rng)},
+    return prompts.render(
+        problem.proposal.template,
+        {"entries": entries, "order": engine.order, **problem.context(history, rng)},
+        problem.proposal.text,
     )

@@ -2,91 +2,104 @@
 
 Step 0 scores the starting solutions. Each later step renders the meta-prompt from the
 history, draws ``samples_per_step`` samples at temperature T (sample indices 0..N-1, a seed
-derived from the run seed and the step, so the cache replays a resumed step exactly),
-parses them (a failure is counted, never raised), drops anything seen before, scores the
-rest concurrently and appends one record to ``steps.jsonl``. A step is the unit of resume:
-a step cut short by a kill, a budget cap or an LLM failure is simply done again.
-A ``Progress`` observer hears of each recorded step (``opro.progress``).
+derived from the run seed and the step, so a cache replays a resumed step exactly), parses
+them (a failure is counted, never raised), drops anything seen before, scores the rest and
+hands one ``StepRecord`` to the recorder. A step is the unit of resume: a step cut short by
+a kill, a budget cap or an LLM failure is simply done again; a run rebuilt from its records
+continues as if it had never stopped.
+
+The optimizer knows nothing of run directories (a ``Recorder`` keeps its records: a run
+dir, or memory), of budgets (a ``Meter`` reports usage and time for the records) or of
+displays (the runner watches the recorder).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from opro.budget import Budget, RoleUsage
-from opro.errors import BudgetExceeded, ConfigError, LLMError
+from opro.errors import BudgetExceeded, LLMError
 from opro.history import History, Scored
 from opro.llm.base import LLM, gather_or_cancel
-from opro.meta_prompt import MetaPromptOptions, render_meta_prompt
-from opro.problems.base import Problem
-from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
-from opro.runlog import RunDir
+from opro.llm.usage import RoleUsage
+from opro.meta_prompt import render_meta_prompt
+from opro.problems.base import Evaluation, Problem
+from opro.problems.records import (
+    FINISHED,
+    BestSolution,
+    Candidate,
+    RunSummary,
+    StepRecord,
+)
+from opro.problems.spec import EngineSpec
 from opro.types import Completion, Request
 
 S = TypeVar("S")
-FINISHED = ("max_steps", "optimum", "patience")
+
+
+class Recorder(Protocol):
+    """Where a run's records go (``opro.runlog.RunDir``, or ``MemoryRecorder``)."""
+
+    def read_steps(self) -> list[StepRecord]:
+        """The complete steps recorded so far, in order."""
+
+    def append_step(self, record: StepRecord) -> None: ...
+
+    def write_summary(self, summary: RunSummary) -> None: ...
+
+
+class Meter(Protocol):
+    """What the run has spent (``opro.llm.usage.Budget``)."""
+
+    @property
+    def elapsed_s(self) -> float: ...
+
+    def usage(self) -> dict[str, RoleUsage]: ...
+
+
+class MemoryRecorder:
+    """Records kept in memory: a run that needs no directory (tests, notebooks)."""
+
+    def __init__(self) -> None:
+        self.steps: list[StepRecord] = []
+        self.summary: RunSummary | None = None
+
+    def read_steps(self) -> list[StepRecord]:
+        return list(self.steps)
+
+    def append_step(self, record: StepRecord) -> None:
+        self.steps.append(record)
+
+    def write_summary(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+
+class Stopwatch:
+    """The meter of a run without a budget: time only."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started
+
+    def usage(self) -> dict[str, RoleUsage]:
+        return {}
 
 
 @dataclass(frozen=True)
-class EngineConfig:
-    steps: int = 500
-    samples_per_step: int = 8
-    max_attempts_per_step: int | None = None
-    """Samples drawn at most per step to collect ``samples_per_step`` valid new solutions
-    (default: ``samples_per_step``, one round, as the paper's linear regression)."""
-    temperature: float = 1.0
-    temperature_end: float | None = None
-    """If set, the temperature moves linearly from ``temperature`` to this by the last step."""
-    meta: MetaPromptOptions = field(default_factory=MetaPromptOptions)
-    patience: int | None = None
-    """Stop after this many steps without a better best score."""
-    max_tokens: int = 256
-    constrained: bool = False
-    """Constrain proposals with the problem's GBNF grammar (embedded models, llama.cpp)."""
-    seed: int = 0
+class Proposals(Generic[S]):
+    """What one step's sampling gave."""
 
-    def __post_init__(self) -> None:
-        checks = {
-            "--steps must be >= 1": self.steps >= 1,
-            "--samples-per-step must be >= 1": self.samples_per_step >= 1,
-            "--max-attempts-per-step must be >= --samples-per-step": (
-                self.max_attempts_per_step is None
-                or self.max_attempts_per_step >= self.samples_per_step
-            ),
-            "--top-k must be >= 1": self.meta.top_k >= 1,
-            "--max-tokens must be >= 1": self.max_tokens >= 1,
-            "--patience must be >= 1": self.patience is None or self.patience >= 1,
-            "--temperature and --temperature-end must be within [0, 2]": (
-                0 <= self.temperature <= 2
-                and (self.temperature_end is None or 0 <= self.temperature_end <= 2)
-            ),
-        }
-        for rule, ok in checks.items():
-            if not ok:
-                raise ConfigError(rule)
-
-    def temperature_at(self, step: int) -> float:
-        if self.temperature_end is None or self.steps <= 1:
-            return self.temperature
-        fraction = (step - 1) / (self.steps - 1)
-        return self.temperature + (self.temperature_end - self.temperature) * fraction
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_dir: str
-    status: str
-    """``finished`` (max steps, optimum, patience) or ``stopped`` (budget, LLM failure)."""
-    stop_reason: str
-    message: str
-    steps_completed: int
-    best_solution: Any
-    best_score: float | None
-    summary: dict[str, Any]
+    outputs: list[str]
+    candidates: list[S]
+    failures: int
+    duplicates: int
 
 
 class Optimizer(Generic[S]):
@@ -94,82 +107,61 @@ class Optimizer(Generic[S]):
         self,
         problem: Problem[S],
         llm: LLM,
-        config: EngineConfig,
-        run: RunDir,
-        budget: Budget,
-        progress: Progress | None = None,
+        engine: EngineSpec,
+        recorder: Recorder,
+        meter: Meter | None = None,
+        *,
+        optimum_at: int | None = None,
     ) -> None:
+        """``optimum_at``: the step a stored summary says reached a known optimum, for
+        records that do not mark it (format 1)."""
         self.problem = problem
         self.llm = llm
-        self.config = config
-        self.run_dir = run
-        self.budget = budget
-        self.progress: Progress = progress or NoProgress()
-        self._step_seconds: list[float] = []
-        """Durations of the steps recorded in this session (for the ETA)."""
-        self._shown: tuple[Snapshot, float] | None = None
-        """The last step's snapshot and when it was taken (one value, for ``live``)."""
+        self.engine = engine
+        self.recorder = recorder
+        self.meter: Meter = meter or Stopwatch()
         self.history: History[S] = History(problem.direction)
         self.steps_done = -1
-        self.first_optimal_step: int | None = None
+        self.first_optimal_step = optimum_at
         self.best_step = 0
 
     # -- resume -------------------------------------------------------------------------
 
-    def restore(self) -> None:
-        """Rebuild the history and usage from the complete steps on disk."""
-        self.run_dir.truncate_partial()
-        records = self.run_dir.read_steps()
+    def restore(self, records: list[StepRecord]) -> None:
+        """Rebuild the history from recorded steps."""
         for record in records:
             self._absorb(record)
-        if records:
-            last = records[-1]
-            self.budget.restore(
-                {role: RoleUsage.from_json(u) for role, u in last["usage"].items()},
-                float(last["elapsed_s"]),
-            )
 
-    def _absorb(self, record: dict[str, Any]) -> None:
-        step = int(record["step"])
+    def _absorb(self, record: StepRecord) -> None:
         before = self.history.best()
-        for c in record["candidates"]:
-            solution = self.problem.from_json(c["solution"])
-            score = float(c["score"])
-            if c.get("details") is not None:
-                self.problem.restore_details(solution, c["details"])
-            self.history.add(Scored(solution, self.problem.canonical(solution), score, step))
-            if self.first_optimal_step is None and self.problem.is_optimal(solution, score):
-                self.first_optimal_step = step
+        for c in record.candidates:
+            solution = self.problem.from_json(c.solution)
+            key = self.problem.canonical(solution)
+            self.history.add(Scored(solution, key, c.score, record.step, c.details))
+        if self.first_optimal_step is None and any(c.optimal for c in record.candidates):
+            self.first_optimal_step = record.step
         after = self.history.best()
         if after is not None and (before is None or self.history.better(after.score, before.score)):
-            self.best_step = step
-        self.steps_done = step
+            self.best_step = record.step
+        self.steps_done = record.step
 
     # -- the loop ---------------------------------------------------------------------
 
-    def _stop_reason(self) -> str | None:
+    def stop_reason(self) -> str | None:
         if self.first_optimal_step is not None:
             return "optimum"
-        if self.steps_done >= self.config.steps:
+        if self.steps_done >= self.engine.steps:
             return "max_steps"
-        patience = self.config.patience
+        patience = self.engine.patience
         if patience is not None and self.steps_done - self.best_step >= patience:
             return "patience"
         return None
 
-    async def run(self) -> RunResult:
-        self.restore()
-        last_step = self.steps_done if self.steps_done >= 0 else None
-        self._show()
-        self.progress.run_started(
-            RunStart(str(self.run_dir.path), self.config.steps, last_step), self.live
-        )
+    async def run(self) -> RunSummary:
+        """Continue from the recorded steps to a stop; the final summary (also recorded)."""
+        self.restore(self.recorder.read_steps())
         message = ""
-        while True:
-            reason = self._stop_reason()
-            if reason is not None:
-                break
-            began = time.monotonic()
+        while (reason := self.stop_reason()) is None:
             try:
                 record = await (self._initial_step() if self.steps_done < 0 else self.step())
             except BudgetExceeded as exc:
@@ -178,11 +170,9 @@ class Optimizer(Generic[S]):
             except LLMError as exc:
                 reason, message = "llm_error", str(exc)
                 break
-            self.run_dir.append_step(record)
+            self.recorder.append_step(record)
             self._absorb(record)
-            self.run_dir.write_summary(self.summary("running", "running", ""))
-            self._step_seconds.append(time.monotonic() - began)
-            self.progress.step_finished(self._show())
+            self.recorder.write_summary(self.summary("running", "running", ""))
         final: dict[str, Any] = {}
         if reason in FINISHED:
             try:
@@ -192,25 +182,13 @@ class Optimizer(Generic[S]):
             except LLMError as exc:
                 reason, message = "llm_error", f"{exc} (during the final evaluation)"
         status = "finished" if reason in FINISHED else "stopped"
-        summary = self.summary(status, reason, message) | final
-        self.run_dir.write_summary(summary)
-        end = replace(self._show(), eta_s=0.0 if status == "finished" else None)
-        self.progress.run_finished(RunEnd(str(self.run_dir.path), status, reason, end))
-        best = self.history.best()
-        return RunResult(
-            run_dir=str(self.run_dir.path),
-            status=status,
-            stop_reason=reason,
-            message=message,
-            steps_completed=max(self.steps_done, 0),
-            best_solution=None if best is None else best.solution,
-            best_score=None if best is None else best.score,
-            summary=summary,
-        )
+        summary = self.summary(status, reason, message, final)
+        self.recorder.write_summary(summary)
+        return summary
 
-    async def _initial_step(self) -> dict[str, Any]:
+    async def _initial_step(self) -> StepRecord:
         started = time.monotonic()
-        rng = np.random.default_rng([self.config.seed, 0])
+        rng = np.random.default_rng([self.engine.seed, 0])
         solutions, duplicates, keys = [], 0, set()
         for solution in self.problem.initial_solutions(rng):
             key = self.problem.canonical(solution)
@@ -219,33 +197,42 @@ class Optimizer(Generic[S]):
                 continue
             keys.add(key)
             solutions.append(solution)
-        scores = await self.problem.score(solutions)
-        return self._record(0, None, 0.0, [], solutions, scores, 0, duplicates, started)
+        evaluations = await self.problem.score(solutions)
+        proposals = Proposals([], solutions, 0, duplicates)
+        return self._record(0, None, 0.0, proposals, evaluations, started)
 
-    async def step(self) -> dict[str, Any]:
+    async def step(self) -> StepRecord:
         started = time.monotonic()
         number = self.steps_done + 1
-        config = self.config
-        rng = np.random.default_rng([config.seed, number])
-        meta_prompt = render_meta_prompt(self.problem, self.history, config.meta, rng)
-        temperature = config.temperature_at(number)
-        grammar = self.problem.grammar() if config.constrained else None
-        seed = int(np.random.default_rng([config.seed, number, 1]).integers(2**31 - 1))
-        wanted = config.samples_per_step
-        max_attempts = config.max_attempts_per_step or wanted
+        rng = np.random.default_rng([self.engine.seed, number])
+        meta_prompt = render_meta_prompt(self.problem, self.history, self.engine, rng)
+        temperature = self.engine.temperature_at(number)
+        proposals = await self._propose(meta_prompt, number, temperature)
+        candidates = proposals.candidates
+        evaluations = await self.problem.score(candidates) if candidates else []
+        return self._record(number, meta_prompt, temperature, proposals, evaluations, started)
+
+    async def _propose(self, meta_prompt: str, number: int, temperature: float) -> Proposals[S]:
+        """Samples until ``samples_per_step`` new valid solutions, or the attempt cap."""
+        engine, fmt = self.engine, self.problem.proposal
+        grammar = fmt.grammar if engine.constrained else None
+        seed = int(np.random.default_rng([engine.seed, number, 1]).integers(2**31 - 1))
+        wanted = engine.samples_per_step
+        max_attempts = engine.max_attempts_per_step or wanted
         outputs: list[str] = []
         candidates: list[S] = []
         keys: set[str] = set()
         failures = duplicates = 0
         while len(candidates) < wanted and len(outputs) < max_attempts:
             draw = min(wanted - len(candidates), max_attempts - len(outputs))
+            first = len(outputs)
             requests = [
                 Request(
                     meta_prompt,
-                    config.max_tokens,
+                    engine.tokens,
                     temperature,
-                    self.problem.stop_sequences(),
-                    len(outputs) + i,
+                    fmt.stop,
+                    first + i,
                     seed,
                     grammar=grammar,
                 )
@@ -266,120 +253,59 @@ class Optimizer(Generic[S]):
                     continue
                 keys.add(key)
                 candidates.append(solution)
-        scores = await self.problem.score(candidates) if candidates else []
-        return self._record(
-            number,
-            meta_prompt,
-            temperature,
-            outputs,
-            candidates,
-            scores,
-            failures,
-            duplicates,
-            started,
-        )
+        return Proposals(outputs, candidates, failures, duplicates)
 
     def _record(
         self,
         number: int,
         meta_prompt: str | None,
         temperature: float,
-        outputs: list[str],
-        solutions: list[S],
-        scores: list[float],
-        failures: int,
-        duplicates: int,
+        proposals: Proposals[S],
+        evaluations: list[Evaluation],
         started: float,
-    ) -> dict[str, Any]:
-        candidates = [
-            {
-                "solution": self.problem.to_json(s),
-                "text": self.problem.render(s),
-                "score": score,
-                **({} if (d := self.problem.details(s)) is None else {"details": d}),
-            }
-            for s, score in zip(solutions, scores, strict=True)
-        ]
+    ) -> StepRecord:
+        candidates = tuple(
+            Candidate(
+                self.problem.to_json(s), self.problem.render(s), e.score, e.details, e.optimal
+            )
+            for s, e in zip(proposals.candidates, evaluations, strict=True)
+        )
         previous = self.history.best()
-        contenders = list(scores) + ([] if previous is None else [previous.score])
-        best_score = max(contenders, key=self.history.quality) if contenders else None
-        return {
-            "step": number,
-            "temperature": temperature,
-            "meta_prompt": meta_prompt,
-            "outputs": outputs,
-            "candidates": candidates,
-            "parse_failures": failures,
-            "duplicates": duplicates,
-            "best_score": best_score,
-            "step_seconds": round(time.monotonic() - started, 3),
-            "elapsed_s": round(self.budget.elapsed_s, 3),
-            "usage": {role: u.to_json() for role, u in self.budget.usage().items()},
-        }
-
-    # -- progress ---------------------------------------------------------------------
-
-    def _show(self) -> Snapshot:
-        """The snapshot after the last recorded step, kept for ``live``."""
-        best = self.history.best()
-        done = self.steps_done if self.steps_done >= 0 else None
-        total = self.budget.total()
-        snapshot = Snapshot(
-            step=done,
-            steps=self.config.steps,
-            best=None if best is None else best.score,
-            calls=total.calls,
-            cached_calls=total.cached_calls,
-            tokens=total.total_tokens,
-            cost_usd=total.cost_usd,
-            elapsed_s=round(self.budget.elapsed_s, 3),
-            eta_s=eta(self.config.steps - (done or 0), self._step_seconds),
-        )
-        self._shown = (snapshot, time.monotonic())
-        return snapshot
-
-    def live(self) -> Snapshot:
-        """The last step's snapshot with this moment's counters; safe from any thread (it
-        reads the budget, never the history)."""
-        if self._shown is None:  # not started yet
-            return self._show()
-        shown, at = self._shown
-        total = self.budget.total()
-        since = time.monotonic() - at
-        return replace(
-            shown,
-            calls=total.calls,
-            cached_calls=total.cached_calls,
-            tokens=total.total_tokens,
-            cost_usd=total.cost_usd,
-            elapsed_s=round(self.budget.elapsed_s, 3),
-            eta_s=None if shown.eta_s is None else max(shown.eta_s - since, 0.0),
+        contenders = [e.score for e in evaluations] + ([] if previous is None else [previous.score])
+        return StepRecord(
+            step=number,
+            temperature=temperature,
+            meta_prompt=meta_prompt,
+            outputs=tuple(proposals.outputs),
+            candidates=candidates,
+            parse_failures=proposals.failures,
+            duplicates=proposals.duplicates,
+            best_score=max(contenders, key=self.history.quality) if contenders else None,
+            step_seconds=round(time.monotonic() - started, 3),
+            elapsed_s=round(self.meter.elapsed_s, 3),
+            usage=self.meter.usage(),
         )
 
-    def summary(self, status: str, reason: str, message: str) -> dict[str, Any]:
+    def summary(
+        self, status: str, reason: str, message: str, final: Mapping[str, Any] | None = None
+    ) -> RunSummary:
         best = self.history.best()
-        total = self.budget.total()
-        return {
-            "status": status,
-            "stop_reason": reason,
-            "message": message,
-            "steps_completed": max(self.steps_done, 0),
-            "best": None
+        return RunSummary(
+            status=status,  # type: ignore[arg-type]
+            stop_reason=reason,
+            message=message,
+            steps_completed=max(self.steps_done, 0),
+            best=None
             if best is None
-            else {
-                "solution": self.problem.to_json(best.solution),
-                "text": self.problem.render(best.solution),
-                "score": best.score,
-                "step": best.step,
-            },
-            "first_optimal_step": self.first_optimal_step,
-            "solutions_evaluated": len(self.history),
-            "usage": {role: u.to_json() for role, u in self.budget.usage().items()},
-            "calls": total.calls,
-            "cached_calls": total.cached_calls,
-            "retries": total.retries,
-            "tokens": total.total_tokens,
-            "cost_usd": total.cost_usd,
-            "elapsed_s": round(self.budget.elapsed_s, 3),
-            **self.problem.summary(self.history),
-        }
+            else BestSolution(
+                self.problem.to_json(best.solution),
+                self.problem.render(best.solution),
+                best.score,
+                best.step,
+            ),
+            first_optimal_step=self.first_optimal_step,
+            solutions_evaluated=len(self.history),
+            usage=self.meter.usage(),
+            elapsed_s=round(self.meter.elapsed_s, 3),
+            details={**self.problem.summary(self.history), **(final or {})},
+        )

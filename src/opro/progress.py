@@ -20,7 +20,7 @@ class Snapshot:
     step: int | None
     """The last step recorded (0 = the starting solutions); None before step 0 is."""
     steps: int
-    """The run's last step number (``EngineConfig.steps``)."""
+    """The run's last step number (``EngineSpec.steps``)."""
     best: float | None
     """The best score so far."""
     calls: int

@@ -1,32 +1,44 @@
 """The run directory, written as the run goes, enough to reproduce or resume it:
 
-- ``config.json``: the resolved configuration, seed, versions, model ids (written once,
-  atomically; never an API key);
-- ``steps.jsonl``: one JSON object per completed step, appended and fsynced;
-- ``summary.json``: best solution, steps done, usage, why it stopped (atomic, per step).
+- ``config.json``: ``RunConfig``, the run's spec (``RunSpec``: the problem, the models, the
+  loop's knobs, the seed), its caps and cache, and the versions that ran it; written once,
+  atomically; never an API key;
+- ``steps.jsonl``: one ``StepRecord`` per completed step, appended and fsynced;
+- ``summary.json``: a ``RunSummary`` (a ``JobSummary`` for a job of repetitions), atomic;
+- ``.lock``: held by the one process writing the run (its PID inside).
 
 A killed run leaves at worst a truncated last line in ``steps.jsonl``; reading ignores it
-and ``truncate_partial`` cuts it off before appending again. A write that fails (a full
-disk) leaves the files as they were and raises a one-line ``ConfigError``; a run dir whose
-creation fails is removed again.
+and ``truncate_partial`` cuts it off before appending again. Steps must run 0, 1, 2... with
+the right types; anything else is a one-line ``ConfigError`` naming the file and line. A
+write that fails (a full disk) leaves the files as they were; a run dir whose creation
+fails is removed again. Run dirs of format 1 (the first release) read through the same
+types, their config converted on the way in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import platform
 import tempfile
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError
+from opro.llm.usage import Caps
+from opro.problems.records import RunSummary, StepRecord
+from opro.problems.registry import kind_of, parse_spec
+from opro.problems.runs import JobSummary
+from opro.problems.spec import RunSpec
 
-FORMAT = 1
-CONFIG, STEPS, SUMMARY = "config.json", "steps.jsonl", "summary.json"
+FORMAT = 2
+READABLE = (1, 2)
+CONFIG, STEPS, SUMMARY, LOCK = "config.json", "steps.jsonl", "summary.json", ".lock"
 
 
 def versions() -> dict[str, str]:
@@ -61,7 +73,7 @@ def write_json_atomic(path: Path, data: Any, *, running: bool = False) -> None:
         raise cannot_write(path, exc, running=running) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
+            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -74,33 +86,93 @@ def write_json_atomic(path: Path, data: Any, *, running: bool = False) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class CacheConfig:
+    enabled: bool = True
+    path: str | None = None
+    """None: the default cache (``$OPRO_CACHE_DIR`` or the user cache dir)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """config.json: the spec and what else a resume needs."""
+
+    spec: RunSpec
+    caps: Caps = field(default_factory=Caps)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    runs: tuple[str, ...] = ()
+    """A job of repetitions: its run dirs, in order."""
+    versions: dict[str, str] = field(default_factory=versions)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "versions": self.versions,
+            "spec": self.spec.model_dump(mode="json"),
+            "caps": self.caps.model_dump(mode="json"),
+            "cache": {"enabled": self.cache.enabled, "path": self.cache.path},
+        }
+        return data | ({"runs": list(self.runs)} if self.runs else {})
+
+    @classmethod
+    def from_json(cls, data: Any, where: Path) -> RunConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} is not a JSON object: not an opro run dir")
+        if data.get("format") not in READABLE:
+            raise ConfigError(
+                f"{where.parent} was written by an incompatible opro (run format "
+                f"{data.get('format')!r}, this opro reads {', '.join(map(str, READABLE))}): "
+                "rerun it with this version"
+            )
+        if data["format"] == 1:
+            data = _from_format1(data, where)
+        cache = data.get("cache") or {}
+        runs = data.get("runs") or []
+        try:
+            caps = Caps.model_validate(data.get("caps") or {})
+        except ValueError as exc:
+            raise ConfigError(f"{where}: caps: {exc}") from None
+        return cls(
+            spec=parse_spec(data.get("spec"), str(where)),
+            caps=caps,
+            cache=CacheConfig(bool(cache.get("enabled", True)), cache.get("path")),
+            runs=tuple(str(r) for r in runs),
+            versions=dict(data.get("versions") or {}),
+        )
+
+
+def _from_format1(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    """A format-1 config.json in format 2's shape: the kind's parameters, the roles and the
+    engine (its ``meta`` knobs flattened) become one spec; ``budget`` becomes ``caps``."""
+    if "runs" in data:  # a job: its spec is its first run's, with the number of runs
+        first = RunDir(where.parent / str(data["runs"][0])).config()
+        spec = first.spec.model_copy(update={"reps": len(data["runs"])})
+        return {"spec": spec.model_dump(mode="json"), "runs": data["runs"], "format": 1}
+    engine = dict(data.get("engine") or {})
+    engine |= engine.pop("meta", None) or {}
+    params = kind_of(str(data.get("kind"))).upgrade(dict(data.get("problem") or {}))
+    roles: dict[str, Any] = {r: data[r] for r in ("optimizer", "scorer") if r in data}
+    fields: dict[str, Any] = {"kind": data.get("kind"), **params, **roles, "engine": engine}
+    return data | {"spec": fields, "caps": data.get("budget") or {}}
+
+
 class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._made: list[Path] = []  # folders ``create`` made, for ``discard``
+        self._lock: int | None = None
 
-    # -- creating and opening ---------------------------------------------------------
+    # -- creating, opening, locking ------------------------------------------------------
 
     @classmethod
-    def create(cls, path: Path | str, config: dict[str, Any]) -> RunDir:
-        """A new run dir; refuses one that already holds a run, checks it is writable.
-        On failure nothing is left behind: the folders it made are removed again."""
+    def create(cls, path: Path | str, config: RunConfig) -> RunDir:
+        """A new run dir, locked; refuses one that already holds a run. On failure nothing
+        is left behind: the folders it made are removed again."""
         run = cls(Path(path))
-        if (run.path / CONFIG).exists():
-            raise ConfigError(
-                f"{run.path} already holds a run: continue it with `opro resume {run.path}`, "
-                "or choose another --out"
-            )
         run._made = [p for p in (run.path, *run.path.parents) if not p.exists()]
         try:
             try:
                 run.path.mkdir(parents=True, exist_ok=True)
-                probe = run.path / ".write-test"
-                try:
-                    probe.write_text("ok")
-                finally:
-                    with contextlib.suppress(OSError):
-                        probe.unlink()
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise cannot_write(run.path, exc) from None
@@ -108,67 +180,113 @@ class RunDir:
                     f"cannot write the run directory {run.path} ({exc.strerror}): "
                     "choose another --out"
                 ) from None
-            write_json_atomic(
-                run.path / CONFIG, {"format": FORMAT, "versions": versions(), **config}
-            )
+            run.lock(running=False)
+            if (run.path / CONFIG).exists():
+                raise ConfigError(
+                    f"{run.path} already holds a run: continue it with `opro resume "
+                    f"{run.path}`, or choose another --out"
+                )
+            write_json_atomic(run.path / CONFIG, config.to_json())
         except BaseException:
             run.discard()
             raise
         return run
 
-    def discard(self) -> None:
-        """Undo ``create``: remove the run's files and the (then empty) folders it made."""
-        for name in (STEPS, SUMMARY, CONFIG):
-            with contextlib.suppress(OSError):
-                (self.path / name).unlink()
-        for folder in self._made:  # deepest first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-
     @classmethod
-    def open(cls, path: Path | str) -> RunDir:
-        """An existing run dir, checked to be one this version can continue."""
+    def open(cls, path: Path | str, *, lock: bool = False) -> RunDir:
+        """An existing run dir (locked for writing if ``lock``), checked to be readable."""
         run = cls(Path(path))
         if not (run.path / CONFIG).is_file():
             raise ConfigError(
                 f"{run.path} is not an opro run directory (no {CONFIG}): give the --out "
                 "directory of an `opro optimize`, `opro linreg` or `opro tsp` run"
             )
-        try:
-            config = run.config()
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{run.path / CONFIG} is unreadable ({exc})") from None
-        if not isinstance(config, dict):
-            raise ConfigError(f"{run.path / CONFIG} is not a JSON object: not an opro run dir")
-        if config.get("format") != FORMAT:
-            raise ConfigError(
-                f"{run.path} was written by an incompatible opro (run format "
-                f"{config.get('format')!r}, this opro reads {FORMAT}): rerun it with this version"
-            )
+        run.config()  # readable first: a refused dir is left as it was
+        if lock:
+            run.lock()
         return run
 
-    def config(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.path / CONFIG).read_text(encoding="utf-8"))
-        return data
+    def lock(self, *, running: bool = True) -> None:
+        """Become the one writer of this run dir, or a ``ConfigError`` naming the holder. The
+        lock dies with its process, so a killed run never blocks the next."""
+        path = self.path / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise cannot_write(path, exc, running=running) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(
+                f"{self.path} is being written by process {holder}: wait for it to end (or "
+                "stop it), then `opro resume` it"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        except OSError as exc:
+            os.close(fd)
+            raise cannot_write(path, exc, running=running) from None
+        self._lock = fd
+
+    def release(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+                os.close(self._lock)
+            self._lock = None
+
+    def discard(self) -> None:
+        """Undo ``create``: remove the run's files and the (then empty) folders it made."""
+        for name in (STEPS, SUMMARY, CONFIG, LOCK):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
+        self.release()
+        for folder in self._made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def config(self) -> RunConfig:
+        where = self.path / CONFIG
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{where} is unreadable ({exc})") from None
+        return RunConfig.from_json(data, where)
 
     # -- steps --------------------------------------------------------------------------
 
-    def read_steps(self) -> list[dict[str, Any]]:
+    def read_steps(self) -> list[StepRecord]:
         """Complete steps in order; a truncated last line (a kill mid-write) is ignored."""
         path = self.path / STEPS
-        if not path.exists():
+        try:
+            lines = path.read_bytes().split(b"\n")
+        except FileNotFoundError:
             return []
-        lines = path.read_bytes().split(b"\n")
-        steps: list[dict[str, Any]] = []
-        for number, line in enumerate(lines):
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path} ({exc.strerror})") from None
+        steps: list[StepRecord] = []
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                steps.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number == len(lines) - 1:
+                data = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if number == len(lines):
                     break  # the partial last line of a killed write
-                raise ConfigError(f"{path} is corrupt at line {number + 1}") from None
+                raise ConfigError(f"{path} is corrupt at line {number}: {_FIX}") from None
+            try:
+                record = StepRecord.from_json(data)
+            except ValueError as exc:
+                raise ConfigError(f"{path} line {number}: {exc}: {_FIX}") from None
+            if record.step != len(steps):
+                raise ConfigError(
+                    f"{path} line {number}: step {record.step} where step {len(steps)} was "
+                    f"expected: {_FIX}"
+                )
+            steps.append(record)
         return steps
 
     def truncate_partial(self) -> None:
@@ -184,10 +302,10 @@ class RunDir:
                 f.flush()
                 os.fsync(f.fileno())
 
-    def append_step(self, record: dict[str, Any]) -> None:
+    def append_step(self, record: StepRecord) -> None:
         """Append one line and fsync it; on failure (a full disk) the file is cut back to
         its previous length, so no partial line is left, and a ``ConfigError`` says why."""
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(record.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
         path = self.path / STEPS
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -209,12 +327,36 @@ class RunDir:
 
     # -- summary ------------------------------------------------------------------------
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        write_json_atomic(self.path / SUMMARY, summary, running=True)
+    def write_summary(self, summary: RunSummary | JobSummary) -> None:
+        write_json_atomic(self.path / SUMMARY, summary.to_json(), running=True)
 
-    def summary(self) -> dict[str, Any] | None:
-        path = self.path / SUMMARY
-        if not path.exists():
+    def summary(self) -> RunSummary | None:
+        data = self._summary_json()
+        if data is None:
             return None
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return data
+        try:
+            return RunSummary.from_json(data)
+        except ValueError as exc:
+            raise ConfigError(f"{self.path / SUMMARY}: {exc}: {_SUMMARY_FIX}") from None
+
+    def job_summary(self) -> JobSummary | None:
+        data = self._summary_json()
+        if data is None:
+            return None
+        try:
+            return JobSummary.from_json(data)
+        except ValueError as exc:
+            raise ConfigError(f"{self.path / SUMMARY}: {exc}: {_SUMMARY_FIX}") from None
+
+    def _summary_json(self) -> Any:
+        path = self.path / SUMMARY
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path} is unreadable ({exc}): {_SUMMARY_FIX}") from None
+
+
+_FIX = "repair or delete that line and those after it (the steps before are kept)"
+_SUMMARY_FIX = "delete it (it is rewritten from the steps) and resume or report again"

@@ -1,16 +1,18 @@
 """Ablation sweeps: one command's runs over a set of settings and seeds, from a TOML file.
 
-A sweep file names the command (``optimize``, ``linreg`` or ``tsp``), the flags every run
-shares (``[base]``), the axes to vary (``[axes]``, each a list of values) and the seeds::
+A sweep file names the command (``optimize``, ``linreg``, ``tsp``: a kind's command), the
+settings every run shares (``[base]``), the axes to vary (``[axes]``, each a list of values)
+and the seeds::
 
     command = "optimize"
     seeds = [0, 1, 2]
     mode = "one-at-a-time"            # or "grid": every combination of the axes
 
-    [base]                            # flags of `opro optimize`, without the dashes
+    [base]                            # settings: the flags of `opro optimize`, no dashes
     dataset = "bbh:navigate"
     steps = 20
-    constrained = true                # a switch: true gives `--constrained`
+    constrained = true
+    max-calls = 5000                  # and the run options: caps, cache, no-cache
 
     [axes]
     order = ["ascending", "descending", "random"]
@@ -18,8 +20,9 @@ shares (``[base]``), the axes to vary (``[axes]``, each a list of values) and th
 
 In the default ``one-at-a-time`` mode each axis is varied alone from the base (the paper's
 ablations); a setting is a group of runs, one per seed, in ``OUT/AXIS/VALUE/seed-S``
-(``OUT/grid/A=a,B=b/seed-S`` in grid mode). Each run is an ordinary run directory, so a
-sweep that stops part-way continues where it stopped when run again.
+(``OUT/grid/A=a,B=b/seed-S`` in grid mode). Every run's spec is built (and so checked)
+before the first run starts. Each run is an ordinary run directory, so a sweep that stops
+part-way continues where it stopped when run again.
 """
 
 from __future__ import annotations
@@ -33,15 +36,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from opro.errors import ConfigError
+from opro.llm.usage import Caps
+from opro.problems.records import RunSummary
+from opro.problems.registry import Kind, kinds
+from opro.problems.runs import JobSummary
+from opro.problems.spec import RunSpec, build_spec, canonical_name, describe
 from opro.runlog import cannot_write, write_json_atomic
 
-COMMANDS = ("optimize", "linreg", "tsp")
 MODES = ("one-at-a-time", "grid")
-MEANS = ("best_score", "best_train_score", "best_test_score", "steps_to_optimum", "gap_percent")
-"""The headline numbers a sweep averages over seeds, where a run's summary has them."""
 RESERVED = ("seed", "out")
-"""Flags the sweep sets itself, per run."""
+"""Settings the sweep sets itself, per run."""
+CAPS = {"max_calls": "max_calls", "max_tokens_total": "max_tokens_total",
+        "budget_usd": "budget_usd", "time_limit": "time_limit_s"}  # fmt: skip
+CACHE = ("cache", "no_cache")
+"""Run options a sweep file may set besides the spec's settings."""
 
 Mode = Literal["one-at-a-time", "grid"]
 Value = str | int | float | bool | list[str]
@@ -65,8 +76,10 @@ class PlannedRun:
     setting: Setting
     seed: int
     directory: Path
-    argv: tuple[str, ...]
-    """The ``opro`` command line of this run."""
+    spec: RunSpec
+    caps: Caps
+    cache: str | None
+    use_cache: bool
 
 
 @dataclass(frozen=True)
@@ -95,22 +108,37 @@ class SweepPlan:
             for i, value in enumerate(values)
         ]
 
-    def runs(self, out: Path) -> list[PlannedRun]:
+    @property
+    def kind(self) -> Kind[Any]:
+        return next(k for k in kinds() if k.command == self.command)
+
+    def runs(self, out: Path, where: str = "sweep") -> list[PlannedRun]:
+        """Every run, its spec built and checked; a refused setting is one ``ConfigError``
+        naming it."""
+        spec_class = self.kind.spec
         planned = []
         for setting in self.settings():
-            flags = dict(self.base) | dict(setting.flags)
+            values = {canonical_name(spec_class, k): v for k, v in (*self.base, *setting.flags)}
+            options: dict[str, Any] = {k: values.pop(k) for k in [*CAPS, *CACHE] if k in values}
+            try:
+                caps = Caps(**{CAPS[k]: v for k, v in options.items() if k in CAPS})
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {setting.label}: {_reason(exc)}") from None
             for seed in self.seeds:
+                try:
+                    spec = build_spec(spec_class, values | {"seed": seed})
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: {setting.label}: {exc}") from None
                 directory = out / setting.group / setting.slug / f"seed-{seed}"
-                argv = (
-                    self.command,
-                    *_argv(flags),
-                    "--seed",
-                    str(seed),
-                    "--out",
-                    str(directory),
-                )
-                planned.append(PlannedRun(setting, seed, directory, argv))
+                cache = options.get("cache")
+                use = not options.get("no_cache", False)
+                run = PlannedRun(setting, seed, directory, spec, caps, cache, use)
+                planned.append(run)
         return planned
+
+
+def _reason(exc: ValueError) -> str:
+    return describe(exc) if isinstance(exc, ValidationError) else str(exc)
 
 
 def load_sweep(path: Path) -> SweepPlan:
@@ -134,8 +162,9 @@ def plan_from_dict(data: Mapping[str, Any], where: str = "sweep") -> SweepPlan:
             "use command, seeds, mode, [base] and [axes]"
         )
     command = data.get("command")
-    if command not in COMMANDS:
-        raise ConfigError(f"{where}: command must be one of {', '.join(COMMANDS)}: {command!r}")
+    commands = [kind.command for kind in kinds()]
+    if command not in commands:
+        raise ConfigError(f"{where}: command must be one of {', '.join(commands)}: {command!r}")
     mode = data.get("mode", "one-at-a-time")
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one-at-a-time or grid: {mode!r}")
@@ -194,21 +223,6 @@ def _check_value(value: Any, where: str) -> None:
         raise ConfigError(f"{where}: {value!r} is not a string, number, true/false or list of text")
 
 
-def _argv(flags: Mapping[str, Value]) -> list[str]:
-    argv: list[str] = []
-    for name, value in flags.items():
-        flag = f"--{name}"
-        if value is True:
-            argv.append(flag)
-        elif value is False:
-            continue
-        elif isinstance(value, list):  # a repeatable flag, e.g. initial = ["", "Let's ..."]
-            argv += [f"{flag}={item}" for item in value]
-        else:  # one word, so that a value may begin with "-"
-            argv.append(f"{flag}={value}")
-    return argv
-
-
 def _label(name: str, index: int, value: Value) -> str:
     """``name=value``; a long value is cut, and then its index keeps the label unique."""
     if isinstance(value, bool):
@@ -226,45 +240,36 @@ def _slug(value: Value) -> str:
 
 
 def summarize(
-    runs: Sequence[PlannedRun], summaries: Sequence[Mapping[str, Any] | None]
+    plan: SweepPlan, runs: Sequence[PlannedRun], summaries: Sequence[Mapping[str, Any] | None]
 ) -> list[dict[str, Any]]:
     """One row per setting: its runs' headline numbers and their mean over the seeds."""
     rows: dict[Setting, dict[str, Any]] = {}
+    keys: list[str] = []
     for run, summary in zip(runs, summaries, strict=True):
         row = rows.setdefault(
             run.setting,
             {"group": run.setting.group, "setting": run.setting.label, "runs": []},
         )
-        numbers = headline(summary, run.directory)
+        numbers = headline(plan.kind, summary)
+        keys += [k for k in numbers if k not in keys and k != "status"]
         row["runs"].append({"seed": run.seed, "dir": str(run.directory), **numbers})
     for row in rows.values():
-        for key in MEANS:
+        for key in keys:
             values = [r[key] for r in row["runs"] if isinstance(r.get(key), int | float)]
             if values:
                 row[f"mean_{key}"] = sum(values) / len(values)
     return list(rows.values())
 
 
-def headline(summary: Mapping[str, Any] | None, directory: Path) -> dict[str, Any]:
-    """The numbers a sweep compares, from a run's (or linreg job's) summary.json."""
+def headline(kind: Kind[Any], summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The numbers a sweep compares, from a run's (or a job's) summary.json."""
     if summary is None:
         return {"status": "not run"}
-    row: dict[str, Any] = {"status": summary.get("status")}
-    best = summary.get("best")
-    if isinstance(best, dict):
-        row["best_score"] = best.get("score")
-    reps = [read_summary(directory / str(r.get("run"))) for r in summary.get("per_rep", [])]
-    scores = [s["best"]["score"] for s in reps if s and isinstance(s.get("best"), dict)]
-    if scores:  # a linreg job: its repetitions' mean
-        row["best_score"] = sum(scores) / len(scores)
-    for key in ("best_train_score", "best_test_score", "gap_percent", "steps_completed"):
-        if key in summary:
-            row[key] = summary[key]
-    steps = summary.get("steps_to_optimum")
-    if isinstance(steps, dict):  # a linreg job: mean over its repetitions
-        row["steps_to_optimum"] = steps.get("mean")
-        row["reps_reaching_optimum"] = summary.get("reps_reaching_optimum")
-    return row
+    if summary.get("kind") == "job":  # repetitions: the mean of each number
+        job = JobSummary.from_json(summary)
+        return {"status": job.status} | {k: m.mean for k, m in job.means.items()}
+    run = RunSummary.from_json(summary)
+    return {"status": run.status, "steps_completed": run.steps_completed} | kind.headline(run)
 
 
 # --- a sweep's directory ------------------------------------------------------------------
@@ -302,6 +307,12 @@ def claim(out: Path, plan: SweepPlan) -> None:
     write_json_atomic(record, {"plan": plan_json(plan), "settings": []})
 
 
+def finished(directory: Path) -> bool:
+    """Whether the run (or job) in ``directory`` has finished."""
+    summary = read_summary(directory)
+    return summary is not None and summary.get("status") == "finished"
+
+
 def read_summary(directory: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
@@ -324,7 +335,7 @@ def write_results(
     runs: Sequence[PlannedRun],
     summaries: Sequence[Mapping[str, Any] | None],
 ) -> dict[str, Any]:
-    result = {"plan": plan_json(plan), "settings": summarize(runs, summaries)}
+    result = {"plan": plan_json(plan), "settings": summarize(plan, runs, summaries)}
     write_json_atomic(out / "sweep.json", result)
     return result
 
@@ -332,7 +343,7 @@ def write_results(
 def table(result: Mapping[str, Any]) -> str:
     """The settings side by side: the mean over seeds of each headline number."""
     rows = result["settings"]
-    keys = [k for k in MEANS if any(f"mean_{k}" in row for row in rows)]
+    keys = list(dict.fromkeys(k[5:] for row in rows for k in row if k.startswith("mean_")))
     width = max([len("setting"), *(len(row["setting"]) for row in rows)])
     lines = [f"{'setting':<{width}}  seeds  " + "  ".join(f"{k:>18}" for k in keys)]
     for row in rows:

@@ -1,7 +1,7 @@
 """Typed values shared by every layer: what is asked of an LLM and what comes back.
 
 Frozen dataclasses only; no behaviour beyond small derived properties. Validation of
-user input happens at the boundary (``opro.config``), not here.
+user input happens at the boundary (pydantic specs: ``opro.problems.spec``), not here.
 """
 
 from __future__ import annotations

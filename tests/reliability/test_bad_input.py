@@ -176,7 +176,7 @@ CASES = [
     Case("top-k-zero", optimize("--top-k", "0"), ("--top-k must be >= 1",)),
     Case("top-k-negative", optimize("--top-k", "-1"), ("--top-k must be >= 1",)),
     Case("exemplars-negative", optimize("--exemplars", "-1"), ("--exemplars must be >= 0",)),
-    Case("max-train-zero", optimize("--max-train", "0"), ("--max-train N with N >= 1",)),
+    Case("max-train-zero", optimize("--max-train", "0"), ("--max-train must be >= 1",)),
     Case("max-test-zero", optimize("--max-test", "0"), ("--max-test must be >= 1",)),
     Case("linreg-steps-zero", fixed("linreg", "--steps", "0"), ("--steps must be >= 1",)),
     # -- options that disagree (fails before the embedded model is loaded)
@@ -270,12 +270,12 @@ def test_resume_a_run_of_an_incompatible_format(tmp_path: Path) -> None:
     )
     assert made.returncode == 0, made.stderr
     config = json.loads((run / "config.json").read_text())
-    assert config["format"] == 1
+    assert config["format"] == 2
     (run / "config.json").write_text(json.dumps(config | {"format": 999}, indent=2))
     before = snapshot(run)
-    assert "rep-0/steps.jsonl" in before
+    assert "steps.jsonl" in before
     result = run_cli("resume", str(run), env=FAKES, timeout=60)
-    assert_one_line_error(result, "incompatible opro", "run format 999", "this opro reads 1")
+    assert_one_line_error(result, "incompatible opro", "run format 999", "this opro reads 1, 2")
     assert snapshot(run) == before
 
 

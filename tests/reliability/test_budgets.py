@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from opro.runlog import RunDir
 from opro.testing.stub_server import StubServer
 from tests.conftest import ROOT, SHARED_DATA, run_cli
+from tests.doubles import steps_of
 
 ENV = {"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test"}
 COMMON = [
@@ -27,15 +27,12 @@ COMMON = [
 
 
 def history(run: Path) -> list[Any]:
-    return [(s["step"], s["candidates"]) for s in RunDir.open(run).read_steps()]
+    return [(s["step"], s["candidates"]) for s in steps_of(run)]
 
 
 def step_usage(run: Path, field: str) -> list[float]:
     """Cumulative usage (all roles) after each step."""
-    return [
-        sum(float(u[field] or 0) for u in s["usage"].values())
-        for s in RunDir.open(run).read_steps()
-    ]
+    return [sum(float(u[field] or 0) for u in s["usage"].values()) for s in steps_of(run)]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +55,7 @@ def test_cap_stops_within_one_step_and_resume_continues(
     assert summary["status"] == "stopped"
     assert summary["stop_reason"] == "budget"
     assert f"opro resume {out}" in cut.stderr
-    done = len(RunDir.open(out).read_steps())
+    done = len(steps_of(out))
     # Within one step: the steps kept fit under the cap, one more would not have.
     assert per_step[done - 1] <= cap < per_step[done], (per_step, cap, done)
     assert history(out) == history(tmp_path / "ref")[:done]
@@ -70,13 +67,12 @@ def test_cap_stops_within_one_step_and_resume_continues(
     assert raised.returncode == 0, raised.stderr
     assert json.loads(raised.stdout)["status"] == "finished"
     assert history(out) == history(tmp_path / "ref")
-    final = RunDir.open(out).summary() or {}
-    assert (
-        final["best_test_score"]
-        == (RunDir.open(tmp_path / "ref").summary() or {})["best_test_score"]
-    )
+    final = json.loads((out / "summary.json").read_text())
+    reference = json.loads((tmp_path / "ref" / "summary.json").read_text())
+    assert final["best_test_score"] == reference["best_test_score"]
     cap_key = {"calls": "max_calls", "cost_usd": "budget_usd"}[field]
-    assert RunDir.open(out).config()["budget"][cap_key] == higher  # kept for later resumes
+    caps = json.loads((out / "config.json").read_text())["caps"]
+    assert caps[cap_key] == higher  # kept for later resumes
 
 
 def test_time_limit_stops_within_one_step_and_resume_continues(tmp_path: Path) -> None:
@@ -88,7 +84,7 @@ def test_time_limit_stops_within_one_step_and_resume_continues(tmp_path: Path) -
         assert cut.returncode == 0, cut.stderr
         summary = json.loads(cut.stdout)
         assert summary["stop_reason"] == "budget"
-        steps = RunDir.open(out).read_steps()
+        steps = steps_of(out)
         assert 1 <= len(steps) < 7
         # Each step takes about one server round trip (0.3 s) per call in sequence: scoring
         # 4 candidates x 10 examples is one round at concurrency 64.
@@ -96,4 +92,4 @@ def test_time_limit_stops_within_one_step_and_resume_continues(tmp_path: Path) -
         resumed = run_cli("resume", str(out), "--time-limit", "120", env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "finished"
-    assert [s["step"] for s in RunDir.open(out).read_steps()] == list(range(7))
+    assert [s["step"] for s in steps_of(out)] == list(range(7))

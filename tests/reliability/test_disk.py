@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from opro import api, cli
-from opro.config import BudgetConfig
+from opro import LinregSpec, api, cli
 from opro.errors import ConfigError
-from opro.optimizer import EngineConfig
-from opro.runlog import RunDir, write_json_atomic
+from opro.problems.records import StepRecord
+from opro.runlog import RunConfig, RunDir, write_json_atomic
 from tests.conftest import ROOT, SHARED_DATA, assert_one_line_error, run_cli
+from tests.doubles import run_kind
 
 FAKES = {"PYTHONPATH": str(ROOT)}
 WALKER = "fake:tests.doubles:linreg_walker"
@@ -157,15 +157,15 @@ def test_a_write_failing_half_way_keeps_the_old_file_and_no_temp_file(tmp_path: 
 # -- (c) a full disk --------------------------------------------------------------------------
 
 
-def fail_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Path, "write_text", no_space)
+def fail_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "write", lambda fd, data: no_space())
 
 
 def fail_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", no_space)
 
 
-@pytest.mark.parametrize("fail", [fail_probe, fail_fsync], ids=["write-probe", "config-fsync"])
+@pytest.mark.parametrize("fail", [fail_lock, fail_fsync], ids=["lock-write", "config-fsync"])
 def test_no_space_while_creating_leaves_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -176,7 +176,7 @@ def test_no_space_while_creating_leaves_nothing(
     fail(monkeypatch)
     for out in (tmp_path / "new" / "nested" / "run", existing):
         with pytest.raises(ConfigError) as raised:
-            RunDir.create(out, {"kind": "linreg"})
+            RunDir.create(out, RunConfig(LinregSpec()))
         message = str(raised.value)
         assert "\n" not in message
         assert f"cannot write {out}" in message
@@ -199,7 +199,7 @@ def test_no_space_in_a_job_removes_the_runs_already_made(
 
     monkeypatch.setattr(os, "fsync", third_fails)
     with pytest.raises(ConfigError, match=r"rep-1/config\.json: no space left"):
-        api.run_linreg(WALKER, reps=3, out=tmp_path / "job", engine=EngineConfig(steps=1))
+        run_kind(LinregSpec, tmp_path / "job", optimizer=WALKER, reps=3, steps=1)
     assert len(calls) == 3
     assert tree(tmp_path) == []
 
@@ -223,19 +223,20 @@ def test_no_space_while_appending_a_step_leaves_no_partial_line(
     monkeypatch: pytest.MonkeyPatch,
     fail: Callable[[pytest.MonkeyPatch], None],
 ) -> None:
-    run = RunDir.create(tmp_path / "run", {"kind": "linreg"})
-    run.append_step({"step": 0, "candidates": []})
+    run = RunDir.create(tmp_path / "run", RunConfig(LinregSpec()))
+    first = StepRecord(0, 0.0, None, (), (), 0, 0, None, 0.0, 0.0)
+    run.append_step(first)
     before = (run.path / "steps.jsonl").read_bytes()
     fail(monkeypatch)
     with pytest.raises(ConfigError) as raised:
-        run.append_step({"step": 1, "candidates": [{"solution": [1, 2], "score": 3.0}]})
+        run.append_step(StepRecord(1, 1.0, "p", ("x",), (), 1, 0, None, 0.0, 0.0))
     monkeypatch.undo()
     assert str(raised.value) == (
         f"cannot write {run.path / 'steps.jsonl'}: no space left on the device: free some "
         "space, then continue the run with `opro resume`"
     )
     assert (run.path / "steps.jsonl").read_bytes() == before
-    assert run.read_steps() == [{"step": 0, "candidates": []}]
+    assert run.read_steps() == [first]
 
 
 def test_no_space_mid_run_is_one_line_and_the_run_resumes(
@@ -245,7 +246,7 @@ def test_no_space_mid_run_is_one_line_and_the_run_resumes(
     fills while step 2 is appended; freeing it and resuming finishes the run."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
-    steps_file = out / "rep-0" / "steps.jsonl"
+    steps_file = out / "steps.jsonl"
     real_write = os.write
     appended = []
 
@@ -273,7 +274,7 @@ def test_no_space_mid_run_is_one_line_and_the_run_resumes(
     assert lines[-1] == b""  # no partial line
     assert [json.loads(x)["step"] for x in lines[:-1]] == [0, 1]
 
-    summary, already = api.resume(out, BudgetConfig())
-    assert not already
-    assert summary["status"] == "finished"
+    result = api.resume(out)
+    assert not result.already_finished
+    assert result.status == "finished"
     assert [json.loads(x)["step"] for x in steps_file.read_text().splitlines()] == [0, 1, 2, 3, 4]

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from opro.runlog import RunDir
 from opro.testing.stub_server import FaultPlan, StubServer, random_plan
 from tests.conftest import SHARED_DATA, run_cli
+from tests.doubles import steps_of, summary_of
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +55,8 @@ def optimize(server: StubServer, out: Path, *extra: str) -> Any:
 
 
 def outcome(run: Path) -> dict[str, Any]:
-    summary = RunDir.open(run).summary() or {}
-    steps = RunDir.open(run).read_steps()
+    summary = summary_of(run)
+    steps = steps_of(run)
     return {
         "candidates": [
             (c["solution"], c["score"], c["details"]["marks"])
@@ -109,7 +109,7 @@ def test_failures_beyond_the_retry_bound_stop_the_run_and_resume_finishes_it(
         summary = json.loads(stopped.stdout)
         assert summary["status"] == "stopped"
         assert summary["stop_reason"] == "llm_error"
-        saved = len(RunDir.open(out).read_steps())
+        saved = len(steps_of(out))
         assert saved >= 1
         flaky.plan = lambda i: "ok"
         resumed = run_cli("resume", str(out), env={"OPENAI_API_KEY": "sk-test"}, timeout=600)

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from opro.runlog import RunDir
 from tests.conftest import ROOT, SHARED_DATA
+from tests.doubles import steps_of, summary_of
 
 pytestmark = pytest.mark.slow
 
@@ -63,12 +63,12 @@ def run_until_kill(command: list[str], env: dict[str, str], cache: Path, after: 
 def history(run: Path) -> list[dict[str, Any]]:
     return [
         {"step": s["step"], "outputs": s["outputs"], "candidates": s["candidates"]}
-        for s in RunDir.open(run).read_steps()
+        for s in steps_of(run)
     ]
 
 
 def final(run: Path) -> dict[str, Any]:
-    summary = RunDir.open(run).summary() or {}
+    summary = summary_of(run)
     rows = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in summary["test_evaluation"]]
     keep = ("status", "steps_completed", "best_instruction", "best_train_score", "best_test_score")
     return {k: summary[k] for k in keep} | {"test_evaluation": rows}

@@ -84,7 +84,7 @@ def test_a_whole_run_writes_and_prints_no_key(tmp_path: Path, key_env: str) -> N
     assert files_holding_the_key(out, cache) == []
     config = json.loads((out / "config.json").read_text())
     if key_env != "OPENAI_API_KEY":  # the variable's name is kept, never its value
-        assert config["scorer"]["api_key_env"] == key_env
+        assert config["spec"]["scorer"]["api_key_env"] == key_env
 
 
 def test_a_rejected_key_is_not_in_the_message(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_a_rejected_key_is_not_in_the_message(tmp_path: Path) -> None:
     assert "opro: error: openai:stub: the server refused the API key (401)" in optimized.stderr
     assert SENTINEL_KEY not in optimized.stdout + optimized.stderr
     assert not out.exists()
-    assert files_holding_the_key(tmp_path, cache) == []
+    assert files_holding_the_key(tmp_path, cache) == []  # the calls answered before the 401
 
 
 class EchoingServer(StubServer):

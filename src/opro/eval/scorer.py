@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from opro import prompts
 from opro.data import Example
 from opro.errors import ConfigError, RetriesExhausted
 from opro.eval.metrics import Mode, score_answer
 from opro.llm.base import LLM, gather_or_cancel
-from opro.meta_prompt import render_template
 from opro.progress import Progress
 from opro.types import Api, Request
 
@@ -58,7 +58,7 @@ def check_position(position: str, style: ScorerStyle) -> Position:
 
 
 def scorer_prompt(instruction: str, question: str, position: Position, style: ScorerStyle) -> str:
-    return render_template(
+    return prompts.render(
         "scorer.jinja",
         {"instruction": instruction, "question": question, "position": position, "style": style},
     )
@@ -193,7 +193,7 @@ async def _answer(
     prediction = scored = first.text
     second_round = options.extract and options.style == "base" and bool(prediction.strip())
     if second_round:
-        second_prompt = render_template("extract.jinja", {"prompt": prompt, "answer": first.text})
+        second_prompt = prompts.render("extract.jinja", {"prompt": prompt, "answer": first.text})
         second = await llm.complete(
             Request(second_prompt, options.extract_max_tokens, 0.0, ("\n",))
         )

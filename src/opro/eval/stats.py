@@ -48,3 +48,14 @@ def binomial_two_sided(a: int, b: int) -> float:
     k = min(a, b)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return float(min(1.0, 2 * tail))
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The 95 % Wilson score interval of a proportion ``correct / n`` (None when n = 0);
+    unlike the normal approximation it stays inside [0, 1] and is sound for small n."""
+    if n <= 0:
+        return None
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

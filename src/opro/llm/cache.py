@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from opro.errors import ConfigError
 from opro.types import Completion, Request
 
 SCHEMA_VERSION = 1
+logger = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
@@ -49,57 +51,114 @@ class CacheStats:
 
 
 class CallCache:
-    """A SQLite table ``key → completion JSON``; safe to share between processes (WAL)."""
+    """A SQLite table ``key → completion JSON``; safe to share between processes (WAL).
+
+    The file is opened (and made) at the first call that needs it, so a command that makes
+    no call leaves no cache behind. A cache that fails (a read-only file, a full disk, a
+    corrupt row) never fails a run: the failure is logged once, that entry is a miss, and a
+    cache that cannot be written is left alone for the rest of the process.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS calls ("
-                "key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-            )
-            self._db.commit()
-        except (OSError, sqlite3.Error) as exc:
+        self._db: sqlite3.Connection | None = None
+        self._disabled = False
+        existing = next(p for p in self.path.parents if p.exists())
+        if self.path.is_dir() or not existing.is_dir():
             raise ConfigError(
-                f"cannot open the call cache at {self.path} ({exc}): pass --cache PATH to use "
-                "another file, or --no-cache"
-            ) from None
+                f"cannot use {self.path} as the call cache (not a file path): pass --cache "
+                "PATH to use another file, or --no-cache"
+            )
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is None and not self._disabled and (create or self.path.exists()):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS calls ("
+                    "key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+                )
+                db.commit()
+            except (OSError, sqlite3.Error) as exc:
+                self._fail(exc)
+                return None
+            self._db = db
+        return self._db
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop using the cache (results still flow); say so once."""
+        if not self._disabled:
+            logger.warning(
+                "opro: the call cache at %s failed (%s): going on without it; pass --cache "
+                "PATH to use another file, or --no-cache",
+                self.path,
+                exc,
+            )
+        self._disabled = True
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone()
+            db = self._connect(create=False)
+            if db is None:
+                return None
+            try:
+                row = db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone()
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return None
         if row is None:
             return None
-        return Completion.from_json(json.loads(row[0]), cached=True)
+        try:
+            return Completion.from_json(json.loads(row[0]), cached=True)
+        except (ValueError, TypeError, KeyError):  # a corrupt row: a miss, rewritten later
+            logger.warning("opro: a corrupt entry in the call cache %s is ignored", self.path)
+            return None
 
     def put(self, key: str, completion: Completion) -> None:
         value = json.dumps(completion.to_json(), ensure_ascii=False)
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)",
-                (key, value, time.time()),
+            db = self._connect(create=True)
+            if db is None:
+                return
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)",
+                    (key, value, time.time()),
+                )
+                db.commit()
+            except sqlite3.Error as exc:
+                self._fail(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        db = self._connect(create=True)
+        if db is None:
+            raise ConfigError(
+                f"cannot open the call cache at {self.path}: pass --cache PATH to use another "
+                "file, or --no-cache"
             )
-            self._db.commit()
+        return db
 
     def stats(self) -> CacheStats:
         with self._lock:
-            (entries,) = self._db.execute("SELECT COUNT(*) FROM calls").fetchone()
+            (entries,) = self._open().execute("SELECT COUNT(*) FROM calls").fetchone()
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
         return CacheStats(self.path, int(entries), size)
 
     def clear(self) -> int:
         with self._lock:
-            (entries,) = self._db.execute("SELECT COUNT(*) FROM calls").fetchone()
-            self._db.execute("DELETE FROM calls")
-            self._db.commit()
-            self._db.execute("VACUUM")
+            db = self._open()
+            (entries,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
+            db.execute("DELETE FROM calls")
+            db.commit()
+            db.execute("VACUUM")
         return int(entries)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None

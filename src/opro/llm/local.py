@@ -33,14 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
-import logging
 import os
-import sys
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +44,7 @@ from typing import Any, TypeVar
 from opro.errors import FatalLLMError, MissingDependency
 from opro.llm import batch
 from opro.llm.base import LLM, BackendOptions
+from opro.llm.llama_logs import captured_stderr, route_llama_logs
 from opro.llm.models import resolve_local
 from opro.types import Completion, Request, Usage
 
@@ -299,7 +296,7 @@ class LocalBackend(LLM):
         if self._llama is None:
             from llama_cpp import Llama
 
-            _route_llama_logs()
+            route_llama_logs()
 
             self._llama = Llama(
                 model_path=str(self.path),
@@ -320,7 +317,7 @@ class LocalBackend(LLM):
             from llama_cpp.llama_grammar import LlamaGrammar
 
             vocab = self._load()._model.vocab
-            with _captured_stderr() as captured:
+            with captured_stderr() as captured:
                 sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode(), b"root")
             if not sampler:
                 reason = " ".join("".join(captured).split()) or "it does not parse"
@@ -380,42 +377,6 @@ class LocalBackend(LLM):
 
 
 _N_CTX_FIX = "shorten the prompt or raise --n-ctx"
-
-
-@contextlib.contextmanager
-def _captured_stderr() -> Iterator[list[str]]:
-    """Capture what C code writes to file descriptor 2 (llama.cpp's grammar parser does);
-    the text is in the yielded list once the block ends."""
-    captured: list[str] = []
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read())
-
-
-@functools.cache
-def _route_llama_logs() -> None:
-    """Send llama.cpp's own log lines to ``logging`` (debug level) instead of stderr."""
-    import llama_cpp
-
-    llama_log = logging.getLogger("opro.llama_cpp")
-
-    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        llama_log.debug("%s", text.decode("utf-8", "replace").rstrip())
-
-    _LOG_CALLBACKS.append(forward)  # ctypes callbacks must outlive the C library's use
-    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
-
-
-_LOG_CALLBACKS: list[Any] = []
 
 
 def _leading_text(request: Request, api: str) -> str:

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from opro.budget import Budget, Price, known_price
 from opro.errors import ConfigError, LLMError
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.limits import RetryPolicy, call_with_retries
 from opro.llm.registry import create_backend
+from opro.llm.usage import Budget, Price, known_price
 from opro.types import Completion, Request
 
 
@@ -35,7 +35,7 @@ class StackOptions:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+            raise ConfigError(f"concurrency must be >= 1 (got {self.concurrency})")
 
 
 class ManagedLLM(LLM):
@@ -59,8 +59,8 @@ class ManagedLLM(LLM):
         self.price = options.price if options.price is not None else known_price(backend.spec)
         if budget.caps.budget_usd is not None and self.price is None:
             raise ConfigError(
-                f"no price is known for {backend.spec}, so --budget-usd cannot be enforced: pass "
-                f"--{self.role}-price IN,OUT (dollars per million tokens)"
+                f"no price is known for {backend.spec}, so budget_usd cannot be enforced: set "
+                f"{self.role}_price (dollars per million input,output tokens)"
             )
         self._rng = random.Random(options.retry_seed)
         self._loop: asyncio.AbstractEventLoop | None = None

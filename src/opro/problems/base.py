@@ -1,14 +1,19 @@
 """The contract a problem implements to be optimized by OPRO.
 
 A problem owns its solutions' text form (``render`` for the meta-prompt, ``parse`` for the
-optimizer's output), their identity (``canonical``), their JSON form (for the run log),
-their scoring, and what its meta-prompt template needs (``template`` + ``context``). It
-knows nothing of LLM calls for proposals, history or run directories.
+optimizer's output), their identity (``canonical``), their JSON form, their scoring, and
+what its meta-prompt needs (``proposal``: the template, where an answer stops, a grammar;
+``context``: the template's variables). ``score`` returns one ``Evaluation`` per solution,
+carrying whatever it found besides the score, so a resumed run rebuilds everything from
+the step records. A problem knows nothing of proposing LLM calls, history keeping or run
+directories; how a kind is configured, built and reported is ``opro.problems.registry``.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -18,13 +23,32 @@ from opro.history import Direction, History
 S = TypeVar("S")
 
 
-class Problem(abc.ABC, Generic[S]):
-    name: str
-    direction: Direction
+@dataclass(frozen=True)
+class Evaluation:
+    """A solution's score, whether it is a known optimum (the run stops there), and what
+    scoring found besides (kept in the step record, e.g. per-example marks)."""
+
+    score: float
+    optimal: bool = False
+    details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ProposalFormat:
+    """How the optimizer is asked for solutions: the meta-prompt template (a file under
+    ``opro/prompts``, or ``text``: the template itself, for a kind that brings its own),
+    where its output may stop (nothing after is parsed) and a GBNF grammar for constrained
+    decoding, if the problem has one."""
+
     template: str
-    """The meta-prompt template file under ``opro/prompts``."""
-    solution_label: str
-    """How the template names one solution (``pair``, ``trace``...)."""
+    stop: tuple[str, ...] = ()
+    grammar: str | None = None
+    text: str | None = None
+
+
+class Problem(abc.ABC, Generic[S]):
+    direction: Direction
+    proposal: ProposalFormat
 
     @abc.abstractmethod
     def initial_solutions(self, rng: np.random.Generator) -> list[S]: ...
@@ -35,47 +59,32 @@ class Problem(abc.ABC, Generic[S]):
         exception, whatever the text)."""
 
     @abc.abstractmethod
-    def canonical(self, solution: S) -> str: ...
+    def canonical(self, solution: S) -> str:
+        """Its identity: two solutions with the same canonical form are the same."""
 
     @abc.abstractmethod
-    def render(self, solution: S) -> str: ...
+    def render(self, solution: S) -> str:
+        """As the meta-prompt shows it."""
 
     @abc.abstractmethod
-    async def score(self, solutions: list[S]) -> list[float]: ...
+    async def score(self, solutions: list[S]) -> list[Evaluation]: ...
 
-    @abc.abstractmethod
-    def to_json(self, solution: S) -> Any: ...
+    def to_json(self, solution: S) -> Any:
+        """Its JSON form in the step records (default: itself)."""
+        return solution
 
-    @abc.abstractmethod
-    def from_json(self, data: Any) -> S: ...
+    def from_json(self, data: Any) -> S:
+        """Back from ``to_json`` (default: itself)."""
+        value: S = data
+        return value
 
     def context(self, history: History[S], rng: np.random.Generator) -> dict[str, Any]:
         """Extra variables for the meta-prompt template (``rng`` is seeded by the step)."""
         return {}
 
-    def stop_sequences(self) -> tuple[str, ...]:
-        """Where the optimizer's output may stop early (nothing after it is parsed)."""
-        return ()
-
-    def grammar(self) -> str | None:
-        """A GBNF grammar for constrained decoding of proposals, if the problem has one."""
-        return None
-
-    def is_optimal(self, solution: S, score: float) -> bool:
-        """Whether a known optimum is reached (the run stops there)."""
-        return False
-
     def summary(self, history: History[S]) -> dict[str, Any]:
-        """Problem-specific fields for summary.json."""
+        """The kind's own fields of summary.json, after each step."""
         return {}
-
-    def details(self, solution: S) -> dict[str, Any] | None:
-        """What scoring found beyond the score (kept in the step record), if anything."""
-        return None
-
-    def restore_details(self, solution: S, details: dict[str, Any]) -> None:
-        """Take back ``details`` from a step record when a run is resumed."""
-        return None
 
     async def finalize(self, history: History[S]) -> dict[str, Any]:
         """Work done once the loop has finished (a held-out evaluation); its fields go

@@ -1,20 +1,32 @@
 """Linear regression as a black box (the paper's motivating example, §2 of OPRO_SPEC).
 
-Data: x = 1..50, y = w_true·x + b_true + ε with ε ~ N(0, 1), seeded. A solution is an
-integer pair (w, b); its score is the sum of squared residuals (lower is better). The
-optimizer sees only pairs and their integer-rounded values, never the data or the formula.
+Data: x = 1..50, y = w_true·x + b_true + ε with ε ~ N(0, 1), seeded by the run seed. A
+solution is an integer pair (w, b); its score is the sum of squared residuals (lower is
+better). The optimizer sees only pairs and their integer-rounded values, never the data or
+the formula. The paper runs it 5 times (``reps``) and reports steps to the optimum and
+unique pairs explored, mean ± sd: a job of repetitions whose summary holds those means.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from pydantic import Field
 
+from opro import plotting
 from opro.history import History
-from opro.problems.base import Problem
+from opro.llm.base import LLM
+from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.records import RunSummary
+from opro.problems.registry import Kind, Plot, Table
+from opro.problems.runs import JobRecord, RunRecord
+from opro.problems.spec import EngineSpec, RunSpec
 
 Pair = tuple[int, int]
 _NUMBER = r"-?\d+(?:\.\d+)?"
@@ -22,6 +34,8 @@ _PAIR = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
 GRAMMAR = r"""root ::= "[" int ", " int "]"
 int ::= "-"? [0-9] [0-9]? [0-9]?
 """
+COORDINATE_LIMIT = 10**6
+"""|w_true|, |b_true| at most this: beyond, the objective overflows what a prompt can show."""
 
 
 def parse_pair(text: str) -> Pair | None:
@@ -44,10 +58,7 @@ def parse_pair(text: str) -> Pair | None:
 
 
 class LinearRegression(Problem[Pair]):
-    name = "linreg"
     direction = "min"
-    template = "linreg.jinja"
-    solution_label = "pair"
 
     def __init__(
         self,
@@ -66,6 +77,7 @@ class LinearRegression(Problem[Pair]):
         rng = np.random.default_rng(data_seed)
         self.x = np.arange(1, num_points + 1, dtype=np.float64)
         self.y = w_true * self.x + b_true + rng.standard_normal(num_points)
+        self.proposal = ProposalFormat("linreg.jinja", grammar=GRAMMAR)
 
     def objective(self, pair: Pair) -> float:
         w, b = pair
@@ -85,20 +97,15 @@ class LinearRegression(Problem[Pair]):
     def render(self, solution: Pair) -> str:
         return f"w={solution[0]}, b={solution[1]}"
 
-    async def score(self, solutions: list[Pair]) -> list[float]:
-        return [self.objective(s) for s in solutions]
+    async def score(self, solutions: list[Pair]) -> list[Evaluation]:
+        target = (self.w_true, self.b_true)
+        return [Evaluation(self.objective(s), optimal=s == target) for s in solutions]
 
     def to_json(self, solution: Pair) -> Any:
         return list(solution)
 
     def from_json(self, data: Any) -> Pair:
         return int(data[0]), int(data[1])
-
-    def grammar(self) -> str:
-        return GRAMMAR
-
-    def is_optimal(self, solution: Pair, score: float) -> bool:
-        return solution == (self.w_true, self.b_true)
 
     def summary(self, history: History[Pair]) -> dict[str, Any]:
         reached = [e.step for e in history.entries if e.solution == (self.w_true, self.b_true)]
@@ -108,3 +115,135 @@ class LinearRegression(Problem[Pair]):
             "steps_to_optimum": min(reached) if reached else None,
             "unique_pairs_explored": len(history),
         }
+
+
+class LinregEngine(EngineSpec):
+    steps: int = Field(500, ge=1, description="optimization steps")
+
+
+class LinregSpec(RunSpec):
+    kind: Literal["linreg"] = "linreg"
+    engine: LinregEngine = LinregEngine()
+    reps: int = Field(5, ge=1, description="repetitions, seeds seed..seed+reps-1 (the paper: 5)")
+    w_true: int = Field(15, ge=-COORDINATE_LIMIT, le=COORDINATE_LIMIT, description="true slope")
+    b_true: int = Field(14, ge=-COORDINATE_LIMIT, le=COORDINATE_LIMIT, description="true intercept")
+    num_initial: int = Field(5, ge=1, description="random starting pairs scored at step 0")
+
+
+class LinregKind(Kind[LinregSpec]):
+    name = "linreg"
+    command = "linreg"
+    title = "linear regression"
+    help = "the paper's linear-regression example (§2)"
+    spec = LinregSpec
+    direction = "min"
+    overlay_axis = "best objective so far"
+
+    def build(self, spec: LinregSpec, llms: Mapping[str, LLM]) -> LinearRegression:
+        return LinearRegression(
+            spec.w_true,
+            spec.b_true,
+            data_seed=spec.engine.seed,
+            num_initial=spec.num_initial,
+        )
+
+    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+        params.pop("data_seed", None)  # format 1 kept it apart; it is the run seed
+        return params
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        steps = summary.details.get("steps_to_optimum")
+        return {"best_score": summary.best_score, "steps_to_optimum": steps}
+
+    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
+        reached = [s for s in (steps_to_optimum(r) for r in job.runs) if s is not None]
+        pairs = [len(r.candidates()) for r in job.runs]
+        spec = job.spec
+        assert isinstance(spec, LinregSpec)
+        return [
+            ("true (w, b)", f"({spec.w_true}, {spec.b_true})"),
+            ("repetitions (reaching the optimum)", f"{len(job.runs)} ({len(reached)})"),
+            ("steps to optimum (mean ± sd)", _mean_std(reached)),
+            ("unique pairs explored (mean ± sd)", _mean_std(pairs)),
+        ]
+
+    def tables(self, job: JobRecord) -> list[Table]:
+        headers = ("run", "status", "steps done", "steps to optimum", "unique pairs",
+                   "best (w, b)", "best objective")  # fmt: skip
+        rows = []
+        for run in job.runs:
+            best = run.best()
+            reached = steps_to_optimum(run)
+            rows.append(
+                (
+                    run.path.name,
+                    run.status,
+                    str(run.last_step),
+                    "not reached" if reached is None else str(reached),
+                    str(len(run.candidates())),
+                    "—" if best is None else best.text,
+                    "—" if best is None else f"{best.score:.2f}",
+                )
+            )
+        return [Table("Repetitions", headers, tuple(rows))]
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        return [
+            Plot("objective", "Objective value per step", plotting.to_svg(_objective(job))),
+            Plot("steps-to-optimum", "Steps to the optimum", plotting.to_svg(_steps(job))),
+        ]
+
+
+def steps_to_optimum(run: RunRecord) -> int | None:
+    """A run's first step that proposed (w_true, b_true), if any."""
+    spec = run.spec
+    assert isinstance(spec, LinregSpec)
+    target = [spec.w_true, spec.b_true]
+    found = [step for step, c in run.candidates() if list(c.solution) == target]
+    return min(found) if found else None
+
+
+def _mean_std(values: list[int]) -> str:
+    if not values:
+        return "—"
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return f"{mean:.1f} ± {sd:.1f}"
+
+
+def _objective(job: JobRecord) -> Figure:
+    figure = Figure(figsize=plotting.WIDE)
+    ax = figure.add_subplot()
+    values: list[float] = []
+    for i, run in enumerate(job.runs):
+        name = plotting.plain(run.path.name)
+        values += plotting.candidates_and_best(ax, run, f"{name} proposals", "_", i)
+    plotting.objective_scale(ax, values)
+    plotting.steps_axis(ax)
+    ax.set_ylabel("objective (sum of squared residuals)")
+    ax.set_title(plotting.plain(f"{job.label}: objective per step (lines: best so far)"))
+    ax.legend(fontsize=8, ncol=2)
+    return figure
+
+
+def _steps(job: JobRecord) -> Figure:
+    figure = Figure(figsize=(max(4.0, 1.1 * len(job.runs) + 2), 3.6))
+    ax = figure.add_subplot()
+    for i, run in enumerate(job.runs):
+        reached = steps_to_optimum(run)
+        if reached is None:
+            ax.bar(i, run.last_step, color="white", edgecolor="gray", hatch="//")
+            label = f"not reached\n({run.last_step} steps)"
+            ax.annotate(label, (i, run.last_step), ha="center", va="bottom")
+        else:
+            ax.bar(i, reached, color=plotting.color(0))
+            ax.annotate(str(reached), (i, reached), ha="center", va="bottom")
+    ax.set_xticks(range(len(job.runs)), [plotting.plain(r.path.name) for r in job.runs])
+    ax.set_ylabel("steps to the optimum")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(plotting.plain(f"{job.label}: steps to (w_true, b_true)"))
+    ax.margins(y=0.25)
+    return figure
+
+
+KIND = LinregKind()

@@ -2,32 +2,35 @@
 
 A solution is a closed tour, a permutation of 0..n-1, written ``<trace> 0,3,1,... </trace>``;
 its score is the Euclidean tour length (lower is better). Two traces of the same cycle
-(rotated or reversed) are the same solution. The exact optimum, nearest-neighbour and
-farthest-insertion tours come from ``tsp_solvers`` and are reported as gaps.
+(rotated or reversed) are the same solution. The instance (given, or seeded random) and its
+exact optimum are fixed once, before the run starts, and kept in its spec; nearest
+neighbour and farthest insertion (``tsp_solvers``) are reported as gaps beside it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from matplotlib.figure import Figure
+from pydantic import Field
 
+from opro import plotting
 from opro.errors import ConfigError
 from opro.history import History
-from opro.problems.base import Problem
-from opro.problems.tsp_solvers import (
-    Point,
-    distance_matrix,
-    farthest_insertion,
-    is_valid_tour,
-    nearest_neighbor,
-    solve_exact,
-    tour_length,
-)
+from opro.llm.base import LLM
+from opro.problems import tsp_solvers as ts
+from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.records import RunSummary
+from opro.problems.registry import Kind, Plot
+from opro.problems.runs import JobRecord, RunRecord
+from opro.problems.spec import EngineSpec, RunSpec
+from opro.types import Api
 
 Tour = tuple[int, ...]
 _TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL)
@@ -35,6 +38,8 @@ GRAMMAR = r"""root ::= "<trace> " num ("," num)* " </trace>"
 num ::= [0-9] [0-9]?
 """
 OPTIMUM_TOLERANCE = 1e-6
+SOLVE_SECONDS = 60.0
+"""The exact solver's time limit; past it the best tour found is used, marked unproven."""
 
 
 def parse_trace(text: str, n: int) -> Tour | None:
@@ -46,7 +51,7 @@ def parse_trace(text: str, n: int) -> Tour | None:
     if not parts or not all(re.fullmatch(r"\d{1,6}", p) for p in parts):
         return None
     tour = tuple(int(p) for p in parts)
-    return tour if is_valid_tour(tour, n) else None
+    return tour if ts.is_valid_tour(tour, n) else None
 
 
 def canonical_cycle(tour: Sequence[int]) -> Tour:
@@ -57,12 +62,14 @@ def canonical_cycle(tour: Sequence[int]) -> Tour:
     return min(rotated, reverse)
 
 
-def load_instance(path: Path | str) -> list[Point]:
+def load_instance(path: Path | str) -> list[ts.Point]:
     """``{"points": [[x, y], ...]}`` → points, with a one-line error for anything else."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read TSP instance {path} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"TSP instance {path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"TSP instance {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
@@ -73,8 +80,8 @@ def load_instance(path: Path | str) -> list[Point]:
     return validate_points(points, str(path))
 
 
-def validate_points(points: list[Any], where: str) -> list[Point]:
-    clean: list[Point] = []
+def validate_points(points: Sequence[Any], where: str) -> list[ts.Point]:
+    clean: list[ts.Point] = []
     for i, p in enumerate(points):
         if (
             not isinstance(p, list | tuple)
@@ -94,23 +101,19 @@ def validate_points(points: list[Any], where: str) -> list[Point]:
 
 
 class TravellingSalesman(Problem[Tour]):
-    name = "tsp"
     direction = "min"
-    template = "tsp.jinja"
-    solution_label = "trace"
+    proposal = ProposalFormat("tsp.jinja", grammar=GRAMMAR)
 
     def __init__(
-        self, points: Sequence[Point], *, num_initial: int = 5, optimal_length: float | None = None
+        self, points: Sequence[ts.Point], *, num_initial: int = 5, optimal_length: float
     ) -> None:
         self.points = list(points)
         self.n = len(self.points)
         self.num_initial = num_initial
-        self.dist = distance_matrix(self.points)
-        self.optimal_length = (
-            optimal_length if optimal_length is not None else solve_exact(self.dist).length
-        )
-        self.nn_length = tour_length(self.dist, nearest_neighbor(self.dist))
-        self.fi_length = tour_length(self.dist, farthest_insertion(self.dist))
+        self.dist = ts.distance_matrix(self.points)
+        self.optimal_length = optimal_length
+        self.nn_length = ts.tour_length(self.dist, ts.nearest_neighbor(self.dist))
+        self.fi_length = ts.tour_length(self.dist, ts.farthest_insertion(self.dist))
 
     def initial_solutions(self, rng: np.random.Generator) -> list[Tour]:
         return [tuple(int(i) for i in rng.permutation(self.n)) for _ in range(self.num_initial)]
@@ -124,8 +127,10 @@ class TravellingSalesman(Problem[Tour]):
     def render(self, solution: Tour) -> str:
         return ",".join(map(str, solution))
 
-    async def score(self, solutions: list[Tour]) -> list[float]:
-        return [tour_length(self.dist, s) for s in solutions]
+    async def score(self, solutions: list[Tour]) -> list[Evaluation]:
+        lengths = [ts.tour_length(self.dist, s) for s in solutions]
+        bound = self.optimal_length * (1 + OPTIMUM_TOLERANCE)
+        return [Evaluation(length, optimal=length <= bound) for length in lengths]
 
     def to_json(self, solution: Tour) -> Any:
         return list(solution)
@@ -136,23 +141,247 @@ class TravellingSalesman(Problem[Tour]):
     def context(self, history: History[Tour], rng: np.random.Generator) -> dict[str, Any]:
         return {"points": self.points}
 
-    def grammar(self) -> str:
-        return GRAMMAR
-
-    def is_optimal(self, solution: Tour, score: float) -> bool:
-        return score <= self.optimal_length * (1 + OPTIMUM_TOLERANCE)
-
-    def gap(self, length: float) -> float:
-        gap = (length - self.optimal_length) / self.optimal_length * 100
-        return 0.0 if abs(gap) < 1e-9 else gap  # no "-0.0 %" from float noise
-
     def summary(self, history: History[Tour]) -> dict[str, Any]:
         best = history.best()
         return {
             "n": self.n,
             "optimal_length": self.optimal_length,
             "best_length": None if best is None else best.score,
-            "gap_percent": None if best is None else self.gap(best.score),
-            "nearest_neighbor_gap_percent": self.gap(self.nn_length),
-            "farthest_insertion_gap_percent": self.gap(self.fi_length),
+            "gap_percent": None if best is None else gap(best.score, self.optimal_length),
+            "nearest_neighbor_gap_percent": gap(self.nn_length, self.optimal_length),
+            "farthest_insertion_gap_percent": gap(self.fi_length, self.optimal_length),
         }
+
+
+def gap(length: float, optimal: float) -> float:
+    """(L - L_opt) / L_opt in percent; no "-0.0 %" from float noise."""
+    value = (length - optimal) / optimal * 100 if optimal else 0.0
+    return 0.0 if abs(value) < 1e-9 else value
+
+
+class TspEngine(EngineSpec):
+    steps: int = Field(500, ge=1, description="optimization steps")
+    top_k: int = Field(10, ge=1, description="best solutions shown in the meta-prompt")
+    max_attempts_per_step: int | None = Field(
+        24, ge=1, description="samples drawn at most per step to collect N valid new tours"
+    )
+
+
+class TspSpec(RunSpec):
+    kind: Literal["tsp"] = "tsp"
+    engine: TspEngine = TspEngine()
+    nodes: int | None = Field(None, ge=3, description="a seeded random instance of N points")
+    points: tuple[tuple[int, int], ...] | None = Field(
+        None, description="the instance (default: random, from nodes and instance_seed)"
+    )
+    instance_seed: int | None = Field(
+        None, ge=0, description="seed of the random instance (default: the run seed)"
+    )
+    num_initial: int = Field(5, ge=1, description="random starting tours scored at step 0")
+    optimal_length: float | None = None
+    optimal_tour: tuple[int, ...] | None = None
+    proven_optimal: bool | None = None
+
+    RESOLVED = frozenset({"optimal_length", "optimal_tour", "proven_optimal"})
+
+
+class TspKind(Kind[TspSpec]):
+    name = "tsp"
+    command = "tsp"
+    title = "travelling salesman"
+    help = (
+        "the paper's travelling-salesman example (§3); "
+        "`opro tsp baselines` for the exact optimum, NN and FI"
+    )
+    spec = TspSpec
+    direction = "min"
+    overlay_axis = "optimality gap of the best tour so far (%)"
+
+    def resolve(self, spec: TspSpec, apis: Mapping[str, Api]) -> TspSpec:
+        points = spec.points
+        if points is None:
+            if spec.nodes is None:
+                raise ConfigError("nodes: give a number of nodes (or the instance's points)")
+            seed = spec.engine.seed if spec.instance_seed is None else spec.instance_seed
+            points = tuple(ts.random_instance(spec.nodes, seed))
+        points = tuple(validate_points(points, "instance"))
+        if spec.optimal_length is not None and spec.points == points:
+            return spec
+        exact = ts.solve_exact(ts.distance_matrix(points), time_limit_s=SOLVE_SECONDS)
+        return spec.model_copy(
+            update={
+                "points": points,
+                "nodes": len(points),
+                "optimal_length": exact.length,
+                "optimal_tour": exact.tour,
+                "proven_optimal": exact.proven_optimal,
+            }
+        )
+
+    def build(self, spec: TspSpec, llms: Mapping[str, LLM]) -> TravellingSalesman:
+        assert spec.points is not None, "resolve it first"
+        assert spec.optimal_length is not None, "resolve it first"
+        return TravellingSalesman(
+            spec.points, num_initial=spec.num_initial, optimal_length=spec.optimal_length
+        )
+
+    # -- the command line ------------------------------------------------------------------
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "action",
+            nargs="?",
+            choices=["run", "baselines"],
+            default="run",
+            help="run OPRO (default) or print the baselines",
+        )
+        parser.add_argument(
+            "--instance", type=Path, metavar="FILE", help='JSON {"points": [[x, y], ...]}'
+        )
+        parser.add_argument("--json", action="store_true", help="baselines: one JSON object")
+
+    def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
+        if args.instance is None:
+            return {}
+        return {"points": load_instance(args.instance)}
+
+    def action(self, args: argparse.Namespace) -> int | None:
+        if args.action != "baselines":
+            return None
+        if args.instance is not None:
+            points = load_instance(args.instance)
+        elif getattr(args, "nodes", None) is not None:
+            points = ts.random_instance(args.nodes, getattr(args, "seed", 0))
+        else:
+            raise ConfigError("tsp baselines needs --instance FILE or --nodes N")
+        print_baselines(points, as_json=args.json)
+        return 0
+
+    # -- reading a run ---------------------------------------------------------------------
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        return {"best_score": summary.best_score, "gap_percent": summary.details.get("gap_percent")}
+
+    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
+        facts = _facts(job.runs[0])
+        length = facts.best_length
+        rows = [
+            ("nodes", str(len(facts.points))),
+            ("optimal length", f"{facts.optimal_length:.2f}"),
+            (
+                "best length (gap)",
+                "—"
+                if length is None
+                else f"{length:.2f} ({gap(length, facts.optimal_length):.1f} %)",
+            ),
+        ]
+        for label, value in (("nearest neighbour", facts.nn), ("farthest insertion", facts.fi)):
+            rows.append(
+                (f"{label} (gap)", f"{value:.2f} ({gap(value, facts.optimal_length):.1f} %)")
+            )
+        summary = job.runs[0].summary
+        first = None if summary is None else summary.first_optimal_step
+        return [*rows, ("first step at the optimum", "—" if first is None else str(first))]
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        facts = _facts(job.runs[0])
+        return [
+            Plot("tour-length", "Tour length per step", plotting.to_svg(_lengths(job, facts))),
+            Plot("tours", "Best tour and optimal tour", plotting.to_svg(_tours(facts))),
+        ]
+
+    def overlay_curve(self, run: RunRecord) -> list[tuple[int, float]]:
+        optimal = _facts(run).optimal_length
+        return [(step, gap(value, optimal)) for step, value in run.best_so_far()]
+
+
+class _Facts:
+    """A run's instance, reference tours and best tour (the optimum from its spec; a run
+    of the first release, which did not keep the optimal tour, has it solved again)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        spec = run.spec
+        assert isinstance(spec, TspSpec)
+        assert spec.points is not None
+        self.points = spec.points
+        dist = ts.distance_matrix(self.points)
+        if spec.optimal_tour is None or spec.optimal_length is None:
+            exact = ts.solve_exact(dist, time_limit_s=SOLVE_SECONDS)
+            self.optimal_tour, self.optimal_length = exact.tour, exact.length
+            self.proven = exact.proven_optimal
+        else:
+            self.optimal_tour, self.optimal_length = spec.optimal_tour, spec.optimal_length
+            self.proven = bool(spec.proven_optimal)
+        self.nn = ts.tour_length(dist, ts.nearest_neighbor(dist))
+        self.fi = ts.tour_length(dist, ts.farthest_insertion(dist))
+        best = run.best()
+        self.best_tour = None if best is None else tuple(int(i) for i in best.solution)
+        self.best_length = None if best is None else best.score
+
+
+def _facts(run: RunRecord) -> _Facts:
+    return _Facts(run)
+
+
+def print_baselines(points: Sequence[ts.Point], *, as_json: bool) -> None:
+    """The exact optimum and both heuristics of an instance, on stdout."""
+    dist = ts.distance_matrix(points)
+    exact = ts.solve_exact(dist)
+    nn, fi = ts.nearest_neighbor(dist), ts.farthest_insertion(dist)
+    result = {
+        "n": len(points),
+        "optimal_length": exact.length,
+        "optimal_tour": list(exact.tour),
+        "proven_optimal": exact.proven_optimal,
+        "solve_seconds": round(exact.seconds, 3),
+        "nearest_neighbor_length": ts.tour_length(dist, nn),
+        "nearest_neighbor_tour": nn,
+        "farthest_insertion_length": ts.tour_length(dist, fi),
+        "farthest_insertion_tour": fi,
+    }
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key in ("n", "optimal_length", "proven_optimal", "nearest_neighbor_length",
+                "farthest_insertion_length", "solve_seconds"):  # fmt: skip
+        print(f"{key:<26} {result[key]}")
+
+
+def _lengths(job: JobRecord, facts: _Facts) -> Figure:
+    figure = Figure(figsize=plotting.WIDE)
+    ax = figure.add_subplot()
+    plotting.candidates_and_best(ax, job.runs[0], "traces", "best so far")
+    for value, label, color, style in (
+        (facts.nn, "nearest neighbour", plotting.color(1), "--"),
+        (facts.fi, "farthest insertion", plotting.color(2), "-."),
+        (facts.optimal_length, "optimum", "black", ":"),
+    ):
+        ax.axhline(value, color=color, ls=style, lw=1.3, label=f"{label} ({value:.1f})")
+    plotting.steps_axis(ax)
+    ax.set_ylabel("tour length")
+    ax.set_title(f"TSP, {len(facts.points)} nodes: tour length per step")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def _tours(facts: _Facts) -> Figure:
+    figure = Figure(figsize=plotting.SQUARE)
+    best = "no tour yet" if facts.best_length is None else f"length {facts.best_length:.1f}"
+    optimal = "optimal" if facts.proven else "best known (not proven optimal)"
+    panels = ((facts.best_tour, f"best found: {best}"), (facts.optimal_tour, optimal))
+    xs, ys = zip(*facts.points, strict=True)
+    for i, (tour, title) in enumerate(panels):
+        ax = figure.add_subplot(1, 2, i + 1)
+        if tour:
+            cycle = [*tour, tour[0]]
+            ax.plot([xs[k] for k in cycle], [ys[k] for k in cycle], color=plotting.color(i))
+        ax.scatter(xs, ys, color="black", s=18, zorder=3)
+        if len(facts.points) <= 30:
+            for k, (x, y) in enumerate(facts.points):
+                ax.annotate(str(k), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(title if i == 0 else f"{title}: length {facts.optimal_length:.1f}")
+    return figure
+
+
+KIND = TspKind()

@@ -1,6 +1,7 @@
-"""``write_report``: run directories → one self-contained HTML file, and its PNGs beside it.
+"""``write_report``: run directories → one self-contained HTML file, and its SVG figures
+beside it.
 
-Everything is read and drawn before anything is written; the PNGs (also embedded in the
+Everything is read and drawn before anything is written; the SVGs (also embedded in the
 HTML as data URIs, so the file opens offline on its own) and the HTML are written to temp
 files and renamed into place, so an error leaves no half-written report. Every text from a
 run (instructions come from an LLM) is HTML-escaped by the template's autoescaping.
@@ -22,8 +23,10 @@ from pathlib import Path
 import jinja2
 
 from opro.errors import ConfigError
-from opro.report.plots import Plot, job_plots, overlay_plots
-from opro.report.runs import Job, load_jobs, tsp_facts
+from opro.problems.registry import Plot, kind_of
+from opro.problems.runs import JobRecord
+from opro.report.plots import overlay_plots
+from opro.report.runs import load_jobs
 from opro.report.sections import Image, overview, section
 from opro.runlog import cannot_write
 
@@ -31,11 +34,11 @@ from opro.runlog import cannot_write
 def write_report(
     run_dirs: Sequence[Path | str],
     *,
-    out: Path | None = None,
+    out: Path | str | None = None,
     labels: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write ``report.html`` (in the first run dir, or ``out``) and its ``*-*.png`` figures
+    """Write ``report.html`` (in the first run dir, or ``out``) and its ``*-*.svg`` figures
     beside it, for the runs or jobs in ``run_dirs``; returns the HTML's path."""
     jobs = load_jobs(run_dirs, labels)
     target = Path(out) if out is not None else jobs[0].path / "report.html"
@@ -43,29 +46,22 @@ def write_report(
         raise ConfigError(f"--out {target} is a directory: give a file name, e.g. report.html")
     if not target.parent.is_dir():
         raise ConfigError(f"cannot write {target}: {target.parent} does not exist: create it")
-    facts = {j.path: tsp_facts(j.runs[0]) for j in jobs if j.kind == "tsp"}
     files: dict[str, bytes] = {}
 
     def images(plots: list[Plot], prefix: str) -> tuple[Image, ...]:
         found = []
         for plot in plots:
-            name = f"{target.stem}-{prefix}{plot.name}.png"
-            files[name] = plot.png
-            uri = "data:image/png;base64," + base64.b64encode(plot.png).decode("ascii")
+            name = f"{target.stem}-{prefix}{plot.name}.svg"
+            files[name] = plot.svg
+            uri = "data:image/svg+xml;base64," + base64.b64encode(plot.svg).decode("ascii")
             found.append(Image(name, plot.caption, uri))
         return tuple(found)
 
     sections = [
-        section(
-            job,
-            i,
-            images(job_plots(job, facts.get(job.path)), _prefix(i, job, len(jobs))),
-            facts.get(job.path),
-        )
+        section(job, i, images(kind_of(job.kind).figures(job), _prefix(i, job, len(jobs))))
         for i, job in enumerate(jobs, start=1)
     ]
-    optima = {j.runs[0].path: facts[j.path].optimal_length for j in jobs if j.path in facts}
-    overlay = images(overlay_plots(jobs, optima), "")
+    overlay = images(overlay_plots(jobs), "")
     heading = title or (
         f"OPRO report: {jobs[0].label}" if len(jobs) == 1 else f"OPRO report: {len(jobs)} runs"
     )
@@ -97,8 +93,9 @@ def environment() -> jinja2.Environment:
     )
 
 
-def _prefix(index: int, job: Job, count: int) -> str:
-    """Where several directories share a report, each one's PNGs carry its number and label."""
+def _prefix(index: int, job: JobRecord, count: int) -> str:
+    """Where several directories share a report, each one's figures carry its number and
+    label."""
     return f"{index}-{slug(job.label)}-" if count > 1 else ""
 
 

@@ -4,15 +4,18 @@ One ``Budget`` is shared by every role of a run (scorer, optimizer...). Before e
 that would reach a backend, ``reserve`` checks the caps and raises ``BudgetExceeded`` if
 one is reached; the engine catches it, saves its state and stops. Cached replays cost
 nothing and count apart. Usage can be restored from a run directory, so caps hold across
-``opro resume``.
+``opro resume``. ``Caps`` is the validated, frozen value a user sets (and a run dir keeps).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from opro.errors import BudgetExceeded, ConfigError
 from opro.types import Usage
@@ -40,8 +43,8 @@ class Price:
             raise ConfigError(
                 f"price {text!r} is not IN,OUT in dollars per million tokens, e.g. 0.15,0.60"
             ) from None
-        if a < 0 or b < 0:
-            raise ConfigError(f"price {text!r} must not be negative")
+        if not (math.isfinite(a) and math.isfinite(b)) or a < 0 or b < 0:
+            raise ConfigError(f"price {text!r} must be two finite, non-negative numbers")
         return cls(a, b)
 
 
@@ -68,18 +71,17 @@ def known_price(spec: str) -> Price | None:
     return KNOWN_PRICES.get(name.rsplit("/", 1)[-1])
 
 
-@dataclass(frozen=True)
-class Caps:
-    max_calls: int | None = None
-    max_tokens_total: int | None = None
-    budget_usd: float | None = None
-    time_limit_s: float | None = None
+class Caps(BaseModel):
+    """What a run (or an evaluation) may spend at most; None: no cap. Reached, the work
+    stops cleanly between calls and can be continued with a higher cap."""
 
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if value is not None and value <= 0:
-                flag = "--" + name.replace("_s", "").replace("_", "-")
-                raise ConfigError(f"{flag} must be positive, got {value}")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max_calls: int | None = Field(default=None, ge=1)
+    """LLM calls that reach a backend (cached replays are free)."""
+    max_tokens_total: int | None = Field(default=None, ge=1)
+    budget_usd: float | None = Field(default=None, gt=0)
+    time_limit_s: float | None = Field(default=None, gt=0)
 
 
 @dataclass(frozen=True)
@@ -156,20 +158,21 @@ class Budget:
         """Which cap is reached, if any (counting calls now in flight)."""
         caps, total = self.caps, self.total()
         if caps.max_calls is not None and total.calls + self._in_flight >= caps.max_calls:
-            return f"--max-calls {caps.max_calls} reached"
+            return f"the cap of {caps.max_calls} calls is reached"
         if caps.max_tokens_total is not None and total.total_tokens >= caps.max_tokens_total:
-            return f"--max-tokens-total {caps.max_tokens_total} reached"
+            return f"the cap of {caps.max_tokens_total} tokens is reached"
         if caps.budget_usd is not None and (total.cost_usd or 0.0) >= caps.budget_usd:
-            return f"--budget-usd {caps.budget_usd:g} reached (spent ${total.cost_usd or 0.0:.4f})"
+            spent = total.cost_usd or 0.0
+            return f"the budget of ${caps.budget_usd:g} is reached (spent ${spent:.4f})"
         if caps.time_limit_s is not None and self.elapsed_s >= caps.time_limit_s:
-            return f"--time-limit {caps.time_limit_s:g}s reached"
+            return f"the time limit of {caps.time_limit_s:g} s is reached"
         return None
 
     def reserve(self) -> None:
         """Claim one backend call, or raise ``BudgetExceeded``. Pair with ``release``."""
         reason = self.exceeded()
         if reason is not None:
-            raise BudgetExceeded(f"budget: {reason}; raise the cap and `opro resume` to continue")
+            raise BudgetExceeded(f"budget: {reason}; raise the cap to continue")
         self._in_flight += 1
 
     def release(self) -> None:

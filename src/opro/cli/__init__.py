@@ -1,0 +1,119 @@
+"""The ``opro`` command: parse options → a spec and run options → the runner; errors → one
+line.
+
+Thin on purpose: every run command (``linreg``, ``tsp``, ``optimize``, and any kind added to
+the registry) is generated from its kind's spec (``opro.cli.options``) and run by
+``opro.cli.runs``; the other commands are ``opro.cli.tools``. Every ``OproError`` is printed
+as ``opro: error: <what> <fix>`` with its exit code and no traceback; secrets from the
+environment are redacted from anything printed. Progress, notices and errors go to stderr
+through one display (``opro.progress_display``); stdout carries results only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from typing import Any, NoReturn
+
+from opro.cli import runs, tools
+from opro.cli.options import with_flags
+from opro.errors import ConfigError, OproError, redact
+from opro.progress_display import Display, Mode, open_display
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"opro: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """-v, -q and --log-json, accepted before the command and after it (where they have no
+    default, so that they never override the same flag given before)."""
+    off: Any = argparse.SUPPRESS if after_command else False
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=off, help="log retries and other details"
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=off,
+        help="no progress display (notices and errors still print)",
+    )
+    group.add_argument(
+        "--log-json",
+        action="store_true",
+        default=off,
+        help="progress, log records, notices and errors as JSON lines on stderr",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="opro",
+        description="OPRO: large language models as optimizers (Yang et al., 2023).",
+    )
+    parser.add_argument("--version", action="version", version=f"opro {version('opro')}")
+    add_output_arguments(parser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    tools.add_model_commands(sub)
+    runs.add_run_commands(sub)
+    tools.add_evaluate_command(sub)
+    tools.add_data_command(sub)
+    runs.add_resume_command(sub)
+    tools.add_cache_command(sub)
+    tools.add_report_command(sub)
+    runs.add_sweep_command(sub)
+    for command in sub.choices.values():  # keep last: every command takes them after it too
+        add_output_arguments(command, after_command=True)
+    return parser
+
+
+def _secrets_in_environment() -> list[str]:
+    return [v for k, v in os.environ.items() if k.upper().endswith(("KEY", "TOKEN", "SECRET"))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet and args.log_json:
+        parser.error("-q/--quiet and --log-json cannot be combined")
+    mode: Mode = "json" if args.log_json else "quiet" if args.quiet else "auto"
+    secrets = _secrets_in_environment()
+    with open_display(mode, verbose=args.verbose, secrets=secrets) as display:
+        args.display = display
+        return _run(args, display, secrets)
+
+
+def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except OproError as exc:
+        text = with_flags(str(exc)) if isinstance(exc, ConfigError) else str(exc)
+        message = redact(" ".join(text.split()), secrets)
+        display.error(f"opro: error: {message}", exc.exit_code)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        display.error("opro: interrupted", 130)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        message = redact(f"{type(exc).__name__}: {exc}", secrets)
+        display.error(
+            f"opro: internal error: {message} (rerun with -v for the traceback, and please "
+            "report it)",
+            70,
+        )
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

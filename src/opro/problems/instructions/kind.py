@@ -1,0 +1,230 @@
+"""The ``instructions`` kind (``opro optimize``): its spec resolved against the models, its
+problem built on the loaded dataset, and what a report shows of a run — the paper's figure
+(every candidate's training accuracy per step, the best so far, the test accuracy of the top
+instructions and of the start), the held-out table with intervals and paired tests, and
+every candidate, so that selection on the training fold can be judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from opro import plotting
+from opro.data import load_dataset, subsample
+from opro.eval.stats import wilson_interval
+from opro.llm.base import LLM
+from opro.problems.instructions.problem import InstructionOptimization, Outcome
+from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.records import RunSummary
+from opro.problems.registry import Kind, Plot, Table
+from opro.problems.runs import JobRecord, RunRecord
+from opro.types import Api
+
+DASH = "—"
+
+
+class InstructionsKind(Kind[InstructionsSpec]):
+    name = "instructions"
+    command = "optimize"
+    title = "instruction optimization"
+    help = "find the instruction that maximises a scorer LLM's accuracy on a dataset (§4)"
+    spec = InstructionsSpec
+    direction = "max"
+    overlay_axis = "best training accuracy so far (%)"
+
+    def resolve(self, spec: InstructionsSpec, apis: Mapping[str, Api]) -> InstructionsSpec:
+        return spec.resolved(dict(apis))
+
+    def build(self, spec: InstructionsSpec, llms: Mapping[str, LLM]) -> InstructionOptimization:
+        seed = spec.engine.seed
+        data = load_dataset(spec.dataset, spec.data_dir, max_train=spec.max_train, seed=seed)
+        if spec.max_test is not None:
+            data = replace(data, test=subsample(data.test, spec.max_test, seed + 1))
+        return InstructionOptimization(spec, data, llms["scorer"])
+
+    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+        params["extract_answer"] = params.pop("extract", False)
+        params.pop("seed", None)  # format 1 kept the run seed here too
+        return params
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        outcome = Outcome.from_details(dict(summary.details))
+        return {
+            "best_train_score": summary.best_score,
+            "best_test_score": None if outcome is None else outcome.best_test_score,
+        }
+
+    # -- the report ------------------------------------------------------------------------
+
+    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
+        run = job.runs[0]
+        spec = run.spec
+        assert isinstance(spec, InstructionsSpec)
+        details = dict(run.summary.details) if run.summary else {}
+        outcome = Outcome.from_details(details)
+        best = run.best()
+        best_train = None if best is None else best.score
+        start = spec.initial[0]
+        start_train = next((c.score for _, c in run.candidates() if c.solution == start), None)
+        test = (outcome.best_test_score, outcome.initial_test_score) if outcome else (None, None)
+        paired = outcome.paired_test if outcome else None
+        return [
+            ("dataset", str(details.get("dataset", spec.dataset))),
+            ("instruction position", str(spec.position)),
+            ("meta-prompt style", str(spec.style)),
+            (
+                "train / test examples",
+                f"{_n(details.get('n_train'))} / {_n(details.get('n_test'))}",
+            ),
+            ("best instruction", _instruction(None if best is None else best.solution)),
+            ("best: train / test accuracy", f"{_pct(best_train)} / {_pct(test[0])}"),
+            ("initial instruction", _instruction(start)),
+            ("initial: train / test accuracy", f"{_pct(start_train)} / {_pct(test[1])}"),
+            (
+                "best vs initial on test (exact McNemar)",
+                DASH
+                if paired is None
+                else f"p = {paired.p_value:.3g} ({paired.n} paired examples; "
+                f"{paired.only_baseline} right only under the initial, "
+                f"{paired.only_other} only under the best)",
+            ),
+        ]
+
+    def tables(self, job: JobRecord) -> list[Table]:
+        run = job.runs[0]
+        outcome = Outcome.from_details(dict(run.summary.details)) if run.summary else None
+        return [_test_table(run, outcome), _candidates_table(run, outcome)]
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        figure = _accuracy_figure(job)
+        return [Plot("accuracy", "Training accuracy per step", plotting.to_svg(figure))]
+
+
+def _test_table(run: RunRecord, outcome: Outcome | None) -> Table:
+    headers = ("", "instruction", "train acc. %", "test acc. % (95 % CI)", "test n",
+               "empty", "failed", "p vs initial")  # fmt: skip
+    if outcome is None:
+        note = "Not evaluated on the test fold yet (the run has not finished): resume it."
+        return Table("Top instructions on the test fold", headers, (), "instructions", note)
+    rows, rank = [], 0
+    for r in outcome.test_evaluation:
+        is_initial = r.instruction == outcome.initial_instruction
+        rank += not is_initial
+        rows.append(
+            (
+                "initial" if is_initial else f"top {rank}",
+                _instruction(r.instruction),
+                _pct(r.train_score),
+                _with_interval(r.test_score, r.correct, r.n - r.failed),
+                str(r.n),
+                str(r.empty),
+                str(r.failed),
+                "baseline" if is_initial else _p(r.p_value_vs_initial),
+            )
+        )
+    scored = [r for r in outcome.test_evaluation if r.instruction != outcome.initial_instruction]
+    note = ""
+    if len(scored) > 1 and scored[0].test_score is not None:
+        best_test = max(scored, key=lambda r: r.test_score or 0.0)
+        if (best_test.test_score or 0.0) > scored[0].test_score:
+            note = (
+                f"The best instruction by training accuracy is not the best on the test fold: "
+                f"{_instruction(best_test.instruction)!r} scores {best_test.test_score:.1f} % "
+                f"there. Selection uses the training fold only, as it must."
+            )
+    return Table("Top instructions on the test fold", headers, tuple(rows), "instructions", note)
+
+
+def _candidates_table(run: RunRecord, outcome: Outcome | None) -> Table:
+    """Every candidate, best training accuracy first, with its test accuracy where scored."""
+    tested = {r.instruction: r for r in outcome.test_evaluation} if outcome else {}
+    headers = ("step", "instruction", "train acc. % (95 % CI)", "train n", "empty",
+               "test acc. %")  # fmt: skip
+    rows = []
+    for step, c in run.ranked():
+        marks = str((c.details or {}).get("marks", ""))
+        answered = len(marks) - marks.count("x")
+        test = tested.get(str(c.solution))
+        rows.append(
+            (
+                str(step),
+                _instruction(c.solution),
+                _with_interval(c.score, marks.count("1"), answered) if marks else _pct(c.score),
+                str(len(marks)) if marks else DASH,
+                str(marks.count("e")) if marks else DASH,
+                DASH if test is None else _pct(test.test_score),
+            )
+        )
+    caption = f"Every candidate ({len(rows)}), by training accuracy"
+    return Table(caption, headers, tuple(rows), "instructions")
+
+
+def _accuracy_figure(job: JobRecord) -> Figure:
+    run = job.runs[0]
+    outcome = Outcome.from_details(dict(run.summary.details)) if run.summary else None
+    figure = Figure(figsize=plotting.WIDE)
+    ax = figure.add_subplot()
+    plotting.candidates_and_best(ax, run, "candidates (training)", "best so far (training)")
+    if outcome is not None:
+        found = {str(c.solution): step for step, c in reversed(run.candidates())}
+        if outcome.initial_test_score is not None:
+            ax.axhline(
+                outcome.initial_test_score,
+                color="gray",
+                ls="--",
+                lw=1.2,
+                label="initial instruction (test)",
+            )
+        rows = [
+            (found.get(r.instruction, 0), r.test_score)
+            for r in outcome.test_evaluation
+            if r.instruction != outcome.initial_instruction and r.test_score is not None
+        ]
+        if rows:
+            ax.scatter(
+                [step for step, _ in rows],
+                [score for _, score in rows],
+                marker="*",
+                s=160,
+                color=plotting.color(3),
+                edgecolor="black",
+                lw=0.5,
+                zorder=3,
+                label="top instructions (test)",
+            )
+    plotting.steps_axis(ax)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_title(plotting.plain(f"{job.label}: training accuracy per step"))
+    ax.legend(loc="lower right", fontsize=8)
+    return figure
+
+
+def _instruction(value: object) -> str:
+    return DASH if value is None else (str(value) or "(empty instruction)")
+
+
+def _pct(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else DASH
+
+
+def _n(value: object) -> str:
+    return DASH if value is None else str(value)
+
+
+def _p(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else DASH
+
+
+def _with_interval(score: float | None, correct: int, n: int) -> str:
+    interval = wilson_interval(correct, n)
+    if score is None or interval is None:
+        return _pct(score)
+    return f"{score:.1f} ({100 * interval[0]:.1f}–{100 * interval[1]:.1f})"
+
+
+KIND = InstructionsKind()

@@ -1,0 +1,263 @@
+"""Instruction optimization (OPRO §4): a solution is an instruction; its score is the
+scorer LLM's accuracy (×100) on the training fold with the instruction inserted.
+
+Owns the proposal's parsing and post-processing (strip, drop ``**``, capitalise; refuse
+over 500 characters, containing ``INS``, or — numeric tasks — containing digits, which
+leak answers), the meta-prompt's exemplars (random per step, constant, or the examples
+most often answered wrong), and the final held-out evaluation: the top instructions by
+training accuracy and the initial instruction(s) on the test fold, with a paired test.
+Selection is on training accuracy only; the test fold is read once, at the end.
+The scoring itself is ``opro.eval.scorer``; the data ``opro.data``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from opro.data import Dataset
+from opro.eval.scorer import InstructionScore, score_instructions
+from opro.eval.stats import PairedTest, mcnemar_exact
+from opro.history import History
+from opro.llm.base import LLM
+from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec
+
+POSITION_PHRASES = {
+    "Q_begin": "at the beginning of the question",
+    "Q_end": "at the end of the question",
+    "A_begin": "at the beginning of the answer",
+    "before_Q": "before the question",
+}
+PRETRAINED_GRAMMAR = r"""root ::= " " [0-9] [0-9]? " <TEXT>" [A-Za-z] [^<>\n]{3,300} "</TEXT>"
+"""
+"""``constrained`` with the pre-trained style: one well-formed ``Precision`` line."""
+_INS = re.compile(r"<INS>(.*?)</INS>", re.DOTALL)
+_BRACKETS = re.compile(r"\[([^\[\]]+)\]")
+
+
+def postprocess(text: str) -> str:
+    """The paper's clean-up of a proposal: strip, drop ``**``, capitalise the first letter."""
+    text = text.replace("**", "").strip()
+    return text[:1].upper() + text[1:]
+
+
+@dataclass(frozen=True)
+class TestRow:
+    """One instruction scored on the test fold at the end of a run."""
+
+    instruction: str
+    train_score: float
+    test_score: float | None
+    n: int
+    correct: int
+    wrong: int
+    empty: int
+    failed: int
+    elapsed_s: float
+    p_value_vs_initial: float | None
+    marks: str
+
+    @classmethod
+    def of(
+        cls, score: InstructionScore, train: float, baseline: InstructionScore | None
+    ) -> TestRow:
+        paired = None if baseline is None else mcnemar_exact(baseline.marks, score.marks)
+        return cls(
+            score.instruction,
+            train,
+            percent(score),
+            score.n,
+            score.count("correct"),
+            score.count("wrong"),
+            score.count("empty"),
+            score.count("failed"),
+            round(score.elapsed_s, 3),
+            None if paired is None else paired.p_value,
+            score.marks,
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TestRow:
+        values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The held-out evaluation of a finished run (its fields in summary.json)."""
+
+    n_test: int
+    best_test_score: float | None
+    initial_instruction: str | None
+    initial_train_score: float | None
+    initial_test_score: float | None
+    paired_test: PairedTest | None
+    test_evaluation: tuple[TestRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["paired_test"] = None if self.paired_test is None else self.paired_test.to_json()
+        data["test_evaluation"] = [asdict(r) for r in self.test_evaluation]
+        return data
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> Outcome | None:
+        """The outcome in a summary's details, if the final evaluation is done."""
+        rows = details.get("test_evaluation")
+        if not isinstance(rows, list):
+            return None
+        paired = details.get("paired_test")
+        return cls(
+            int(details.get("n_test") or 0),
+            details.get("best_test_score"),
+            details.get("initial_instruction"),
+            details.get("initial_train_score"),
+            details.get("initial_test_score"),
+            None if not isinstance(paired, dict) else PairedTest(**paired),
+            tuple(TestRow.from_json(r) for r in rows),
+        )
+
+
+def percent(score: InstructionScore) -> float | None:
+    return None if score.accuracy is None else round(100.0 * score.accuracy, 6)
+
+
+class InstructionOptimization(Problem[str]):
+    direction = "max"
+
+    def __init__(self, spec: InstructionsSpec, dataset: Dataset, scorer: LLM) -> None:
+        dataset.check_trainable()
+        self.spec = spec
+        self.dataset = dataset
+        self.scorer = scorer
+        pretrained = spec.style == "pretrained"
+        self.proposal = ProposalFormat(
+            f"instructions_{spec.style}.jinja",
+            stop=("\n",) if pretrained else (),
+            grammar=PRETRAINED_GRAMMAR if pretrained else None,
+        )
+        rng = np.random.default_rng(spec.engine.seed)
+        self._constant = _draw(len(dataset.train), spec.exemplars, rng)
+
+    # -- solutions ------------------------------------------------------------------
+
+    def initial_solutions(self, rng: np.random.Generator) -> list[str]:
+        return list(self.spec.initial)
+
+    def parse(self, text: str) -> str | None:
+        raw = self._extract(text)
+        if raw is None:
+            return None
+        instruction = postprocess(raw)
+        if not instruction or len(instruction) > MAX_LENGTH or "INS" in instruction:
+            return None
+        leaks = self.dataset.kind == "numeric" and self.spec.numeric_digit_filter
+        if leaks and any(ch.isdigit() for ch in instruction):
+            return None
+        return instruction
+
+    def _extract(self, text: str) -> str | None:
+        if self.spec.style == "pretrained":
+            if "<TEXT>" in text:
+                rest = text.partition("<TEXT>")[2]
+                body, closed, _ = rest.partition("</TEXT>")
+                return body if closed else None
+            body, closed, _ = text.partition("</TEXT>")  # the prompt ended with <TEXT>
+            return body if closed else None
+        match = _INS.search(text) or _BRACKETS.search(text)
+        return match.group(1) if match else None
+
+    def canonical(self, solution: str) -> str:
+        return solution
+
+    def render(self, solution: str) -> str:
+        return solution
+
+    def from_json(self, data: Any) -> str:
+        return str(data)
+
+    # -- scoring ------------------------------------------------------------------
+
+    async def score(self, solutions: list[str]) -> list[Evaluation]:
+        results = await score_instructions(
+            self.scorer, solutions, self.dataset.train, self.spec.scorer_options
+        )
+        return [
+            Evaluation(score, optimal=score >= 100.0, details={"marks": r.marks})
+            for r in results
+            for score in [round(100.0 * (r.accuracy or 0.0), 6)]
+        ]
+
+    # -- the meta-prompt ------------------------------------------------------------
+
+    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, Any]:
+        shown = [self.dataset.train[i] for i in self._exemplar_indices(history, rng)]
+        assert self.spec.position is not None
+        return {
+            "task": self.dataset.task,
+            "position": self.spec.position,
+            "position_phrase": POSITION_PHRASES[self.spec.position],
+            "exemplars": [{"question": e.question, "answer": e.answer} for e in shown],
+        }
+
+    def _exemplar_indices(self, history: History[str], rng: np.random.Generator) -> list[int]:
+        k, n = self.spec.exemplars, len(self.dataset.train)
+        if self.spec.style == "pretrained" or k == 0:
+            return []
+        if self.spec.exemplar_selection == "constant":
+            return self._constant
+        marks = [str(e.details["marks"]) for e in history.entries if e.details]
+        if self.spec.exemplar_selection == "wrong" and marks:
+            wrong = np.zeros(n)
+            for row in marks:
+                wrong += np.array([m in "0e" for m in row], dtype=float)
+            # Most often wrong first; ties broken at random (seeded by the step).
+            order = np.lexsort((rng.random(n), -wrong))
+            return sorted(int(i) for i in order[: min(k, n)])
+        return _draw(n, k, rng)
+
+    # -- the end ------------------------------------------------------------------
+
+    def summary(self, history: History[str]) -> dict[str, Any]:
+        best = history.best()
+        return {
+            "dataset": self.dataset.name,
+            "n_train": len(self.dataset.train),
+            "best_instruction": None if best is None else best.solution,
+            "best_train_score": None if best is None else best.score,
+        }
+
+    async def finalize(self, history: History[str]) -> dict[str, Any]:
+        ranked = sorted(history.entries, key=lambda e: (-e.score, e.step))
+        top = [e.solution for e in ranked[: self.spec.test_top]]
+        initial = [s for s in self.spec.initial if history.seen(s)]
+        chosen = list(dict.fromkeys(initial + top))
+        results = await score_instructions(
+            self.scorer, chosen, self.dataset.test, self.spec.scorer_options
+        )
+        by_text = {r.instruction: r for r in results}
+        train = {e.solution: e.score for e in history.entries}
+        baseline = by_text[initial[0]] if initial else None
+        best = history.best()
+        assert best is not None
+        best_test = by_text[best.solution]
+        outcome = Outcome(
+            n_test=len(self.dataset.test),
+            best_test_score=percent(best_test),
+            initial_instruction=None if baseline is None else baseline.instruction,
+            initial_train_score=None if baseline is None else train[baseline.instruction],
+            initial_test_score=None if baseline is None else percent(baseline),
+            paired_test=None
+            if baseline is None
+            else mcnemar_exact(baseline.marks, best_test.marks),
+            test_evaluation=tuple(TestRow.of(r, train[r.instruction], baseline) for r in results),
+        )
+        return outcome.to_json()
+
+
+def _draw(n: int, k: int, rng: np.random.Generator) -> list[int]:
+    return sorted(int(i) for i in rng.choice(n, size=min(k, n), replace=False)) if k else []

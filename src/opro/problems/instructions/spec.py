@@ -1,0 +1,139 @@
+"""What defines an instruction-optimization run (OPRO §4): the dataset and its folds, the
+scorer and how it is prompted and scored, the meta-prompt's style and exemplars, the
+starting instructions and the held-out evaluation; with the paper's defaults.
+
+``style``, ``position``, ``scorer_style`` and the optimizer's ``max_tokens`` default from the
+models' prompt APIs (a pre-trained model gets the Q/A pattern, A_begin and the pre-trained
+meta-prompt); they are filled in (``resolved``) before the run starts and kept in its spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from opro.data import resolve_data_dir
+from opro.eval.metrics import Mode
+from opro.eval.scorer import Position, ScorerOptions, ScorerStyle, check_position, scorer_style
+from opro.llm.config import LLMConfig
+from opro.problems.spec import EngineSpec, RunSpec
+from opro.types import Api
+
+MetaStyle = Literal["instruct", "pretrained"]
+ExemplarSelection = Literal["random", "constant", "wrong"]
+MAX_LENGTH = 500
+PRETRAINED_MAX_TOKENS = 64
+"""One ``Precision: NN <TEXT>…</TEXT>`` line: the pre-trained style's optimizer output."""
+
+
+class InstructionsEngine(EngineSpec):
+    steps: int = Field(200, ge=1, description="optimization steps (the paper: 200)")
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="tokens per optimizer sample (default 64 for the pre-trained style, else 256)",
+    )
+
+
+class InstructionsSpec(RunSpec):
+    kind: Literal["instructions"] = "instructions"
+    engine: InstructionsEngine = InstructionsEngine()
+    dataset: str = Field(
+        description="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, jsonl:PATH or csv:PATH "
+        "(see `opro data list`)"
+    )
+    data_dir: str | None = Field(
+        None,
+        description="benchmark files laid out like the authors' data/ folder (default "
+        "$OPRO_DATA_DIR, else where `opro data fetch` puts them)",
+    )
+    scorer: LLMConfig = Field(LLMConfig(), description="the scorer's model")
+    position: Position | None = Field(
+        None,
+        description="where the instruction goes in the scorer's prompt (default A_begin for "
+        "a pre-trained scorer, Q_begin for a chat scorer)",
+    )
+    style: MetaStyle | None = Field(
+        None,
+        description="meta-prompt style (default: pretrained for a completion-API optimizer, "
+        "instruct for a chat one)",
+    )
+    scorer_style: ScorerStyle | None = None
+    exemplars: int = Field(3, ge=0, description="training problems shown in the meta-prompt")
+    exemplar_selection: ExemplarSelection = Field(
+        "random", description="random per step, constant, or those most often answered wrong"
+    )
+    initial: tuple[str, ...] = Field(
+        ("",), min_length=1, description='starting instructions (the paper\'s BBH start: "")'
+    )
+    max_train: int | None = Field(None, ge=1, description="subsample the training fold to N")
+    max_test: int | None = Field(None, ge=1, description="subsample the test fold to N")
+    test_top: int = Field(
+        3, ge=1, description="instructions (best by training accuracy) scored on the test fold"
+    )
+    answer_mode: Mode = Field(
+        "strict", description="strict: correct matching; paper: the authors' scoring, exactly"
+    )
+    scorer_max_tokens: int = Field(256, ge=1, description="tokens per scorer answer")
+    extract_answer: bool = Field(
+        False,
+        description="second pass for pre-trained scorers: ask 'So the final answer is' and "
+        "score that",
+    )
+    numeric_digit_filter: bool = Field(
+        True, description="refuse proposals with digits on numeric tasks (answer leakage)"
+    )
+
+    RESOLVED = frozenset({"scorer_style"})
+
+    @model_validator(mode="after")
+    def _position_fits_the_scorer(self) -> InstructionsSpec:
+        if self.position is not None and self.scorer_style is not None:
+            check_position(self.position, self.scorer_style)
+        return self
+
+    @field_validator("initial")
+    @classmethod
+    def _short_enough(cls, initial: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(text) > MAX_LENGTH for text in initial):
+            raise ValueError(f"a starting instruction is over {MAX_LENGTH} characters")
+        return initial
+
+    def resolved(self, apis: dict[str, Api]) -> InstructionsSpec:
+        """Defaults that depend on the models filled in (see the module docstring)."""
+        scoring = self.scorer_style or scorer_style(apis["scorer"])
+        style = self.style or ("pretrained" if apis["optimizer"] == "completion" else "instruct")
+        position = self.position or ("A_begin" if scoring == "base" else "Q_begin")
+        check_position(position, scoring)
+        tokens = self.engine.max_tokens or (PRETRAINED_MAX_TOKENS if style == "pretrained" else 256)
+        prefix, sep, arg = self.dataset.strip().partition(":")
+        dataset = self.dataset.strip()
+        if prefix.lower() in ("jsonl", "csv") and sep:  # a resume may start elsewhere
+            dataset = f"{prefix.lower()}:{Path(arg.strip()).expanduser().resolve()}"
+        data_dir = None
+        if prefix.lower() not in ("jsonl", "csv"):
+            data_dir = str(resolve_data_dir(self.data_dir).resolve())
+        return self.model_copy(
+            update={
+                "scorer_style": scoring,
+                "style": style,
+                "position": position,
+                "dataset": dataset,
+                "data_dir": data_dir,
+                "engine": self.engine.model_copy(update={"max_tokens": tokens}),
+            }
+        )
+
+    @property
+    def scorer_options(self) -> ScorerOptions:
+        assert self.position is not None, "resolve it first"
+        assert self.scorer_style is not None, "resolve it first"
+        return ScorerOptions(
+            self.position,
+            self.scorer_style,
+            self.scorer_max_tokens,
+            self.answer_mode,
+            self.extract_answer,
+        )

@@ -1,0 +1,249 @@
+"""A run's records as types, written and read by the same classes: ``StepRecord`` (one
+line of steps.jsonl) and ``RunSummary`` (summary.json). A job's summary and a run dir as
+read back are ``opro.problems.runs``.
+
+On disk they stay plain, readable JSON: a summary's kind-specific fields (``details``) sit at
+its top level beside the common ones. ``from_json`` checks types and raises ``ValueError``
+naming the first bad field; the run dir reader turns that into a one-line error naming the
+file and line. Format 1 (the first release) reads through the same classes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from opro.llm.usage import RoleUsage
+
+Status = Literal["running", "finished", "stopped"]
+FINISHED = ("max_steps", "optimum", "patience")
+"""Stop reasons of a finished run; any other (budget, llm_error, interrupted) stops it."""
+
+
+def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key!r} is {value!r}, not an integer")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str, default: float | None = None) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{key!r} is {value!r}, not a number")
+    return float(value)
+
+
+def _optional_number(data: Mapping[str, Any], key: str) -> float | None:
+    return None if data.get(key) is None else _number(data, key)
+
+
+def _usage(data: Any) -> dict[str, RoleUsage]:
+    if not isinstance(data, dict):
+        raise ValueError("'usage' is not an object of roles")
+    try:
+        return {str(role): RoleUsage.from_json(dict(u)) for role, u in data.items()}
+    except (TypeError, ValueError):
+        raise ValueError("'usage' holds a malformed role") from None
+
+
+def usage_json(usage: Mapping[str, RoleUsage]) -> dict[str, Any]:
+    return {role: u.to_json() for role, u in usage.items()}
+
+
+def total_usage(usage: Mapping[str, RoleUsage]) -> RoleUsage:
+    total = RoleUsage()
+    for u in tuple(usage.values()):
+        total = total + u
+    return total
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One new solution of a step, as scored."""
+
+    solution: Any
+    """Its JSON form (``Problem.to_json``)."""
+    text: str
+    """As shown in the meta-prompt (``Problem.render``)."""
+    score: float
+    details: Mapping[str, Any] | None = None
+    """What scoring found besides the score (an instruction's per-example marks)."""
+    optimal: bool = False
+    """A known optimum (the run stops at the step that found one)."""
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"solution": self.solution, "text": self.text, "score": self.score}
+        if self.details is not None:
+            data["details"] = dict(self.details)
+        return data | ({"optimal": True} if self.optimal else {})
+
+    @classmethod
+    def from_json(cls, data: Any) -> Candidate:
+        if not isinstance(data, dict) or "solution" not in data:
+            raise ValueError("a candidate is not an object with a 'solution'")
+        details = data.get("details")
+        if details is not None and not isinstance(details, dict):
+            raise ValueError("a candidate's 'details' is not an object")
+        text = data.get("text", data["solution"])
+        optimal = data.get("optimal", False) is True
+        return cls(data["solution"], str(text), _number(data, "score"), details, optimal)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One completed step: the meta-prompt, every output, the new solutions and their
+    scores, and the run's usage and time once the step was done."""
+
+    step: int
+    temperature: float
+    meta_prompt: str | None
+    """None at step 0 (the starting solutions are not proposed)."""
+    outputs: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+    parse_failures: int
+    duplicates: int
+    best_score: float | None
+    """The best score so far, this step included."""
+    step_seconds: float
+    elapsed_s: float
+    usage: Mapping[str, RoleUsage] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "temperature": self.temperature,
+            "meta_prompt": self.meta_prompt,
+            "outputs": list(self.outputs),
+            "candidates": [c.to_json() for c in self.candidates],
+            "parse_failures": self.parse_failures,
+            "duplicates": self.duplicates,
+            "best_score": self.best_score,
+            "step_seconds": self.step_seconds,
+            "elapsed_s": self.elapsed_s,
+            "usage": usage_json(self.usage),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepRecord:
+        if not isinstance(data, dict):
+            raise ValueError("a step record is not a JSON object")
+        outputs, candidates = data.get("outputs", []), data.get("candidates")
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise ValueError("'outputs' is not a list of texts")
+        if not isinstance(candidates, list):
+            raise ValueError("'candidates' is not a list")
+        meta_prompt = data.get("meta_prompt")
+        if meta_prompt is not None and not isinstance(meta_prompt, str):
+            raise ValueError("'meta_prompt' is not a text")
+        return cls(
+            step=_int(data, "step"),
+            temperature=_number(data, "temperature", 0.0),
+            meta_prompt=meta_prompt,
+            outputs=tuple(outputs),
+            candidates=tuple(Candidate.from_json(c) for c in candidates),
+            parse_failures=_int(data, "parse_failures", 0),
+            duplicates=_int(data, "duplicates", 0),
+            best_score=_optional_number(data, "best_score"),
+            step_seconds=_number(data, "step_seconds", 0.0),
+            elapsed_s=_number(data, "elapsed_s", 0.0),
+            usage=_usage(data.get("usage", {})),
+        )
+
+
+@dataclass(frozen=True)
+class BestSolution:
+    solution: Any
+    text: str
+    score: float
+    step: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> BestSolution | None:
+        if data is None:
+            return None
+        if not isinstance(data, dict) or "solution" not in data:
+            raise ValueError("'best' is not an object with a 'solution'")
+        text = str(data.get("text", data["solution"]))
+        return cls(data["solution"], text, _number(data, "score"), _int(data, "step"))
+
+
+_DERIVED = ("calls", "cached_calls", "retries", "tokens", "cost_usd", "format", "versions")
+"""Keys written for people (totals of ``usage``) and never read back."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Where a run stands (summary.json): written after every step and at the end."""
+
+    status: Status
+    stop_reason: str
+    message: str
+    steps_completed: int
+    best: BestSolution | None
+    first_optimal_step: int | None
+    solutions_evaluated: int
+    usage: Mapping[str, RoleUsage]
+    elapsed_s: float
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """The kind's own fields (``best_test_score``, ``gap_percent``...)."""
+
+    @property
+    def total(self) -> RoleUsage:
+        return total_usage(self.usage)
+
+    @property
+    def best_score(self) -> float | None:
+        return None if self.best is None else self.best.score
+
+    def to_json(self) -> dict[str, Any]:
+        total = self.total
+        best = self.best
+        return {
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "steps_completed": self.steps_completed,
+            "best": None
+            if best is None
+            else {
+                "solution": best.solution,
+                "text": best.text,
+                "score": best.score,
+                "step": best.step,
+            },
+            "first_optimal_step": self.first_optimal_step,
+            "solutions_evaluated": self.solutions_evaluated,
+            "usage": usage_json(self.usage),
+            "calls": total.calls,
+            "cached_calls": total.cached_calls,
+            "retries": total.retries,
+            "tokens": total.total_tokens,
+            "cost_usd": total.cost_usd,
+            "elapsed_s": self.elapsed_s,
+            **self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunSummary:
+        if not isinstance(data, dict):
+            raise ValueError("a run summary is not a JSON object")
+        status = data.get("status")
+        if status not in ("running", "finished", "stopped"):
+            raise ValueError(f"'status' is {status!r}")
+        first = data.get("first_optimal_step")
+        common = {f for f in cls.__dataclass_fields__ if f != "details"}
+        return cls(
+            status=status,
+            stop_reason=str(data.get("stop_reason", "")),
+            message=str(data.get("message") or ""),
+            steps_completed=_int(data, "steps_completed", 0),
+            best=BestSolution.from_json(data.get("best")),
+            first_optimal_step=None if first is None else _int(data, "first_optimal_step"),
+            solutions_evaluated=_int(data, "solutions_evaluated", 0),
+            usage=_usage(data.get("usage", {})),
+            elapsed_s=_number(data, "elapsed_s", 0.0),
+            details={k: v for k, v in data.items() if k not in common and k not in _DERIVED},
+        )

@@ -1,0 +1,182 @@
+"""The registry of problem kinds: each kind is one module defining a ``Kind``, named here
+by one line. The runner, the report, the sweep and the CLI look a kind up; none of them
+branches on a kind's name.
+
+A ``Kind`` declares its ``RunSpec`` subclass (with its paper defaults), how to finish a
+spec once the models are known (``resolve``) and build its ``Problem`` (``build``), the
+numbers that sum a run up (``headline``) and what a report shows of it (``facts``,
+``tables``, ``figures``, the overlay axis). Kind modules are imported on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from opro.errors import ConfigError
+from opro.history import Direction
+from opro.llm.base import LLM
+from opro.problems.base import Problem
+from opro.problems.records import RunSummary
+from opro.problems.runs import JobRecord, RunRecord
+from opro.problems.spec import RunSpec, describe
+from opro.types import Api
+
+KINDS: dict[str, str] = {
+    "linreg": "opro.problems.linreg:KIND",
+    "tsp": "opro.problems.tsp:KIND",
+    "instructions": "opro.problems.instructions.kind:KIND",
+}
+"""Kind name (``RunSpec.kind``, as in config.json) → ``module:attribute`` of its ``Kind``."""
+
+SpecT = TypeVar("SpecT", bound=RunSpec)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of a report: strings, formatted by the kind; escaping is the template's."""
+
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    css: str = ""
+    note: str = ""
+
+    @property
+    def numeric(self) -> tuple[bool, ...]:
+        """Per column: whether every filled cell is a number (drawn right-aligned)."""
+        return tuple(
+            all(_is_number(row[i]) for row in self.rows if row[i] != "—")
+            for i in range(len(self.headers))
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure of a report: a short name (for its file), a caption, its SVG."""
+
+    name: str
+    caption: str
+    svg: bytes
+
+
+class Kind(Generic[SpecT]):
+    """One problem kind, as every surface sees it. Subclass it in the kind's module."""
+
+    name: ClassVar[str]
+    command: ClassVar[str]
+    """Its ``opro`` command (``opro optimize``, ``opro tsp``)."""
+    title: ClassVar[str]
+    help: ClassVar[str]
+    spec: type[SpecT]
+    direction: ClassVar[Direction]
+    overlay_axis: ClassVar[str] = "best score so far"
+
+    # -- running -------------------------------------------------------------------------
+
+    def resolve(self, spec: SpecT, apis: Mapping[str, Api]) -> SpecT:
+        """The spec with what depends on the models (``apis``: each role's prompt API) or
+        must be computed once (an instance, its optimum) filled in; checked, before the run
+        dir is written. Resolving a resolved spec changes nothing."""
+        return spec
+
+    def build(self, spec: SpecT, llms: Mapping[str, LLM]) -> Problem[Any]:
+        raise NotImplementedError
+
+    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A format-1 run dir's problem parameters as this spec's fields (renamed, dropped)."""
+        return params
+
+    # -- the command line ------------------------------------------------------------------
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Flags of its own beyond the spec's settings."""
+
+    def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Settings from those flags (e.g. points read from ``--instance FILE``)."""
+        return {}
+
+    def action(self, args: argparse.Namespace) -> int | None:
+        """Run an action of its own instead of a run (``opro tsp baselines``): its exit
+        code, or None to run."""
+        return None
+
+    # -- reading a run ---------------------------------------------------------------------
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        """The numbers a sweep compares and averages over seeds."""
+        return {"best_score": summary.best_score}
+
+    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
+        return []
+
+    def tables(self, job: JobRecord) -> list[Table]:
+        return []
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        return []
+
+    def overlay_curve(self, run: RunRecord) -> list[tuple[int, float]]:
+        """A run's curve in an overlay of several runs (default: its best so far)."""
+        return run.best_so_far()
+
+
+def kind_of(name: str) -> Kind[Any]:
+    """The kind called ``name``; a ``ConfigError`` with a "did you mean" otherwise."""
+    target = KINDS.get(name)
+    if target is None:
+        close = difflib.get_close_matches(str(name), list(KINDS), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown problem kind {name!r}{hint}: kinds are {', '.join(KINDS)}")
+    return _load(target)
+
+
+@functools.cache
+def _load(target: str) -> Kind[Any]:
+    module, _, attribute = target.partition(":")
+    kind: Kind[Any] = getattr(importlib.import_module(module), attribute)
+    return kind
+
+
+def kinds() -> list[Kind[Any]]:
+    return [kind_of(name) for name in KINDS]
+
+
+def parse_spec(data: Any, where: str = "spec") -> RunSpec:
+    """A spec from its JSON form, its class chosen by its ``kind`` (a discriminated union of
+    the registered kinds' specs)."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where}: no problem kind: not an opro run spec")
+    kind_of(kind)  # an unknown kind is named before the union is built
+    try:
+        spec: RunSpec = _union(tuple(KINDS.items())).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe(exc)}") from None
+    return spec
+
+
+@functools.cache
+def _union(registered: tuple[tuple[str, str], ...]) -> TypeAdapter[Any]:
+    classes = tuple(_load(target).spec for _, target in registered)
+    if len(classes) == 1:
+        return TypeAdapter(classes[0])
+    from typing import Annotated, Union
+
+    union: Any = Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
+    return TypeAdapter(union)

@@ -1,0 +1,251 @@
+"""What defines a run: ``RunSpec``, one validated, frozen value per problem kind, that *is*
+the ``spec`` of a run dir's config.json; and ``EngineSpec``, the OPRO loop's knobs.
+
+Each kind subclasses ``RunSpec`` (its ``kind`` literal, its fields) and ``EngineSpec`` (its
+paper defaults), so every default lives once, in its kind's classes. The same value is
+built by the Python API (nested, ``TspSpec(nodes=8, engine={"steps": 20})``), by the CLI
+and by sweep files (flat names: ``settings_of`` maps ``top_k`` → ``engine.top_k``,
+``scorer_base_url`` → ``scorer.base_url``; ``build_spec`` assembles and validates). A
+validation error names the flat setting; the CLI turns it into its flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+from opro.errors import ConfigError
+from opro.history import Order
+from opro.llm.config import LLMConfig
+
+ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
+SpecT = TypeVar("SpecT", bound="RunSpec")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class EngineSpec(_Frozen):
+    """The OPRO loop (OPRO_SPEC §1) and the paper's ablation knobs."""
+
+    steps: int = Field(500, ge=1, description="optimization steps")
+    samples_per_step: int = Field(8, ge=1, description="optimizer samples per step")
+    max_attempts_per_step: int | None = Field(
+        None,
+        ge=1,
+        description="samples drawn at most per step to collect N valid new solutions "
+        "(default: one round of N)",
+    )
+    temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature")
+    temperature_end: float | None = Field(
+        None, ge=0, le=2, description="move the temperature linearly to this by the last step"
+    )
+    top_k: int = Field(20, ge=1, description="best solutions shown in the meta-prompt")
+    order: Order = Field(
+        "ascending", description="ascending = worst to best, best last (as the paper)"
+    )
+    score_display: ScoreDisplay = Field("int", description="how scores are shown")
+    score_threshold: float | None = Field(
+        None,
+        description="show only solutions scoring at least this (the authors' "
+        "old_instruction_score_threshold, on the 0-100 scale; off as in the paper's runs)",
+    )
+    patience: int | None = Field(None, ge=1, description="stop after K steps without improvement")
+    max_tokens: int | None = Field(
+        None, ge=1, description="tokens per optimizer sample (default 256)"
+    )
+    constrained: bool = Field(
+        False,
+        description="constrain proposals with the problem's GBNF grammar (embedded models, "
+        "llama.cpp servers)",
+    )
+    seed: int = Field(0, ge=0, description="run seed")
+
+    ALIASES: ClassVar[Mapping[str, str]] = {"candidates_per_step": "samples_per_step"}
+
+    @model_validator(mode="after")
+    def _attempts_cover_samples(self) -> EngineSpec:
+        attempts = self.max_attempts_per_step
+        if attempts is not None and attempts < self.samples_per_step:
+            raise ValueError("max_attempts_per_step must be >= samples_per_step")
+        return self
+
+    @property
+    def tokens(self) -> int:
+        """Tokens per optimizer sample (``max_tokens``, else 256)."""
+        return self.max_tokens or 256
+
+    def temperature_at(self, step: int) -> float:
+        if self.temperature_end is None or self.steps <= 1:
+            return self.temperature
+        fraction = (step - 1) / (self.steps - 1)
+        return self.temperature + (self.temperature_end - self.temperature) * fraction
+
+
+class RunSpec(_Frozen):
+    """Everything a run needs to start or resume. Subclassed once per kind."""
+
+    kind: str
+    optimizer: LLMConfig = Field(LLMConfig(), description="the optimizer's model")
+    engine: EngineSpec = EngineSpec()
+    reps: int = Field(1, ge=1, description="independent repetitions (seeds seed, seed+1, ...)")
+
+    RESOLVED: ClassVar[frozenset[str]] = frozenset()
+    """Fields the kind fills in before the run starts (not user settings)."""
+
+    def roles(self) -> dict[str, LLMConfig]:
+        """Each LLM role of the run (``optimizer``, ``scorer``...) and its model."""
+        return {name: value for name, value in self if isinstance(value, LLMConfig)}
+
+    def with_seed(self: SpecT, seed: int) -> SpecT:
+        """The same spec with another engine seed (one repetition of a job)."""
+        engine = self.engine.model_copy(update={"seed": seed})
+        return self.model_copy(update={"engine": engine, "reps": 1})
+
+
+# -- flat settings ----------------------------------------------------------------------
+
+
+def settings_of(spec_class: type[RunSpec]) -> dict[str, tuple[str, ...]]:
+    """Every flat setting of a kind (a CLI flag without dashes, a sweep key) → its path in
+    the spec: the kind's own fields, the engine's, and per role ``ROLE`` (the model spec)
+    and ``ROLE_FIELD`` (``scorer_base_url``)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, field in spec_class.model_fields.items():
+        kind_of = field.annotation
+        if name == "kind" or name in spec_class.RESOLVED:
+            continue
+        if kind_of is LLMConfig:
+            found[name] = (name, "spec")
+            found |= {
+                f"{name}_{sub}": (name, sub) for sub in LLMConfig.model_fields if sub != "spec"
+            }
+        elif isinstance(kind_of, type) and issubclass(kind_of, EngineSpec):
+            found |= {sub: ("engine", sub) for sub in kind_of.model_fields}
+        else:
+            found[name] = (name,)
+    return found
+
+
+def flag_of(name: str) -> str:
+    """A setting's command-line flag: ``top_k`` → ``--top-k``, ``scorer_timeout_s`` →
+    ``--scorer-timeout``."""
+    return "--" + name.removesuffix("_s").replace("_", "-")
+
+
+def value_at(spec: BaseModel, path: tuple[str, ...]) -> Any:
+    value: Any = spec
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+def _field(spec_class: type[RunSpec], path: tuple[str, ...]) -> FieldInfo:
+    model: type[BaseModel] = spec_class
+    for part in path[:-1]:
+        annotation = model.model_fields[part].annotation
+        assert isinstance(annotation, type)
+        assert issubclass(annotation, BaseModel)
+        model = annotation
+    return model.model_fields[path[-1]]
+
+
+def _annotation(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
+    return _field(spec_class, path).annotation
+
+
+def default_at(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
+    """The default of the setting at ``path`` (``...`` where it has none)."""
+    info = _field(spec_class, path)
+    if info.is_required():
+        return ...
+    if info.default_factory is not None:
+        return info.default_factory()  # type: ignore[call-arg]
+    return info.default
+
+
+def _aliases(spec_class: type[RunSpec]) -> Mapping[str, str]:
+    engine = spec_class.model_fields["engine"].annotation
+    return engine.ALIASES if isinstance(engine, type) and issubclass(engine, EngineSpec) else {}
+
+
+def canonical_name(spec_class: type[RunSpec], name: str) -> str:
+    """``candidates-per-step`` → ``samples_per_step``: dashes, and the engine's aliases."""
+    name = name.replace("-", "_")
+    return _aliases(spec_class).get(name, name)
+
+
+def build_spec(
+    spec_class: type[SpecT], values: Mapping[str, Any], base: SpecT | None = None
+) -> SpecT:
+    """The spec of ``spec_class`` with the flat settings ``values`` set (over ``base``, or
+    the kind's defaults); a ``ConfigError`` names an unknown or invalid setting."""
+    known = settings_of(spec_class)
+    nested: dict[str, Any] = base.model_dump() if base is not None else {}
+    for raw, value in values.items():
+        name = canonical_name(spec_class, raw)
+        if name not in known:
+            raise ConfigError(
+                f"{raw}: not a setting of {spec_class.model_fields['kind'].default!r} runs "
+                f"(settings: {', '.join(sorted(known))})"
+            )
+        path = known[name]
+        if isinstance(value, str) and _annotation(spec_class, path) == tuple[str, ...]:
+            value = (value,)  # one value of a repeatable setting (``initial = ""``)
+        target = nested
+        for part in path[:-1]:
+            current = target.get(part)
+            if isinstance(current, BaseModel):
+                current = current.model_dump()
+            target[part] = dict(current or {})
+            target = target[part]
+        target[path[-1]] = value
+    return validate_spec(spec_class, nested)
+
+
+def validate_spec(spec_class: type[SpecT], data: Any) -> SpecT:
+    """``spec_class.model_validate(data)`` with a one-line ``ConfigError`` naming the flat
+    setting at fault."""
+    try:
+        return spec_class.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, spec_class)) from None
+
+
+def describe(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> str:
+    """The first problem of a validation error, as ``setting must be >= 1 (got 0)`` or
+    ``setting: what is wrong (got X)``, naming the flat setting where there is one."""
+    first = exc.errors()[0]
+    loc = tuple(str(p) for p in first["loc"])
+    name = ".".join(loc)
+    if spec_class is not None:
+        by_path = {path: flat for flat, path in settings_of(spec_class).items()}
+        name = by_path.get(loc, name)
+    shown = first.get("input")
+    got = "" if isinstance(shown, dict) or shown is None else f" (got {shown!r})"
+    phrase = _PHRASES.get(first["type"])
+    if phrase is not None and name:
+        return f"{name} {phrase.format(**first.get('ctx', {}))}{got}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}{got}" if name else f"{message}{got}"
+
+
+_PHRASES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "literal_error": "must be {expected}",
+    "missing": "is required",
+    "extra_forbidden": "is not a setting",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+}
+"""Pydantic's error types, as a sentence about the setting."""

@@ -1,0 +1,325 @@
+"""One runner for every kind: ``start(spec, options)`` and ``resume(run_dir, options)``.
+
+Both take the same path: build each model once (a missing key, an unknown model, a bad
+dataset fail here, before anything is written), let the kind resolve its spec and build its
+problem, lock the run dir, and run the OPRO loop from the steps on disk — none for a new
+run — so that a resumed run equals an uninterrupted one. A spec with ``reps > 1`` is a job:
+one run dir per repetition (seeds seed, seed+1, ...) under the job's dir, then their means
+(``JobSummary``). Progress reaches ``options.progress`` as each step is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from opro.errors import LLMError
+from opro.llm.base import LLM, BackendOptions
+from opro.llm.cache import CallCache, default_cache_path
+from opro.llm.registry import create_backend
+from opro.llm.stack import ManagedLLM, build_llm
+from opro.llm.usage import Budget, Caps
+from opro.optimizer import Optimizer
+from opro.problems.base import Problem
+from opro.problems.records import BestSolution, RunSummary, StepRecord
+from opro.problems.registry import Kind, kind_of
+from opro.problems.runs import JobSummary
+from opro.problems.spec import RunSpec
+from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
+from opro.runlog import CONFIG, CacheConfig, RunConfig, RunDir, write_json_atomic
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, not what: where, at what cost at most, with which cache, who watches."""
+
+    out: Path | str | None = None
+    """The run dir (default ``runs/COMMAND-DATE-TIME``)."""
+    caps: Caps | None = None
+    """Start: the run's caps (none by default). Resume: new caps, kept for later resumes;
+    None keeps the stored ones."""
+    cache: Path | str | None = None
+    """The call cache's SQLite file (default: the user cache dir)."""
+    use_cache: bool = True
+    progress: Progress | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run's (or a job's) end: its dir, resolved spec and summary."""
+
+    run_dir: Path
+    spec: RunSpec
+    summary: RunSummary | JobSummary
+    reps: tuple[RunResult, ...] = ()
+    already_finished: bool = False
+    """``resume`` found it finished: nothing was run."""
+
+    @property
+    def status(self) -> str:
+        return self.summary.status
+
+    @property
+    def stop_reason(self) -> str:
+        return self.summary.stop_reason
+
+    @property
+    def message(self) -> str:
+        return self.summary.message
+
+    @property
+    def best(self) -> BestSolution | None:
+        return self.summary.best if isinstance(self.summary, RunSummary) else None
+
+
+def default_out(command: str) -> Path:
+    return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+async def astart(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
+    """Start a run of ``spec`` (see the module docstring)."""
+    options = options or RunOptions()
+    kind = kind_of(spec.kind)
+    caps = options.caps or Caps()
+    cache = CacheConfig(options.use_cache, None if options.cache is None else str(options.cache))
+    out = Path(options.out) if options.out is not None else default_out(kind.command)
+    async with Models(spec, cache) as models:
+        spec = kind.resolve(spec, models.apis)
+        if spec.reps == 1:
+            budget = Budget(caps)
+            llms = models.managed(budget)
+            problem = kind.build(spec, llms)  # loads the data once: bad data fails here
+            run = RunDir.create(out, RunConfig(spec, caps, cache))
+            return await _loop(run, spec, problem, llms, budget, options, [], None, new=True)
+        kind.build(spec.with_seed(spec.engine.seed), models.managed(Budget()))  # checked first
+        names = tuple(f"rep-{i}" for i in range(spec.reps))
+        made = [RunDir.create(out, RunConfig(spec, caps, cache, runs=names))]
+        try:  # all or nothing: a run dir that cannot be written undoes those made
+            for i, name in enumerate(names):
+                child = spec.with_seed(spec.engine.seed + i)
+                made.append(RunDir.create(out / name, RunConfig(child, caps, cache)))
+                made[-1].release()
+        except BaseException:
+            for run in reversed(made):
+                run.discard()
+            raise
+        job = made[0]
+        return await _run_job(job, kind, models, options)
+
+
+async def aresume(path: Path | str, options: RunOptions | None = None) -> RunResult:
+    """Continue the run or job at ``path`` from its last recorded step; ``options.caps``
+    raises (and replaces) its caps."""
+    options = options or RunOptions()
+    run = RunDir.open(path, lock=True)
+    try:
+        config = run.config()
+        kind = kind_of(config.spec.kind)
+        if not config.runs:  # a finished run needs no model (nor its key)
+            previous = run.summary()
+            if previous is not None and previous.status == "finished":
+                return RunResult(run.path, config.spec, previous, already_finished=True)
+        if options.caps is not None:
+            _keep_caps(run, config, options.caps)
+        async with Models(config.spec, config.cache) as models:
+            if config.runs:
+                return await _run_job(run, kind, models, options)
+            return await _run(run, kind, models, options)
+    finally:
+        run.release()
+
+
+def _keep_caps(run: RunDir, config: RunConfig, caps: Caps) -> None:
+    """A raised cap holds for later resumes too (and for each run of a job)."""
+    for folder in (run.path, *(run.path / name for name in config.runs)):
+        stored = RunDir(folder).config()
+        write_json_atomic(folder / CONFIG, replace(stored, caps=caps).to_json())
+
+
+class Models:
+    """Each role's backend, built once per distinct model (two roles on one embedded model
+    share its weights and queue), and a managed LLM per role for each run's budget."""
+
+    def __init__(self, spec: RunSpec, cache: CacheConfig) -> None:
+        self.roles = spec.roles()
+        self.seed = spec.engine.seed
+        self.cache = None
+        if cache.enabled:
+            self.cache = CallCache(Path(cache.path) if cache.path else default_cache_path())
+        self._backends: dict[tuple[str, BackendOptions], LLM] = {}
+        self.bare: dict[str, LLM] = {}
+        for role, config in self.roles.items():
+            key = (config.spec, config.backend_options())
+            if key not in self._backends:
+                self._backends[key] = create_backend(config.spec, config.backend_options())
+            self.bare[role] = self._backends[key]
+
+    @property
+    def apis(self) -> dict[str, Any]:
+        return {role: llm.api for role, llm in self.bare.items()}
+
+    def managed(self, budget: Budget) -> dict[str, ManagedLLM]:
+        return {
+            role: build_llm(
+                config.spec,
+                stack_options=config.stack_options(role, self.seed),
+                cache=self.cache,
+                budget=budget,
+                backend=self.bare[role],
+            )
+            for role, config in self.roles.items()
+        }
+
+    async def __aenter__(self) -> Models:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+
+
+async def _run(run: RunDir, kind: Kind[Any], models: Models, options: RunOptions) -> RunResult:
+    """Continue ``run`` from its steps on disk, with a budget restored from them."""
+    config = run.config()
+    budget = Budget(config.caps)
+    run.truncate_partial()
+    records = run.read_steps()
+    if records:
+        budget.restore(dict(records[-1].usage), records[-1].elapsed_s)
+    llms = models.managed(budget)
+    problem = kind.build(config.spec, llms)
+    previous = run.summary()
+    optimum = None if previous is None else previous.first_optimal_step
+    return await _loop(run, config.spec, problem, llms, budget, options, records, optimum)
+
+
+async def _loop(
+    run: RunDir,
+    spec: RunSpec,
+    problem: Problem[Any],
+    llms: Mapping[str, LLM],
+    budget: Budget,
+    options: RunOptions,
+    records: list[StepRecord],
+    optimum_at: int | None = None,
+    *,
+    new: bool = False,
+) -> RunResult:
+    """The OPRO loop on ``run``, its steps so far ``records``, watched by the progress."""
+    watched = _Watched(run, spec, budget, options.progress or NoProgress())
+    optimizer = Optimizer(
+        problem, llms["optimizer"], spec.engine, watched, budget, optimum_at=optimum_at
+    )
+    watched.started(records)
+    try:
+        summary = await optimizer.run()
+    finally:
+        run.release()
+    watched.finished(summary)
+    if new and summary.stop_reason == "llm_error" and not run.read_steps():
+        run.discard()  # its very first call failed: nothing to resume, as bad input
+        raise LLMError(summary.message)
+    return RunResult(run.path, spec, summary)
+
+
+async def _run_job(job: RunDir, kind: Kind[Any], models: Models, options: RunOptions) -> RunResult:
+    """Run (or continue) a job's runs one after another, until one does not finish."""
+    config = job.config()
+    results: list[RunResult] = []
+    for name in config.runs:
+        run = RunDir.open(job.path / name, lock=True)
+        previous = run.summary()
+        if previous is not None and previous.status == "finished":
+            run.release()
+            results.append(RunResult(run.path, run.config().spec, previous, already_finished=True))
+            continue
+        result = await _run(run, kind, models, options)
+        results.append(result)
+        if result.status != "finished":
+            break
+    summaries = [RunDir(job.path / name).summary() for name in config.runs]
+    summary = JobSummary.of(config.runs, summaries)
+    job.write_summary(summary)
+    job.release()
+    already = all(r.already_finished for r in results) and len(results) == len(config.runs)
+    return RunResult(job.path, config.spec, summary, tuple(results), already)
+
+
+@dataclass
+class _Watched:
+    """The run dir as the optimizer's recorder, telling ``progress`` of each step."""
+
+    run: RunDir
+    spec: RunSpec
+    budget: Budget
+    progress: Progress
+    seconds: list[float] = field(default_factory=list)
+    shown: tuple[Snapshot, float] | None = None
+    last: tuple[int, float | None] | None = None
+    """The last recorded step and its best score so far."""
+    _last: float = field(default_factory=time.monotonic)
+
+    def read_steps(self) -> list[StepRecord]:
+        return self.run.read_steps()
+
+    def append_step(self, record: StepRecord) -> None:
+        self.run.append_step(record)
+        now = time.monotonic()
+        self.seconds.append(now - self._last)
+        self._last = now
+        self.last = (record.step, record.best_score)
+        self.progress.step_finished(self._show())
+
+    def write_summary(self, summary: RunSummary | JobSummary) -> None:
+        self.run.write_summary(summary)
+
+    def started(self, records: list[StepRecord]) -> None:
+        if records:
+            self.last = (records[-1].step, records[-1].best_score)
+        start = RunStart(str(self.run.path), self.spec.engine.steps, self._show().step)
+        self.progress.run_started(start, self.live)
+        self._last = time.monotonic()
+
+    def finished(self, summary: RunSummary) -> None:
+        done = summary.status == "finished"
+        end = replace(self._show(), eta_s=0.0 if done else None)
+        self.progress.run_finished(
+            RunEnd(str(self.run.path), summary.status, summary.stop_reason, end)
+        )
+
+    def _show(self) -> Snapshot:
+        step, best = self.last if self.last is not None else (None, None)
+        total = self.budget.total()
+        steps = self.spec.engine.steps
+        snapshot = Snapshot(
+            step=step,
+            steps=steps,
+            best=best,
+            calls=total.calls,
+            cached_calls=total.cached_calls,
+            tokens=total.total_tokens,
+            cost_usd=total.cost_usd,
+            elapsed_s=round(self.budget.elapsed_s, 3),
+            eta_s=eta(steps - (step or 0), self.seconds),
+        )
+        self.shown = (snapshot, time.monotonic())
+        return snapshot
+
+    def live(self) -> Snapshot:
+        """The last step's snapshot with this moment's counters; safe from any thread."""
+        if self.shown is None:
+            return self._show()
+        shown, at = self.shown
+        total = self.budget.total()
+        return replace(
+            shown,
+            calls=total.calls,
+            cached_calls=total.cached_calls,
+            tokens=total.total_tokens,
+            cost_usd=total.cost_usd,
+            elapsed_s=round(self.budget.elapsed_s, 3),
+            eta_s=None if shown.eta_s is None else max(shown.eta_s - (time.monotonic() - at), 0),
+        )
