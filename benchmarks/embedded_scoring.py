@@ -61,9 +61,9 @@ def prompts(data_dir: Path, n: int) -> list[str]:
 def run_naive(texts: list[str], threads: int) -> tuple[float, list[str]]:
     from llama_cpp import Llama
 
-    from opro.llm.local import _route_llama_logs
+    from opro.llm.llama_logs import route_llama_logs
 
-    _route_llama_logs()
+    route_llama_logs()
     llm = Llama(str(model_path("gemma3-270m")), n_ctx=N_CTX, n_threads=threads, verbose=False)
     started = time.perf_counter()
     outs = []

@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from opro.llm.usage import Budget
 from opro.llm.base import BackendOptions
 from opro.llm.cache import CallCache
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
+from opro.llm.usage import Budget
 from opro.types import Request
 
 
