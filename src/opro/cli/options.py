@@ -114,25 +114,24 @@ def add_spec_arguments(
     assert isinstance(engine_class, type)
     assert issubclass(engine_class, EngineSpec)
     groups: dict[str, argparse._ArgumentGroup] = {}
+    loop = "OPRO loop (the paper's ablation knobs)"
 
     def group(name: str) -> argparse._ArgumentGroup:
         if name not in groups:
             groups[name] = parser.add_argument_group(name)
         return groups[name]
 
+    group("task")  # first in --help
     for name, path in settings_of(spec_class).items():
         if not only(name):
             continue
         default = default_at(spec_class, path)
         if path[0] == "engine":
-            info = engine_class.model_fields[name]
-            where = "OPRO loop (the paper's ablation knobs)"
+            info, where = engine_class.model_fields[name], loop
         elif fields[path[0]].annotation is LLMConfig:
-            info = LLMConfig.model_fields[path[1]]
-            where = f"{path[0]} LLM"
+            info, where = LLMConfig.model_fields[path[1]], f"{path[0]} LLM"
         else:
-            info = fields[name]
-            where = "task"
+            info, where = fields[name], loop if name == "reps" else "task"
         keywords = _argument(name, info, default)
         if keywords is None:
             continue

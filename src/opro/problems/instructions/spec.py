@@ -29,7 +29,7 @@ PRETRAINED_MAX_TOKENS = 64
 
 
 class InstructionsEngine(EngineSpec):
-    steps: int = Field(200, ge=1, description="optimization steps (the paper: 200)")
+    steps: int = Field(200, ge=1, description="optimization steps (the paper's)")
     max_tokens: int | None = Field(
         None,
         ge=1,
