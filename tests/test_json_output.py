@@ -28,6 +28,14 @@ def _instance(tmp_path: Path) -> Path:
     return path
 
 
+def _stopped_run(tmp_path: Path) -> Path:
+    out = tmp_path / "stopped"
+    made = run_cli("linreg", "--optimizer", "fake:tests.doubles:linreg_walker", "--steps", "3",
+                   "--reps", "1", "--max-calls", "8", "--out", str(out), "-q")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return out
+
+
 # (name, argv builder): one case per command that has --json, plus the run commands whose
 # summary is JSON.
 CASES = {
@@ -64,7 +72,21 @@ CASES = {
         "2",
         "--out",
         str(tmp / "tsp-run"),
+        "--json",
     ],
+    "linreg": lambda tmp: [
+        "linreg",
+        "--optimizer",
+        "fake:tests.doubles:linreg_walker",
+        "--steps",
+        "2",
+        "--reps",
+        "2",
+        "--out",
+        str(tmp / "linreg-job"),
+        "--json",
+    ],
+    "resume": lambda tmp: ["resume", str(_stopped_run(tmp)), "--json"],
     "optimize": lambda tmp: [
         "optimize",
         "--dataset",
@@ -77,6 +99,7 @@ CASES = {
         "1",
         "--out",
         str(tmp / "opt-run"),
+        "--json",
     ],
 }
 

@@ -21,7 +21,7 @@ def test_two_steps_on_boolean_expressions(tmp_path: Path) -> None:
         "optimize", "--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA),
         "--steps", "2", "--candidates-per-step", "3", "--max-train", "6", "--max-test", "6",
         "--scorer-max-tokens", "8", "--constrained", "--initial", "",
-        "--initial", "Let's think step by step.", "--out", str(out),
+        "--initial", "Let's think step by step.", "--out", str(out), "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

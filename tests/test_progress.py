@@ -24,7 +24,7 @@ from tests.doubles import run_kind
 WALKER = "fake:tests.doubles:linreg_walker"
 ENV = {"PYTHONPATH": str(ROOT)}
 LINREG = ["linreg", "--optimizer", WALKER, "--reps", "1", "--w-true", "40", "--b-true", "40"]
-LINREG += ["--no-cache"]  # two runs of one command make the same calls: none is replayed
+LINREG += ["--no-cache", "--json"]  # two runs of one command make the same calls: none cached
 SNAPSHOT_FIELDS = {
     "step",
     "steps",

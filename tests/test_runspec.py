@@ -164,7 +164,7 @@ def test_a_toy_kind_runs_resumes_reports_and_sweeps(
     # The CLI has a command for it, generated from its spec.
     out = tmp_path / "cli"
     code = cli.main(["-q", "guess", "--optimizer", "fake:tests.toy_kind:guesser", "--target",
-                     "37", "--steps", "2", "--out", str(out)])  # fmt: skip
+                     "37", "--steps", "2", "--out", str(out), "--json"])  # fmt: skip
     assert code == 0
     assert json.loads(capsys.readouterr().out)["status"] == "finished"
     with pytest.raises(SystemExit, match="2"):  # argparse: not an integer

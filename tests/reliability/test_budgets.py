@@ -22,7 +22,7 @@ COMMON = [
     "optimize", "--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA),
     "--optimizer", "fake:tests.doubles:instruction_proposer", "--steps", "6",
     "--candidates-per-step", "4", "--max-train", "10", "--max-test", "10", "--no-cache",
-    "--optimizer-price", "1,1", "--scorer-price", "1,1",
+    "--optimizer-price", "1,1", "--scorer-price", "1,1", "--json",
 ]  # fmt: skip
 
 
@@ -62,7 +62,8 @@ def test_cap_stops_within_one_step_and_resume_continues(
 
     higher = per_step[-1] * 10
     raised = run_cli(
-        "resume", str(out), flag, str(int(higher) if field == "calls" else higher), env=ENV
+        "resume", str(out), "--json", flag, str(int(higher) if field == "calls" else higher),
+        env=ENV,
     )
     assert raised.returncode == 0, raised.stderr
     assert json.loads(raised.stdout)["status"] == "finished"
@@ -89,7 +90,7 @@ def test_time_limit_stops_within_one_step_and_resume_continues(tmp_path: Path) -
         # Each step takes about one server round trip (0.3 s) per call in sequence: scoring
         # 4 candidates x 10 examples is one round at concurrency 64.
         assert summary["elapsed_s"] <= 1.5 + 1.0
-        resumed = run_cli("resume", str(out), "--time-limit", "120", env=ENV)
+        resumed = run_cli("resume", str(out), "--json", "--time-limit", "120", env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "finished"
     assert [s["step"] for s in steps_of(out)] == list(range(7))

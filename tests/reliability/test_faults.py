@@ -47,7 +47,7 @@ def optimize(server: StubServer, out: Path, *extra: str) -> Any:
         "--scorer", "openai:scorer-model", "--scorer-base-url", server.url,
         "--optimizer", "openai:optimizer-model", "--optimizer-base-url", server.url,
         "--position", "Q_end", "--steps", "3", "--candidates-per-step", "3",
-        "--max-train", "12", "--max-test", "12", "--test-top", "2",
+        "--max-train", "12", "--max-test", "12", "--test-top", "2", "--json",
         "--scorer-timeout", "0.5", "--optimizer-timeout", "0.5", "--no-cache",
         "--out", str(out), *extra,
         env={"OPENAI_API_KEY": "sk-test"}, timeout=600,
@@ -112,7 +112,9 @@ def test_failures_beyond_the_retry_bound_stop_the_run_and_resume_finishes_it(
         saved = len(steps_of(out))
         assert saved >= 1
         flaky.plan = lambda i: "ok"
-        resumed = run_cli("resume", str(out), env={"OPENAI_API_KEY": "sk-test"}, timeout=600)
+        resumed = run_cli(
+            "resume", str(out), "--json", env={"OPENAI_API_KEY": "sk-test"}, timeout=600
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "finished"
     assert outcome(out) == outcome(tmp_path / "clean")

@@ -20,7 +20,9 @@ from opro.cli.options import (
     given,
     spec_from,
 )
+from opro.errors import OproError
 from opro.problems.registry import kind_of, kinds
+from opro.problems.runs import JobSummary
 from opro.progress_display import Display
 from opro.runner import RunOptions, RunResult, default_out
 
@@ -33,9 +35,22 @@ def add_run_commands(sub: Any) -> None:
         parser.add_argument(
             "--out", type=Path, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
         )
+        add_end_arguments(parser)
         add_cache_arguments(parser)
         add_caps_arguments(parser)
         parser.set_defaults(run=cmd_run, kind=kind.name)
+
+
+def add_end_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object on stdout (a run's summary; `tsp baselines`: the baselines) "
+        "instead of the human summary",
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="do not write report.html at the end"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -52,12 +67,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         progress=display_of(args),
     )
-    return finish(api.start(spec, options), display_of(args))
+    return finish(api.start(spec, options), args)
 
 
 def add_resume_command(sub: Any) -> None:
     parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
     parser.add_argument("dir", type=Path, help="the run directory")
+    add_end_arguments(parser)
     add_caps_arguments(parser)
     parser.set_defaults(run=cmd_resume)
 
@@ -68,7 +84,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if result.already_finished:
         print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
         return 0
-    return finish(result, display_of(args))
+    return finish(result, args)
 
 
 def display_of(args: argparse.Namespace) -> Display:
@@ -77,17 +93,52 @@ def display_of(args: argparse.Namespace) -> Display:
     return display
 
 
-def finish(result: RunResult, display: Display) -> int:
-    """The summary on stdout (without per-example marks: they stay in summary.json); a
-    stopped run's notice on stderr. Exit 0 when finished or stopped by a cap, 4 when the
-    LLM failed."""
-    print(json.dumps(brief(result.summary.to_json()), indent=2, ensure_ascii=False))
+def finish(result: RunResult, args: argparse.Namespace) -> int:
+    """The summary on stdout — for people, or ``--json`` (per-example marks left out: they
+    stay in summary.json) — and the report; a stopped run's notice on stderr. Exit 0 when
+    finished or stopped by a cap, 4 when the LLM failed."""
+    display = display_of(args)
+    report = None if args.no_report else _report(result.run_dir, display)
+    if args.json:
+        print(json.dumps(brief(result.summary.to_json()), indent=2, ensure_ascii=False))
+    else:
+        for line in describe(result):
+            print(line)
+        print(f"run dir: {result.run_dir}")
+        if report is not None:
+            print(f"report: {report}")
     if result.status != "finished":
         display.notice(
             f"opro: run stopped ({result.stop_reason}): {result.message} "
             f"— continue with `opro resume {result.run_dir}`"
         )
     return 4 if result.stop_reason == "llm_error" else 0
+
+
+def describe(result: RunResult) -> list[str]:
+    head = f"{result.status} ({result.stop_reason})"
+    summary = result.summary
+    if isinstance(summary, JobSummary):
+        numbers = ", ".join(
+            f"{name} {m.mean:.4g} ± {m.std:.2g}" for name, m in summary.means.items()
+            if m.mean is not None and m.std  # the numbers that vary over the runs
+        )  # fmt: skip
+        reached = f"{summary.reps_reaching_optimum} of {summary.reps} reached the optimum"
+        return [f"{head}: {summary.reps_finished} of {summary.reps} runs finished; {reached}",
+                f"means over the runs: {numbers or '-'}"]  # fmt: skip
+    return [
+        f"{head} after {summary.steps_completed} steps",
+        *kind_of(result.spec.kind).describe(summary),
+    ]
+
+
+def _report(run_dir: Path, display: Display) -> Path | None:
+    """The run's report.html; a report that cannot be drawn is a notice, not a failed run."""
+    try:
+        return api.report([run_dir])
+    except OproError as exc:
+        display.notice(f"opro: no report: {exc}")
+        return None
 
 
 def brief(summary: dict[str, Any]) -> dict[str, Any]:

@@ -155,6 +155,13 @@ class LinregKind(Kind[LinregSpec]):
         steps = summary.details.get("steps_to_optimum")
         return {"best_score": summary.best_score, "steps_to_optimum": steps}
 
+    def describe(self, summary: RunSummary) -> list[str]:
+        reached = summary.details.get("steps_to_optimum")
+        best = "nothing" if summary.best is None else summary.best.text
+        found = "not reached" if reached is None else f"reached at step {reached}"
+        return [f"best: {best}; the optimum ({summary.details.get('w_true')}, "
+                f"{summary.details.get('b_true')}) {found}"]  # fmt: skip
+
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         reached = [s for s in (steps_to_optimum(r) for r in job.runs) if s is not None]
         pairs = [len(r.candidates()) for r in job.runs]

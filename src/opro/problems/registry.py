@@ -122,6 +122,13 @@ class Kind(Generic[SpecT]):
         """The numbers a sweep compares and averages over seeds."""
         return {"best_score": summary.best_score}
 
+    def describe(self, summary: RunSummary) -> list[str]:
+        """What a person reads at the end of a run (``opro optimize`` prints it)."""
+        best = summary.best
+        if best is None:
+            return ["nothing was scored"]
+        return [f"best: {best.text} (score {best.score:.6g}, found at step {best.step})"]
+
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         return []
 

@@ -238,7 +238,6 @@ class TspKind(Kind[TspSpec]):
         parser.add_argument(
             "--instance", type=Path, metavar="FILE", help='JSON {"points": [[x, y], ...]}'
         )
-        parser.add_argument("--json", action="store_true", help="baselines: one JSON object")
 
     def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
         if args.instance is None:
@@ -261,6 +260,17 @@ class TspKind(Kind[TspSpec]):
 
     def headline(self, summary: RunSummary) -> dict[str, float | None]:
         return {"best_score": summary.best_score, "gap_percent": summary.details.get("gap_percent")}
+
+    def describe(self, summary: RunSummary) -> list[str]:
+        d = summary.details
+        if summary.best is None:
+            return ["no tour was scored"]
+        return [
+            f"best tour: {summary.best.text}",
+            f"length {summary.best.score:.2f}: {d['gap_percent']:.1f} % over the optimum "
+            f"{d['optimal_length']:.2f} (nearest neighbour {d['nearest_neighbor_gap_percent']:.1f}"
+            f" %, farthest insertion {d['farthest_insertion_gap_percent']:.1f} %)",
+        ]
 
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         facts = _facts(job.runs[0])

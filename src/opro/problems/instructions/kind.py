@@ -58,6 +58,27 @@ class InstructionsKind(Kind[InstructionsSpec]):
             "best_test_score": None if outcome is None else outcome.best_test_score,
         }
 
+    def describe(self, summary: RunSummary) -> list[str]:
+        details = dict(summary.details)
+        best = summary.best
+        if best is None:
+            return ["no instruction was scored"]
+        start = _pct(details.get("initial_train_score"))
+        start = _pct(details.get("initial_train_score"))
+        lines = [
+            f"best instruction: {_instruction(best.text)!r} (found at step {best.step})",
+            f"train accuracy: {_pct(best.score)} % (start {start} % on {details.get('n_train')}"
+            " questions)",
+        ]
+        outcome = Outcome.from_details(details)
+        if outcome is None:
+            return [*lines, "test accuracy: not scored yet (the run has not finished)"]
+        paired = outcome.paired_test
+        p = "" if paired is None else f", exact McNemar p = {paired.p_value:.3g}"
+        begun = _pct(outcome.initial_test_score)
+        test = f"{_pct(outcome.best_test_score)} % (start {begun} % on {outcome.n_test}{p})"
+        return [*lines, f"test accuracy: {test}"]
+
     # -- the report ------------------------------------------------------------------------
 
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
