@@ -107,3 +107,28 @@ def spec_of(run: Path) -> dict[str, Any]:
 def budget_teller(request: Request) -> str:
     """A pre-trained-style optimizer that proposes the token budget it was given."""
     return f" 50 <TEXT>Answer within {request.max_tokens} tokens, sample {request.sample}.</TEXT>"
+
+
+def sentiment_scorer(request: Request) -> str:
+    """A scorer of the toy sentiment task: right more often under a longer instruction (so the
+    search has a gradient), seeded by the question and the instruction. The instruction is
+    in the prompt, or in the system message (``--instruction-in system``)."""
+    question = request.prompt.split("\n")[-1] if request.system else request.prompt
+    instruction = request.system or request.prompt
+    truth = "positive" if any(w in question for w in ("great", "love", "good")) else "negative"
+    rng = random.Random(f"{question}|{instruction}|{len(instruction)}")
+    right = rng.random() < min(0.95, 0.3 + 0.05 * len(instruction.split()))
+    return f" It sounds {truth if right else ('negative' if truth == 'positive' else 'positive')}."
+
+
+def judge_yes_if_same(request: Request) -> str:
+    """An LLM judge double: yes when the graded answer names the reference answer."""
+    reference = request.prompt.split("Reference answer:\n", 1)[1].split("\n", 1)[0]
+    graded = request.prompt.split("Answer to grade:\n", 1)[1].split("\n\nDoes", 1)[0]
+    return " yes" if reference.lower() in graded.lower() else " no"
+
+
+def slow_instruction_proposer(request: Request) -> str:
+    """``instruction_proposer``, slow enough for a kill to land mid-run."""
+    time.sleep(0.05)
+    return instruction_proposer(request)

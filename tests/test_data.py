@@ -378,11 +378,17 @@ def test_missing_user_file_and_tiny_train_fold(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_dataset(f"jsonl:{tmp_path / 'nope.jsonl'}")
     one_line_error(exc, "nope.jsonl not found", "check the path")
-    path = tmp_path / "one.jsonl"
-    path.write_text('{"question": "q", "answer": 1}\n')
+    path = tmp_path / "four.jsonl"
+    path.write_text('{"question": "q", "answer": 1}\n' * 4)
+    tiny = load_dataset(f"jsonl:{path}")  # 20 % of 4 is no training example: evaluating works
+    assert (len(tiny.train), len(tiny.split("all"))) == (0, 4)
+    with pytest.raises(ConfigError) as exc:  # optimizing names the real ways out
+        tiny.check_trainable()
+    one_line_error(exc, "no training examples", "--train-size", "--train-ratio", "--test-dataset")
+    assert len(load_dataset(f"jsonl:{path}", train_size=2).train) == 2
     with pytest.raises(ConfigError) as exc:
-        load_dataset(f"jsonl:{path}")
-    one_line_error(exc, "--train-ratio")
+        load_dataset(f"jsonl:{path}", train_size=4)
+    one_line_error(exc, "has 4 examples", "--train-size 4 leaves none to test on")
 
 
 # --- fetch ---------------------------------------------------------------------------

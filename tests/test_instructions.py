@@ -110,9 +110,7 @@ def test_parse_post_processes_and_filters(style: str, output: str, expected: str
 
 
 def test_digit_filter_applies_to_numeric_tasks_only() -> None:
-    numeric = InstructionOptimization(
-        _task(style="instruct"), _dataset("numeric"), FakeLLM("echo")
-    )
+    numeric = InstructionOptimization(_task(style="instruct"), _dataset("numeric"), FakeLLM("echo"))
     assert numeric.parse("<INS>Add the 2 numbers.</INS>") is None
     assert numeric.parse("<INS>Add the numbers.</INS>") == "Add the numbers."
     assert _problem(style="instruct").parse("<INS>Use 2 passes.</INS>") == "Use 2 passes."
@@ -201,7 +199,7 @@ def test_states_failures_are_never_scored_as_wrong() -> None:
     )
     assert result.marks == "01e1x1"
     assert (result.count("correct"), result.count("empty"), result.count("failed")) == (3, 1, 1)
-    assert result.accuracy == pytest.approx(3 / 5)  # over the 5 answered, not 6
+    assert result.accuracy == pytest.approx(100 * 3 / 5)  # over the 5 answered, not 6
     with pytest.raises(RetriesExhausted):
         asyncio.run(score_instructions(llm, ["Go."], _examples(), ScorerOptions()))
 
@@ -265,7 +263,7 @@ def test_optimize_stopped_by_a_budget_resumes_to_the_same_result(tmp_path: Path)
     cut = _optimize(tmp_path / "cut", cache=False, caps=Caps(max_calls=200))
     assert cut.status == "stopped"
     assert cut.stop_reason == "budget"
-    resumed = api.resume(tmp_path / "cut", RunOptions(caps=Caps(max_calls=10**6)))
+    resumed = api.resume(tmp_path / "cut", RunOptions(caps=Caps(max_calls=10**6), trust_code=True))
     assert not resumed.already_finished
     summary = resumed.summary.to_json()
     assert summary["status"] == "finished"
@@ -276,8 +274,9 @@ def test_optimize_stopped_by_a_budget_resumes_to_the_same_result(tmp_path: Path)
         return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in s["test_evaluation"]]
 
     assert rows(summary) == rows(whole)
-    assert steps_of(tmp_path / "cut")[-1]["candidates"] == (
-        steps_of(tmp_path / "whole")[-1]["candidates"]
+    assert (
+        steps_of(tmp_path / "cut")[-1]["candidates"]
+        == (steps_of(tmp_path / "whole")[-1]["candidates"])
     )
 
 
@@ -311,7 +310,7 @@ def test_evaluate_cli_json_and_paired_test(tmp_path: Path) -> None:
     assert single["n"] == 50
     assert single["instruction"] == "Check."
     assert single["correct"] + single["wrong"] + single["empty"] + single["failed"] == 50
-    assert single["accuracy"] == pytest.approx(single["correct"] / 50)
+    assert single["accuracy"] == pytest.approx(100 * single["correct"] / 50)  # percent
     two = run_cli(
         *common, "--instruction", "", "--instruction", "Check each operator then answer.", env=ENV
     )

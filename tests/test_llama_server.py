@@ -187,3 +187,26 @@ def test_evaluate_against_the_llama_server(llama_server: str) -> None:
     )  # fmt: skip
     assert refused.returncode == 2
     assert "A_begin" in refused.stderr
+
+
+def test_optimize_with_both_roles_on_the_server(llama_server: str, tmp_path: Path) -> None:
+    """The README's Servers recipe: scorer and optimizer on one local server, no key."""
+    from tests.conftest import SHARED_DATA
+
+    out = tmp_path / "run"
+    result = run_cli(
+        "optimize", "--dataset", "bbh:navigate", "--data-dir", str(SHARED_DATA),
+        "--scorer", "openai:gemma", "--scorer-base-url", llama_server, "--scorer-api", "completion",
+        "--optimizer", "openai:gemma", "--optimizer-base-url", llama_server,
+        "--optimizer-api", "completion", "--steps", "1", "--samples-per-step", "2",
+        "--max-train", "3", "--max-test", "3", "--scorer-max-tokens", "8", "--constrained",
+        "--scorer-price", "0,0", "--optimizer-price", "0,0", "--budget-usd", "1",
+        "--out", str(out), "--json", timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "finished"
+    assert summary["usage"]["optimizer"]["calls"] == 2
+    assert summary["usage"]["scorer"]["calls"] >= 3
+    spec = json.loads((out / "config.json").read_text())["spec"]
+    assert (spec["style"], spec["position"]) == ("pretrained", "A_begin")  # from the API

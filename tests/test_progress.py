@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from opro import Caps, LinregSpec, RunOptions, api
+from opro import Caps, InstructionsSpec, LinregSpec, RunOptions, api
 from opro.progress import RunEnd, RunStart, Snapshot, eta
 from opro.progress_display import LiveDisplay, PlainDisplay, clock
 from opro.testing.stub_server import StubServer
@@ -22,6 +22,11 @@ from tests.conftest import ROOT, SENTINEL_KEY, SHARED_DATA, assert_one_line_erro
 from tests.doubles import run_kind
 
 WALKER = "fake:tests.doubles:linreg_walker"
+BOOLEANS = InstructionsSpec(
+    dataset="bbh:boolean_expressions",
+    data_dir=str(SHARED_DATA),
+    scorer="fake:tests.doubles:boolean_scorer",
+)
 ENV = {"PYTHONPATH": str(ROOT)}
 LINREG = ["linreg", "--optimizer", WALKER, "--reps", "1", "--w-true", "40", "--b-true", "40"]
 LINREG += ["--no-cache", "--json"]  # two runs of one command make the same calls: none cached
@@ -126,7 +131,9 @@ def test_a_resumed_run_reports_from_where_it_was_and_eta_waits_for_a_step(tmp_pa
     assert done < 4
 
     again = Recorder()
-    result = api.resume(tmp_path / "r", RunOptions(caps=Caps(max_calls=100), progress=again))
+    result = api.resume(
+        tmp_path / "r", RunOptions(caps=Caps(max_calls=100), progress=again, trust_code=True)
+    )
     assert result.status == "finished"
     [start] = again.starts
     assert start.last_step == done
@@ -164,12 +171,10 @@ def test_live_counters_move_during_a_step(tmp_path: Path) -> None:
 def test_evaluate_reports_each_scored_pair(tmp_path: Path) -> None:
     seen = Recorder()
     evaluation = api.evaluate(
-        "bbh:boolean_expressions",
+        BOOLEANS,
         ["", "Check."],
-        scorer="fake:tests.doubles:boolean_scorer",
         split="train",
         max_examples=7,
-        data_dir=SHARED_DATA,
         progress=seen,
     )
     assert [r.n for r in evaluation.results] == [7, 7]
@@ -276,12 +281,10 @@ def test_live_display_on_a_terminal_leaves_one_line_per_run(tmp_path: Path) -> N
     try:
         run_kind(LinregSpec, tmp_path / "r", progress=display, optimizer=WALKER, reps=2, steps=2)
         api.evaluate(
-            "bbh:boolean_expressions",
+            BOOLEANS,
             ["Check."],
-            scorer="fake:tests.doubles:boolean_scorer",
             split="train",
             max_examples=5,
-            data_dir=SHARED_DATA,
             progress=display,
         )
     finally:

@@ -55,3 +55,34 @@ def test_the_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = namespace["result"]
     assert getattr(result, "status") == "finished"  # noqa: B009
     assert (tmp_path / "runs" / "api-example" / "report.html").is_file()
+
+
+def test_the_own_task_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's "Your own task" example as written, its hosted models swapped for
+    scripted ones (this machine reaches none), its data file and metric module made here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own task", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert code is not None
+    source = code.group(1)
+    for hosted, scripted in (
+        ('"openai:gpt-4o-mini"', '{"spec": "fake:tests.doubles:sentiment_scorer", "api": "chat"}'),
+        ('"openai:gpt-4o"', '"fake:tests.doubles:instruction_proposer"'),
+    ):
+        assert hosted in source
+        source = source.replace(hosted, scripted)
+    rows = [("A great film, I love it", "positive"), ("Dull and far too long", "negative")] * 30
+    (tmp_path / "reviews.csv").write_text(
+        "text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows)
+    )
+    (tmp_path / "my_metrics.py").write_text(
+        "def names_the_label(prediction, example):\n"
+        "    return example.answer in prediction.lower()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, object] = {}
+    exec(compile(source, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert getattr(result, "status") == "finished"  # noqa: B009
+    assert (tmp_path / "runs" / "reviews" / "report.html").is_file()

@@ -14,29 +14,26 @@ import concurrent.futures
 import functools
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from opro import runner
-from opro.data import load_dataset, subsample
+from opro.data import subsample
 from opro.errors import ConfigError
-from opro.eval.metrics import Mode
-from opro.eval.scorer import (
-    InstructionScore,
-    Position,
-    ScorerOptions,
-    score_instructions,
-    scorer_style,
-)
+from opro.eval.scorer import InstructionScore, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache, default_cache_path
-from opro.llm.config import DEFAULT_MODEL, LLMConfig
+from opro.llm.config import LLMConfig
 from opro.llm.stack import build_llm
 from opro.llm.usage import Budget, Caps, RoleUsage
 from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.instructions.task import task_data, task_metric
+from opro.problems.spec import RunSpec
 from opro.progress import Progress
+from opro.progress_display import in_notebook, notebook_display
 from opro.runlog import RunDir
+from opro.runner import RunOptions, RunResult
 from opro.types import Completion, Request
 
 P = ParamSpec("P")
@@ -50,6 +47,10 @@ def run_sync(coroutine: Coroutine[Any, Any, R]) -> R:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # (outside the except: an error of the run is not chained to this one)
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="opro") as pool:
         return pool.submit(asyncio.run, coroutine).result()
@@ -107,23 +108,19 @@ class Evaluation:
 
 
 async def aevaluate(
-    dataset: str,
+    task: InstructionsSpec | str,
     instructions: Sequence[str],
     *,
-    scorer: LLMConfig | str = DEFAULT_MODEL,
     split: Split = "test",
-    position: Position | None = None,
     max_examples: int | None = None,
-    answer_mode: Mode = "strict",
-    scorer_max_tokens: int = 256,
-    extract_answer: bool = False,
-    data_dir: Path | str | None = None,
     seed: int = 0,
     cache: CallCache | None = None,
     caps: Caps | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Score each instruction on ``split`` of ``dataset``; failed calls are reported apart.
+    """Score each instruction on ``split`` of ``task`` — the same spec an optimization takes
+    (its data, fields, scorer, position, metric...), or a dataset's name with every default —
+    with a paired test of each against the first; failed calls are reported apart.
     ``progress`` hears how many (instruction, example) pairs are scored."""
     if not instructions:
         raise ConfigError("give at least one instruction (or a run dir to take them from)")
@@ -131,35 +128,46 @@ async def aevaluate(
         raise ConfigError(f"split must be train, test or all, got {split!r}")
     if max_examples is not None and max_examples < 1:
         raise ConfigError(f"max_examples must be >= 1, got {max_examples}")
-    config = LLMConfig.model_validate(scorer)
-    data = load_dataset(dataset, data_dir, seed=seed)
-    examples = data.split(split)
-    if max_examples is not None:
-        examples = subsample(examples, max_examples, seed)
+    spec = task if isinstance(task, InstructionsSpec) else InstructionsSpec(dataset=task)
     budget = Budget(caps)
-    llm = build_llm(
-        config.spec,
-        config.backend_options(),
-        config.stack_options("scorer", seed),
-        cache=cache,
-        budget=budget,
-    )
+    roles = {"scorer": spec.scorer} | ({"judge": spec.judge} if spec.judge else {})
+    llms = {
+        role: build_llm(
+            config.spec,
+            config.backend_options(),
+            config.stack_options(role, seed),
+            cache=cache,
+            budget=budget,
+        )
+        for role, config in roles.items()
+    }
     try:
-        style = scorer_style(llm.api)
-        chosen = position or ("A_begin" if style == "base" else "Q_begin")
-        options = ScorerOptions(chosen, style, scorer_max_tokens, answer_mode, extract_answer)
+        spec = spec.resolved({"scorer": llms["scorer"].api, "optimizer": "chat"})
+        examples = task_data(spec.model_copy(update={"max_test": None})).split(split)
+        if max_examples is not None:
+            examples = subsample(examples, max_examples, seed)
         started = time.monotonic()
         results = await score_instructions(
-            llm, list(instructions), examples, options, tolerate_failures=True, progress=progress
+            llms["scorer"],
+            list(instructions),
+            examples,
+            spec.scorer_options,
+            metric=task_metric(spec, llms),
+            tolerate_failures=True,
+            progress=progress,
         )
         elapsed = time.monotonic() - started
     finally:
-        await llm.aclose()
+        for llm in llms.values():
+            await llm.aclose()
     first = results[0].marks
     paired = tuple(None if i == 0 else mcnemar_exact(first, r.marks) for i, r in enumerate(results))
+    name = examples[0].dataset if examples else str(spec.dataset)
+    position = spec.position if spec.instruction_in == "user" else "system"
     return Evaluation(
-        data.name, split, config.spec, chosen, tuple(results), paired, elapsed, budget.total()
-    )
+        name, split, spec.scorer.spec, str(position), tuple(results), paired, elapsed,
+        budget.total(),
+    )  # fmt: skip
 
 
 def instructions_from(run_dir: Path | str, top: int = 3) -> list[str]:
@@ -255,7 +263,29 @@ def report(
     )
 
 
-start = _sync(runner.astart)
-resume = _sync(runner.aresume)
+def start(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
+    """Sync form of ``opro.runner.astart`` (works inside a running event loop); from a
+    notebook, with no progress given, the run's progress shows in the cell."""
+    return _watched(runner.astart, spec, options)
+
+
+def resume(path: Path | str, options: RunOptions | None = None) -> RunResult:
+    """Sync form of ``opro.runner.aresume`` (see ``start``)."""
+    return _watched(runner.aresume, path, options)
+
+
+def _watched(
+    job: Callable[[Any, RunOptions | None], Coroutine[Any, Any, RunResult]],
+    target: Any,
+    options: RunOptions | None,
+) -> RunResult:
+    options = options or RunOptions()
+    if options.progress is not None or not in_notebook():
+        return run_sync(job(target, options))
+    display = notebook_display()
+    try:
+        return run_sync(job(target, replace(options, progress=display)))
+    finally:
+        display.close()
 evaluate = _sync(aevaluate)
 complete = _sync(acomplete)

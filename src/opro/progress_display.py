@@ -331,3 +331,16 @@ def open_display(mode: Mode, *, verbose: bool, secrets: Sequence[str] = ()) -> _
     from rich.logging import RichHandler
 
     return _Opened(LiveDisplay(console), RichHandler(console=console, show_path=False), level)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's kernel app is loaded)."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    kernel = get() if callable(get) else None
+    return kernel is not None and "IPKernelApp" in getattr(kernel, "config", {})
+
+
+def notebook_display() -> LiveDisplay:
+    """The progress of a run started from a notebook: rich's live line in the cell output."""
+    return LiveDisplay(Console(force_jupyter=True))

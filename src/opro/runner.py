@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from opro.errors import LLMError
+from opro.errors import ConfigError, LLMError
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.registry import create_backend
@@ -45,6 +45,9 @@ class RunOptions:
     """The call cache's SQLite file (default: the user cache dir)."""
     use_cache: bool = True
     progress: Progress | None = None
+    trust_code: bool = False
+    """Resume: allow the run dir's spec to import the code it names (a ``fake:module:fn``
+    model, a ``module:function`` metric). A run dir may come from anyone: off by default."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,28 @@ class RunResult:
     @property
     def best(self) -> BestSolution | None:
         return self.summary.best if isinstance(self.summary, RunSummary) else None
+
+    @property
+    def best_instruction(self) -> str | None:
+        """The best solution's text (an instruction, for ``opro optimize``)."""
+        return None if self.best is None else self.best.text
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every scored solution, in order: ``{"step", "text", "score"}`` rows, ready for
+        ``pandas.DataFrame(result.history())`` (a job: its runs' rows, with ``"run"``)."""
+        if self.reps:
+            return [{"run": r.run_dir.name} | row for r in self.reps for row in r.history()]
+        return [
+            {"step": step.step, "text": c.text, "score": c.score}
+            for step in RunDir(self.run_dir).read_steps()
+            for c in step.candidates
+        ]
+
+    def report(self) -> Path:
+        """Write (again) the run's report.html; its path."""
+        from opro.report import write_report
+
+        return write_report([self.run_dir])
 
 
 def default_out(command: str) -> Path:
@@ -118,10 +143,16 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
     try:
         config = run.config()
         kind = kind_of(config.spec.kind)
-        if not config.runs:  # a finished run needs no model (nor its key)
-            previous = run.summary()
-            if previous is not None and previous.status == "finished":
-                return RunResult(run.path, config.spec, previous, already_finished=True)
+        # A finished run needs no model (nor its key, nor its code).
+        previous = run.job_summary() if config.runs else run.summary()
+        if previous is not None and previous.status == "finished":
+            return RunResult(run.path, config.spec, previous, already_finished=True)
+        code = config.spec.imports()
+        if code and not options.trust_code:
+            raise ConfigError(
+                f"{run.path} would import Python code to resume ({', '.join(code)}): resume it "
+                "with --trust-code (RunOptions(trust_code=True)) if you trust this run dir"
+            )
         if options.caps is not None:
             _keep_caps(run, config, options.caps)
         async with Models(config.spec, config.cache) as models:

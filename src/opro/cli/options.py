@@ -128,7 +128,7 @@ def add_spec_arguments(
         default = default_at(spec_class, path)
         if path[0] == "engine":
             info, where = engine_class.model_fields[name], loop
-        elif fields[path[0]].annotation is LLMConfig:
+        elif path[0] in spec_class.model_fields and len(path) == 2:  # a role's model
             info, where = LLMConfig.model_fields[path[1]], f"{path[0]} LLM"
         else:
             info, where = fields[name], loop if name == "reps" else "task"

@@ -51,6 +51,14 @@ def add_end_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-report", action="store_true", help="do not write report.html at the end"
     )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="log the run to MLflow at its end (default URI: $MLFLOW_TRACKING_URI, else "
+        "./mlruns): settings, per-step scores, the best solution, the report",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -73,16 +81,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_resume_command(sub: Any) -> None:
     parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
     parser.add_argument("dir", type=Path, help="the run directory")
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let the run import the Python code its spec names (fake:module:function models, "
+        "a module:function metric): only for run dirs you trust",
+    )
     add_end_arguments(parser)
     add_caps_arguments(parser)
     parser.set_defaults(run=cmd_resume)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    options = RunOptions(caps=caps_from(args), progress=display_of(args))
+    options = RunOptions(
+        caps=caps_from(args), progress=display_of(args), trust_code=args.trust_code
+    )
     result = api.resume(args.dir, options)
     if result.already_finished:
         print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
+        _track(result.run_dir, args)
         return 0
     return finish(result, args)
 
@@ -99,6 +116,7 @@ def finish(result: RunResult, args: argparse.Namespace) -> int:
     finished or stopped by a cap, 4 when the LLM failed."""
     display = display_of(args)
     report = None if args.no_report else _report(result.run_dir, display)
+    _track(result.run_dir, args)
     if args.json:
         print(json.dumps(brief(result.summary.to_json()), indent=2, ensure_ascii=False))
     else:
@@ -113,6 +131,16 @@ def finish(result: RunResult, args: argparse.Namespace) -> int:
             f"— continue with `opro resume {result.run_dir}`"
         )
     return 4 if result.stop_reason == "llm_error" else 0
+
+
+def _track(run_dir: Path, args: argparse.Namespace) -> None:
+    """``--mlflow``: log the run; a failure is one line (the run itself is saved)."""
+    if args.mlflow is None:
+        return
+    from opro.tracking import log_run
+
+    run_id = log_run(run_dir, args.mlflow or None)
+    display_of(args).notice(f"opro: logged {run_dir} to MLflow (run {run_id})")
 
 
 def describe(result: RunResult) -> list[str]:
@@ -177,7 +205,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             continue
         display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
         if (run.directory / "config.json").is_file():  # begun before: continue it
-            result = api.resume(run.directory, RunOptions(progress=display))
+            trusted = RunOptions(progress=display, trust_code=True)  # its spec is the sweep's
+            result = api.resume(run.directory, trusted)
         else:
             options = RunOptions(run.directory, run.caps, run.cache, run.use_cache, display)
             result = api.start(run.spec, options)

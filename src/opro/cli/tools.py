@@ -26,8 +26,10 @@ from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
 from opro.problems.instructions.spec import InstructionsSpec
 
-EVALUATE_SETTINGS = {"dataset", "data_dir", "position", "answer_mode", "scorer_max_tokens",
-                     "extract_answer"}  # fmt: skip
+EVALUATE_SETTINGS = {"dataset", "data_dir", "test_dataset", "question_field", "answer_field",
+                     "train_ratio", "train_size", "position", "answer_mode", "scorer_max_tokens",
+                     "extract_answer", "metric", "system_prompt", "instruction_in",
+                     "seed"}  # fmt: skip
 """The instruction-task settings that ``opro evaluate`` shares with ``opro optimize``."""
 
 
@@ -130,7 +132,8 @@ def add_evaluate_command(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="accuracy of instructions on a dataset split")
 
     def shared(name: str) -> bool:
-        return name in EVALUATE_SETTINGS or name == "scorer" or name.startswith("scorer_")
+        roles = ("scorer", "judge")
+        return name in EVALUATE_SETTINGS or name in roles or name.startswith(("scorer_", "judge_"))
 
     add_spec_arguments(p, InstructionsSpec, only=shared)
     p.add_argument(
@@ -154,7 +157,6 @@ def add_evaluate_command(sub: Any) -> None:
         help="scorer calls in flight (= --scorer-concurrency)",
     )
     p.add_argument("--max-examples", type=int, metavar="N", help="a seeded subsample of N examples")
-    p.add_argument("--seed", type=int, default=0, help="for --max-examples (default 0)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument(
         "--examples", action="store_true", help="with --json: every example's prediction"
@@ -173,17 +175,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         values["scorer_concurrency"] = args.concurrency
     task = spec_from(InstructionsSpec, values)
     evaluation = api.evaluate(
-        task.dataset,
+        task,
         list(dict.fromkeys(instructions)),
-        scorer=task.scorer,
         split=args.split,
-        position=task.position,
         max_examples=args.max_examples,
-        answer_mode=task.answer_mode,
-        scorer_max_tokens=task.scorer_max_tokens,
-        extract_answer=task.extract_answer,
-        data_dir=task.data_dir,
-        seed=args.seed,
+        seed=task.engine.seed,
         cache=api.open_cache(args.cache, enabled=not args.no_cache),
         caps=caps_from(args),
         progress=display_of(args),
@@ -212,7 +208,7 @@ def _print_evaluation(evaluation: api.Evaluation) -> None:
         f"{'p vs 1st':>8}  instruction"
     )
     for result, paired in zip(evaluation.results, evaluation.paired, strict=True):
-        acc = "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}"
+        acc = "-" if result.accuracy is None else f"{result.accuracy:.1f}"
         p = "" if paired is None else f"{paired.p_value:.3g}"
         text = result.instruction if result.instruction else "(empty)"
         print(

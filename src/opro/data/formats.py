@@ -14,10 +14,10 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from opro.errors import ConfigError
 
@@ -54,6 +54,8 @@ class Example:
     dataset: str = ""
     """The spec of the dataset it belongs to (``bbh:snarks``), set by ``load_dataset``; paper-mode
     scoring reads the authors' settings for it. "" for examples built by hand."""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """A user row's other fields, for a metric of the user's own."""
 
 
 def one_line(text: str) -> str:
@@ -217,37 +219,32 @@ def read_mmlu(path: Path, label: str | None = None) -> list[Example]:
     return _nonempty(out, label, REFETCH_HINT)
 
 
-def _user_example(row: Any, index: int, where: str, label: str) -> Example:
-    question = _field(row, "question", where, label, USER_HINT)
-    answer = answer_text(_field(row, "answer", where, label, USER_HINT))
-    if not isinstance(question, str) or answer is None:
-        problem = f"{where}: 'question' must be text and 'answer' text or a number"
-        raise _bad(label, problem, USER_HINT)
-    kind = row.get("kind") or "text"
-    if kind not in KINDS:
-        raise _bad(label, f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}", USER_HINT)
-    return Example(question, answer, cast(Kind, kind), index)
-
-
-def read_user_file(fmt: Literal["jsonl", "csv"], path: Path) -> list[Example]:
-    """A user file: JSON lines, or CSV with a header row; fields question, answer, kind.
-
-    A row's ``kind`` defaults to ``"text"``; ``index`` counts non-blank rows from 0.
-    """
+def read_records(
+    fmt: Literal["jsonl", "csv"], path: Path
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """The rows of a user file and the line each is on: JSON lines (each an object), or CSV
+    with a header row (its names lower-cased); blank lines skipped. What the fields mean is
+    ``opro.data.user``."""
     label = str(path)
     text = _read_text(path, f"dataset file {label}", f"check the path after {fmt}:")
-    out: list[Example] = []
+    lines: list[int] = []
+    out: list[dict[str, Any]] = []
     if fmt == "jsonl":
         for line, raw in enumerate(text.splitlines(), start=1):
             if raw.strip():
                 row = _json(raw, label, USER_HINT, line)
-                out.append(_user_example(row, len(out), f"line {line}", label))
-        return _nonempty(out, label, USER_HINT)
-    rows = _csv_rows(text, label, USER_HINT)
-    header = [cell.strip().lower() for cell in next(rows, (0, []))[1]]
-    for line, cells in rows:
-        if len(cells) > len(header):
-            raise _bad(label, f"line {line} has more columns than the header", USER_HINT)
-        record = dict(zip(header, (cell.strip() for cell in cells), strict=False))
-        out.append(_user_example(record, len(out), f"line {line}", label))
-    return _nonempty(out, label, USER_HINT)
+                if not isinstance(row, dict):
+                    raise _bad(label, f"line {line} is not a JSON object", USER_HINT)
+                lines.append(line)
+                out.append(row)
+    else:
+        rows = _csv_rows(text, label, USER_HINT)
+        header = [cell.strip().lower() for cell in next(rows, (0, []))[1]]
+        for line, cells in rows:
+            if len(cells) > len(header):
+                raise _bad(label, f"line {line} has more columns than the header", USER_HINT)
+            lines.append(line)
+            out.append(dict(zip(header, (cell.strip() for cell in cells), strict=False)))
+    if not out:
+        raise _bad(label, "no examples (empty dataset)", USER_HINT)
+    return lines, out

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import Literal
 
 import platformdirs
 
@@ -40,9 +38,18 @@ from opro.data.formats import (
     read_gsm,
     read_mmlu,
     read_multiarith,
-    read_user_file,
 )
 from opro.data.splits import DEFAULT_TRAIN_RATIOS, check_ratio, split_indices, subsample
+from opro.data.user import (
+    DEFAULT_FIELDS,
+    Fields,
+    Rows,
+    majority_kind,
+    read_source,
+    split_train,
+    task_name,
+    to_examples,
+)
 from opro.errors import ConfigError
 
 _BBH_BY_KIND: dict[Kind, tuple[str, ...]] = {
@@ -142,7 +149,11 @@ class Dataset:
                 f"paper): optimise on --dataset gsm8k, then score the result here with "
                 f"`opro evaluate --dataset {self.name} --instructions-from RUN_DIR`"
             )
-        raise ConfigError(f"{self.name} has no training examples: raise --max-train")
+        raise ConfigError(
+            f"{self.name} has no training examples ({len(self.test)} test examples): pass "
+            "--train-size N or a larger --train-ratio, or give the test examples apart with "
+            "--test-dataset"
+        )
 
 
 def default_data_dir() -> Path:
@@ -181,17 +192,72 @@ def locate(root: Path, rel: str) -> Path:
 
 
 def load_dataset(
-    spec: str,
+    spec: str | Rows,
     data_dir: Path | str | None = None,
     *,
+    test: str | Rows | None = None,
+    fields: Fields = DEFAULT_FIELDS,
     max_train: int | None = None,
     train_ratio: float | None = None,
+    train_size: int | None = None,
     seed: int = 0,
+    name: str = "inline",
 ) -> Dataset:
-    """Load the dataset ``spec`` and split it (see ``DATASETS`` and ``opro.data.splits``)."""
+    """Load a dataset and split it into folds (see ``DATASETS`` and ``opro.data.splits``).
+
+    ``spec`` is a benchmark (``gsm8k``, ``bbh:TASK``...), a user file (``jsonl:PATH``,
+    ``csv:PATH``; its fields named by ``fields``) or rows in memory (called ``name``). The
+    test fold is ``test`` when given (a user source: all of it; a benchmark: its test fold),
+    and the whole of ``spec`` then trains; otherwise a seeded split of ``spec``: the
+    benchmark's own, or ``train_size`` / ``train_ratio`` (default 20 %) for user data.
+    A fold may be empty; optimizing needs a training fold (``Dataset.check_trainable``).
+    """
+    if test is not None and (train_ratio is not None or train_size is not None):
+        raise ConfigError("give --test-dataset or a split (--train-ratio / --train-size), not both")
+    if isinstance(spec, str) and spec.strip().partition(":")[0].strip().lower() not in USER:
+        if train_size is not None:
+            raise ConfigError("--train-size is for your own data: a benchmark has its own split")
+        data = _benchmark(spec, data_dir, train_ratio, seed)
+        if test is not None:
+            data = replace(data, train=data.train, test=_test_fold(test, data_dir, fields, seed))
+    else:
+        source = read_source(spec, name)
+        label, examples = source.name, to_examples(source, fields)
+        if test is not None:
+            train, tests = tuple(examples), _test_fold(test, data_dir, fields, seed)
+        else:
+            where = f"dataset {label}"
+            train_idx, test_idx = split_train(
+                len(examples), ratio=train_ratio, size=train_size, seed=seed, label=where
+            )
+            train = tuple(examples[i] for i in train_idx)
+            tests = tuple(examples[i] for i in test_idx)
+        kind = majority_kind(examples)
+        data = Dataset(name=label, task=task_name(label), kind=kind, train=train, test=tests)
+    if max_train is not None:
+        data = replace(data, train=subsample(data.train, max_train, seed))
+    return data
+
+
+USER = ("jsonl", "csv")
+
+
+def _test_fold(
+    test: str | Rows, data_dir: Path | str | None, fields: Fields, seed: int
+) -> tuple[Example, ...]:
+    """The test examples of a separate source: all of a user's; a benchmark's test fold."""
+    if isinstance(test, str) and test.strip().partition(":")[0].strip().lower() not in USER:
+        return _benchmark(test, data_dir, None, seed).test
+    return tuple(to_examples(read_source(test, "inline-test"), fields))
+
+
+def _benchmark(
+    spec: str, data_dir: Path | str | None, train_ratio: float | None, seed: int
+) -> Dataset:
+    """One of the paper's benchmarks, split as the authors split it."""
     prefix, sep, arg = spec.strip().partition(":")
     prefix, arg = prefix.strip().lower(), arg.strip()
-    needs = {"bbh": "TASK", "mmlu": "SUBJECT", "jsonl": "PATH", "csv": "PATH"}
+    needs = {"bbh": "TASK", "mmlu": "SUBJECT"}
     if prefix in needs and not arg:
         raise ConfigError(
             f"dataset {prefix!r} needs {prefix}:{needs[prefix]}; see `opro data list`"
@@ -203,59 +269,45 @@ def load_dataset(
         raise ConfigError(
             one_line(f"unknown dataset {spec!r}{hint}; choose from {', '.join(DATASETS)}")
         )
-    # A default ratio of 0 (transfer test sets) means no training fold; an explicit ratio
-    # must leave at least one training example.
+    # A default ratio of 0 (transfer test sets) means no training fold.
     ratio = DEFAULT_TRAIN_RATIOS[prefix] if train_ratio is None else check_ratio(train_ratio)
-    rows: list[Example]
+    if prefix == "bbh":
+        bbh_kind(arg)  # an unknown task is named before a missing data dir
+    root = resolve_data_dir(data_dir)
+    shipped = prefix == "bbh" and locate(root, f"{BBH_DIR}/{arg}.json").is_file()
+    if not root.is_dir() and not shipped:
+        raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
     test_rows: list[Example] | None = None
-    if prefix in ("jsonl", "csv"):
-        path = Path(arg).expanduser().resolve()
-        rows = read_user_file(cast(Literal["jsonl", "csv"], prefix), path)
-        name, task = f"{prefix}:{path}", re.sub(r"[_\-]+", " ", path.stem)
-        counts = Counter(e.kind for e in rows)
-        kind: Kind = counts.most_common(1)[0][0]
+    kind: Kind
+    if prefix == "gsm8k":
+        rows, test_rows = read_gsm(root / GSM_TRAIN), read_gsm(root / GSM_TEST)
+        name, task, kind = "gsm8k", "grade school math", "numeric"
+    elif prefix == "bbh":
+        kind = bbh_kind(arg)
+        rows = read_bbh(locate(root, f"{BBH_DIR}/{arg}.json"), kind)
+        name, task = f"bbh:{arg}", arg.replace("_", " ")
+    elif prefix == "mmlu":
+        path = root / MMLU_DIR / f"{arg}_test.csv"
+        if arg not in MMLU_SUBJECTS and not path.is_file():
+            fix = "see `opro data list`"
+            raise ConfigError(_unknown("MMLU subject", arg, MMLU_SUBJECTS, fix))
+        rows, kind = read_mmlu(path), "choice"
+        name, task = f"mmlu:{arg}", arg.replace("_", " ")
+    elif prefix == "multiarith":
+        rows, kind = read_multiarith(root / MULTIARITH), "numeric"
+        name, task = "multiarith", "arithmetic word problems"
     else:
-        if prefix == "bbh":
-            bbh_kind(arg)  # an unknown task is named before a missing data dir
-        root = resolve_data_dir(data_dir)
-        shipped = prefix == "bbh" and locate(root, f"{BBH_DIR}/{arg}.json").is_file()
-        if not root.is_dir() and not shipped:
-            raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
-        if prefix == "gsm8k":
-            rows, test_rows = read_gsm(root / GSM_TRAIN), read_gsm(root / GSM_TEST)
-            name, task, kind = "gsm8k", "grade school math", "numeric"
-        elif prefix == "bbh":
-            kind = bbh_kind(arg)
-            rows = read_bbh(locate(root, f"{BBH_DIR}/{arg}.json"), kind)
-            name, task = f"bbh:{arg}", arg.replace("_", " ")
-        elif prefix == "mmlu":
-            path = root / MMLU_DIR / f"{arg}_test.csv"
-            if arg not in MMLU_SUBJECTS and not path.is_file():
-                fix = "see `opro data list`"
-                raise ConfigError(_unknown("MMLU subject", arg, MMLU_SUBJECTS, fix))
-            rows, kind = read_mmlu(path), "choice"
-            name, task = f"mmlu:{arg}", arg.replace("_", " ")
-        elif prefix == "multiarith":
-            rows, kind = read_multiarith(root / MULTIARITH), "numeric"
-            name, task = "multiarith", "arithmetic word problems"
-        else:
-            rows, kind = read_aqua(root / AQUA), "choice"
-            name, task = "aqua", "algebraic word problems"
+        rows, kind = read_aqua(root / AQUA), "choice"
+        name, task = "aqua", "algebraic word problems"
     rows = [replace(row, dataset=name) for row in rows]
-    if test_rows is not None:
-        test_rows = [replace(row, dataset=name) for row in test_rows]
     train_idx: list[int]
     if ratio == 0.0:
         train_idx, test_idx = [], list(range(len(rows)))
     else:
         train_idx, test_idx = split_indices(len(rows), ratio, seed)
-    if not train_idx and ratio > 0.0:
-        raise ConfigError(
-            f"dataset {name}: a train ratio of {ratio} of {len(rows)} examples leaves no "
-            "training example: pass a larger --train-ratio"
-        )
     train = tuple(rows[i] for i in train_idx)
-    test = tuple(test_rows) if test_rows is not None else tuple(rows[i] for i in test_idx)
-    if max_train is not None:
-        train = subsample(train, max_train, seed)
+    if test_rows is not None:
+        test = tuple(replace(row, dataset=name) for row in test_rows)
+    else:
+        test = tuple(rows[i] for i in test_idx)
     return Dataset(name=name, task=task, kind=kind, train=train, test=test)

@@ -25,7 +25,8 @@ from typing import Any, Literal, get_args
 from opro import prompts
 from opro.data import Example
 from opro.errors import ConfigError, RetriesExhausted
-from opro.eval.metrics import Mode, score_answer
+from opro.eval.metric import Answer, AnswerMetric, Metric
+from opro.eval.metrics import Mode
 from opro.llm.base import LLM, gather_or_cancel
 from opro.progress import Progress
 from opro.types import Api, Request
@@ -73,6 +74,10 @@ class ScorerOptions:
     extract: bool = False
     """Second pass (pre-trained scorers): append the answer and "So the final answer is"."""
     extract_max_tokens: int = 16
+    system: str | None = None
+    """A system message (chat scorers; a pre-trained scorer reads it before the prompt)."""
+    instruction_in: Literal["user", "system"] = "user"
+    """Chat scorers: the instruction in the user turn (at ``position``) or the system message."""
 
     def __post_init__(self) -> None:
         check_position(self.position, self.style)
@@ -87,6 +92,8 @@ class ExampleResult:
     status: Status
     prediction: str
     error: str | None = None
+    score: float = 0.0
+    """The metric's score in [0, 1] (correct from 0.5); 0 when empty or failed."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,12 @@ class InstructionScore:
 
     @property
     def accuracy(self) -> float | None:
-        """Correct / answered (failed calls excluded); None when nothing was answered."""
-        return self.count("correct") / self.answered if self.answered else None
+        """The mean score over the answered examples, in percent (failed calls excluded; with
+        a right/wrong metric, correct / answered × 100); None when nothing was answered."""
+        if not self.answered:
+            return None
+        total = sum(r.score for r in self.results if r.status != "failed")
+        return round(100.0 * total / self.answered, 6)
 
     @property
     def marks(self) -> str:
@@ -130,7 +141,7 @@ class InstructionScore:
         }
         if examples:
             data["examples"] = [
-                {"index": r.index, "status": r.status, "prediction": r.prediction}
+                {"index": r.index, "status": r.status, "score": r.score, "prediction": r.prediction}
                 | ({"error": r.error} if r.error else {})
                 for r in self.results
             ]
@@ -143,17 +154,20 @@ async def score_instructions(
     examples: Sequence[Example],
     options: ScorerOptions,
     *,
+    metric: Metric | None = None,
     tolerate_failures: bool = False,
     progress: Progress | None = None,
 ) -> list[InstructionScore]:
     """Score each instruction on every example, all calls submitted at once; ``progress``
-    hears the count of scored (instruction, example) pairs as it grows.
+    hears the count of scored (instruction, example) pairs as it grows. ``metric`` decides
+    what is right (default: the examples' answer kinds, ``options.mode``).
 
     With ``tolerate_failures`` a call that fails after its retries marks its example
     ``failed`` and the rest go on (``opro evaluate``); otherwise the first failure cancels
     the grid and propagates (the optimizer's step stops and is redone on resume). A fatal
     error (bad key, no server) and a budget cap always propagate.
     """
+    scoring = metric or AnswerMetric(options.mode)
     started = time.monotonic()
     finished = [started] * len(instructions)
     total = len(instructions) * len(examples)
@@ -164,7 +178,7 @@ async def score_instructions(
     async def one(i: int, example: Example) -> ExampleResult:
         nonlocal done
         try:
-            result = await _answer(llm, instructions[i], example, options)
+            result = await _answer(llm, instructions[i], example, options, scoring)
         except RetriesExhausted as exc:
             if not tolerate_failures:
                 raise
@@ -184,35 +198,40 @@ async def score_instructions(
     ]
 
 
+def request_parts(
+    instruction: str, example: Example, options: ScorerOptions
+) -> tuple[str, str | None]:
+    """The scorer's prompt and system message for one example under one instruction."""
+    if options.instruction_in == "system":  # the question alone in the user turn
+        system = "\n".join(t for t in (options.system, instruction) if t) or None
+        return scorer_prompt("", example.question, options.position, options.style), system
+    return scorer_prompt(instruction, example.question, options.position, options.style), (
+        options.system
+    )
+
+
 async def _answer(
-    llm: LLM, instruction: str, example: Example, options: ScorerOptions
+    llm: LLM, instruction: str, example: Example, options: ScorerOptions, metric: Metric
 ) -> ExampleResult:
-    prompt = scorer_prompt(instruction, example.question, options.position, options.style)
+    prompt, system = request_parts(instruction, example, options)
     stop = BASE_STOP if options.style == "base" else ()
-    first = await llm.complete(Request(prompt, options.max_tokens, 0.0, stop))
+    first = await llm.complete(Request(prompt, options.max_tokens, 0.0, stop, system=system))
     prediction = scored = first.text
     second_round = options.extract and options.style == "base" and bool(prediction.strip())
     if second_round:
         second_prompt = prompts.render("extract.jinja", {"prompt": prompt, "answer": first.text})
         second = await llm.complete(
-            Request(second_prompt, options.extract_max_tokens, 0.0, ("\n",))
+            Request(second_prompt, options.extract_max_tokens, 0.0, ("\n",), system=system)
         )
         prediction = f"{first.text}\nSo the final answer is{second.text}"
         scored = second.text  # paper mode: the authors parse the second completion alone
-    if options.mode == "paper":  # the authors' pipeline reads options from the whole prompt
-        ok = score_answer(
-            scored,
-            example.answer,
-            kind=example.kind,
-            question=example.question,
-            mode="paper",
-            dataset=example.dataset,
-            prompt=prompt,
-            chat=options.style == "chat",
-            second_round=second_round,
-        )
-    else:
-        ok = score_answer(prediction, example.answer, kind=example.kind, question=example.question)
-    if not ok and not prediction.strip():
+    answer = Answer(prediction, scored, prompt, options.style == "chat", second_round)
+    if not prediction.strip() and not (
+        options.mode == "paper" and isinstance(metric, AnswerMetric)
+    ):
         return ExampleResult(example.index, "empty", prediction)
-    return ExampleResult(example.index, "correct" if ok else "wrong", prediction)
+    score = await metric(answer, example)
+    if score < 0.5 and not prediction.strip():  # paper mode: theirs may credit an empty one
+        return ExampleResult(example.index, "empty", prediction)
+    status: Status = "correct" if score >= 0.5 else "wrong"
+    return ExampleResult(example.index, status, prediction, score=score)

@@ -34,6 +34,10 @@ class BackendOptions:
     timeout_s: float = 120.0
     n_ctx: int = 2048
     n_threads: int | None = None
+    token_limit: str | None = None
+    """The request field that caps the answer's length (OpenAI-compatible servers):
+    ``max_tokens``, or ``max_completion_tokens`` (reasoning models); None: ``max_tokens``,
+    switched to ``max_completion_tokens`` when the server asks for it."""
 
 
 class LLM(abc.ABC):

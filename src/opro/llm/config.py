@@ -53,6 +53,17 @@ class LLMConfig(BaseModel):
         None, description="dollars per million input,output tokens (overrides the known price)"
     )
     n_ctx: int = Field(2048, ge=128, description="context window of an embedded model")
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="calls started per minute at most (a provider's rate limit)"
+    )
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="prompt + answer tokens per minute at most (estimated)"
+    )
+    token_limit: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None,
+        description="the request field capping an answer: max_tokens, or "
+        "max_completion_tokens (reasoning models; default: switched to when the server asks)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -83,6 +94,7 @@ class LLMConfig(BaseModel):
             api=self.api,
             timeout_s=self.timeout_s,
             n_ctx=self.n_ctx,
+            token_limit=self.token_limit,
         )
 
     def stack_options(self, role: str, seed: int = 0) -> StackOptions:
@@ -92,4 +104,6 @@ class LLMConfig(BaseModel):
             retry=RetryPolicy(max_retries=self.max_retries),
             price=Price(*self.price) if self.price else None,
             retry_seed=seed,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
         )

@@ -91,3 +91,60 @@ async def call_with_retries(
                 on_retry(exc)
             log.info("retry %d/%d in %.2fs after: %s", attempt, policy.max_retries, delay, exc)
             await sleep(delay)
+
+
+class RateLimiter:
+    """Paces one role's calls to a provider's rate limits: at most ``requests_per_minute``
+    calls started and ``tokens_per_minute`` tokens (each call's estimate) over any minute.
+    Hosted APIs limit by rate, not only by concurrency; a call waits here rather than being
+    refused with a 429. A sliding window of the last minute's starts; thread-safe enough for
+    one event loop (the only user)."""
+
+    WINDOW_S = 60.0
+
+    def __init__(
+        self,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpm, self.tpm = requests_per_minute, tokens_per_minute
+        self._clock = clock
+        self._starts: list[tuple[float, float]] = []  # (when, tokens)
+        self._lock = asyncio.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.rpm is not None or self.tpm is not None
+
+    def delay(self, tokens: float) -> float:
+        """Seconds to wait before a call of ``tokens`` may start (0: now)."""
+        now = self._clock()
+        self._starts = [(t, n) for t, n in self._starts if now - t < self.WINDOW_S]
+        waits = [0.0]
+        if self.rpm is not None and len(self._starts) >= self.rpm:
+            oldest = self._starts[len(self._starts) - int(self.rpm)][0]
+            waits.append(oldest + self.WINDOW_S - now)
+        if self.tpm is not None:
+            used = sum(n for _, n in self._starts)
+            for when, spent in self._starts:  # wait until enough has left the window
+                if used + tokens <= self.tpm:
+                    break
+                used -= spent
+                waits.append(when + self.WINDOW_S - now)
+        return max(waits)
+
+    async def acquire(self, tokens: float) -> None:
+        if not self.active:
+            return
+        async with self._lock:  # one caller at a time takes its slot, in arrival order
+            while (wait := self.delay(tokens)) > 0:
+                await asyncio.sleep(wait)
+            self._starts.append((self._clock(), tokens))
+
+
+def estimated_tokens(prompt: str, max_tokens: int) -> float:
+    """A call's token cost before it is made: its prompt (about 4 characters a token) and
+    all the tokens it may write."""
+    return len(prompt) / 4 + max_tokens

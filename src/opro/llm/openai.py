@@ -53,6 +53,8 @@ class OpenAIBackend(LLM):
             timeout=options.timeout_s,
         )
         self._connected_once = False
+        self._token_limit = options.token_limit or "max_tokens"
+        self._token_limit_named = options.token_limit is not None
 
     def identity(self) -> dict[str, Any]:
         return {"spec": self.spec, "base_url": self.base_url, "api": self.api}
@@ -61,9 +63,21 @@ class OpenAIBackend(LLM):
         return (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
 
     async def complete(self, request: Request) -> Completion:
+        sent = self._token_limit
+        try:
+            return await self._complete(request, sent)
+        except FatalLLMError as exc:
+            named = "max_completion_tokens" in str(exc)
+            if self._token_limit_named or sent != "max_tokens" or not named:
+                raise
+            # A reasoning model refuses max_tokens and names its field: use that from now.
+            self._token_limit = "max_completion_tokens"
+            return await self._complete(request, self._token_limit)
+
+    async def _complete(self, request: Request, token_limit: str) -> Completion:
         common: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": request.max_tokens,
+            token_limit: request.max_tokens,
             "temperature": request.temperature,
         }
         if request.stop:

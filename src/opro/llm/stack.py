@@ -17,7 +17,7 @@ from typing import Any
 from opro.errors import ConfigError, LLMError
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, cache_key
-from opro.llm.limits import RetryPolicy, call_with_retries
+from opro.llm.limits import RateLimiter, RetryPolicy, call_with_retries, estimated_tokens
 from opro.llm.registry import create_backend
 from opro.llm.usage import Budget, Price, known_price
 from opro.types import Completion, Request
@@ -32,6 +32,8 @@ class StackOptions:
     """Overrides the known list price of the model."""
     retry_seed: int = 0
     """Seeds the backoff jitter, so that tests replay."""
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -63,6 +65,7 @@ class ManagedLLM(LLM):
                 f"{self.role}_price (dollars per million input,output tokens)"
             )
         self._rng = random.Random(options.retry_seed)
+        self._rate = RateLimiter(options.requests_per_minute, options.tokens_per_minute)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
@@ -122,6 +125,8 @@ class ManagedLLM(LLM):
         self.budget.reserve()
         try:
             async with semaphore:
+                cost = estimated_tokens(request.prompt + (request.system or ""), request.max_tokens)
+                await self._rate.acquire(cost)
                 started = time.perf_counter()
                 completion = await call_with_retries(
                     lambda: self.backend.complete(request),

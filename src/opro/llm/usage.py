@@ -64,11 +64,31 @@ KNOWN_PRICES: dict[str, Price] = {
 
 
 def known_price(spec: str) -> Price | None:
-    """The price of a model spec when known: embedded and fake models are free."""
+    """The price of a model spec when known: embedded and fake models are free; others from
+    LiteLLM's maintained price map when LiteLLM is installed, else from ``KNOWN_PRICES``."""
     prefix, _, name = spec.partition(":")
     if prefix in ("local", "fake"):
         return FREE
-    return KNOWN_PRICES.get(name.rsplit("/", 1)[-1])
+    return litellm_price(name) or KNOWN_PRICES.get(name.rsplit("/", 1)[-1])
+
+
+def litellm_price(name: str) -> Price | None:
+    """``name`` (``gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``) in LiteLLM's price
+    map, per million tokens; None without LiteLLM or without the model."""
+    try:
+        import litellm
+    except ImportError:
+        return None
+    table = getattr(litellm, "model_cost", None)
+    if not isinstance(table, dict):
+        return None
+    for key in (name, name.rsplit("/", 1)[-1]):
+        entry = table.get(key)
+        if isinstance(entry, dict):
+            given = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+            if all(isinstance(v, int | float) for v in given):
+                return Price(float(given[0]) * 1e6, float(given[1]) * 1e6)  # type: ignore[arg-type]
+    return None
 
 
 class Caps(BaseModel):

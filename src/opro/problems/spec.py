@@ -11,6 +11,8 @@ validation error names the flat setting; the CLI turns it into its flag.
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -101,6 +103,15 @@ class RunSpec(_Frozen):
         """Each LLM role of the run (``optimizer``, ``scorer``...) and its model."""
         return {name: value for name, value in self if isinstance(value, LLMConfig)}
 
+    def imports(self) -> tuple[str, ...]:
+        """The Python code this spec makes a run import (``fake:module:function`` models,
+        a metric's ``module:function``): a resume of an untrusted run dir must not."""
+        return tuple(
+            config.spec.removeprefix("fake:")
+            for config in self.roles().values()
+            if config.spec.startswith("fake:") and ":" in config.spec.removeprefix("fake:")
+        )
+
     def with_seed(self: SpecT, seed: int) -> SpecT:
         """The same spec with another engine seed (one repetition of a job)."""
         engine = self.engine.model_copy(update={"seed": seed})
@@ -116,7 +127,7 @@ def settings_of(spec_class: type[RunSpec]) -> dict[str, tuple[str, ...]]:
     and ``ROLE_FIELD`` (``scorer_base_url``)."""
     found: dict[str, tuple[str, ...]] = {}
     for name, field in spec_class.model_fields.items():
-        kind_of = field.annotation
+        kind_of = _unwrap(field.annotation)
         if name == "kind" or name in spec_class.RESOLVED:
             continue
         if kind_of is LLMConfig:
@@ -138,16 +149,26 @@ def flag_of(name: str) -> str:
 
 
 def value_at(spec: BaseModel, path: tuple[str, ...]) -> Any:
+    """The setting at ``path`` in ``spec`` (None inside an absent optional part)."""
     value: Any = spec
     for part in path:
+        if value is None:
+            return None
         value = getattr(value, part)
     return value
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → ``X`` (an optional role, ``judge: LLMConfig | None``)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return args[0] if is_union and len(args) == 1 else annotation
 
 
 def _field(spec_class: type[RunSpec], path: tuple[str, ...]) -> FieldInfo:
     model: type[BaseModel] = spec_class
     for part in path[:-1]:
-        annotation = model.model_fields[part].annotation
+        annotation = _unwrap(model.model_fields[part].annotation)
         assert isinstance(annotation, type)
         assert issubclass(annotation, BaseModel)
         model = annotation
@@ -159,7 +180,10 @@ def _annotation(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
 
 
 def default_at(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
-    """The default of the setting at ``path`` (``...`` where it has none)."""
+    """The default of the setting at ``path`` (``...`` where it has none; None inside an
+    optional part that is absent by default, e.g. the judge's model)."""
+    if len(path) > 1 and spec_class.model_fields[path[0]].default is None:
+        return None
     info = _field(spec_class, path)
     if info.is_required():
         return ...

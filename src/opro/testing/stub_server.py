@@ -29,6 +29,7 @@ FaultPlan = Callable[[int], Fault]
 
 _REASONS = {
     200: "OK",
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
@@ -73,6 +74,9 @@ class StubServer:
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
+    reasoning: bool = False
+    """Answer as OpenAI's reasoning models do: a request with ``max_tokens`` is refused (400),
+    naming ``max_completion_tokens``."""
 
     def __post_init__(self) -> None:
         self._count = 0
@@ -136,7 +140,14 @@ class StubServer:
             return False
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
-        if fault.isdigit() and fault != "200":
+        if self.reasoning and "max_tokens" in body:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead."
+            )
+            error = {"message": message, "type": "invalid_request_error", "param": "max_tokens"}
+            self._write(writer, 400, {"error": error})
+        elif fault.isdigit() and fault != "200":
             status = int(fault)
             extra = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
             self._write(

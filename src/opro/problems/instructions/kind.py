@@ -8,17 +8,16 @@ every candidate, so that selection on the training fold can be judged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from matplotlib.figure import Figure
 
 from opro import plotting
-from opro.data import load_dataset, subsample
 from opro.eval.stats import wilson_interval
 from opro.llm.base import LLM
 from opro.problems.instructions.problem import InstructionOptimization, Outcome
 from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.instructions.task import task_data, task_metric
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord, RunRecord
@@ -40,11 +39,8 @@ class InstructionsKind(Kind[InstructionsSpec]):
         return spec.resolved(dict(apis))
 
     def build(self, spec: InstructionsSpec, llms: Mapping[str, LLM]) -> InstructionOptimization:
-        seed = spec.engine.seed
-        data = load_dataset(spec.dataset, spec.data_dir, max_train=spec.max_train, seed=seed)
-        if spec.max_test is not None:
-            data = replace(data, test=subsample(data.test, spec.max_test, seed + 1))
-        return InstructionOptimization(spec, data, llms["scorer"])
+        data = task_data(spec)
+        return InstructionOptimization(spec, data, llms["scorer"], task_metric(spec, llms))
 
     def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
         params["extract_answer"] = params.pop("extract", False)

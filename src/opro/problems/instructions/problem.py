@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from opro.data import Dataset
+from opro.eval.metric import AnswerMetric, Metric
 from opro.eval.scorer import InstructionScore, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
@@ -31,10 +32,13 @@ POSITION_PHRASES = {
     "Q_end": "at the end of the question",
     "A_begin": "at the beginning of the answer",
     "before_Q": "before the question",
+    "system": "in the system message",
 }
-PRETRAINED_GRAMMAR = r"""root ::= " " [0-9] [0-9]? " <TEXT>" [A-Za-z] [^<>\n]{3,300} "</TEXT>"
+PRETRAINED_GRAMMAR = r"""root ::= " " [0-9] [0-9]? " <TEXT>" [A-Za-z] [^<>\n]{3,100} "</TEXT>"
 """
-"""``constrained`` with the pre-trained style: one well-formed ``Precision`` line."""
+"""``constrained`` with the pre-trained style: one well-formed ``Precision`` line, short
+enough (100 characters) to close within the style's 64 tokens even when a small model writes
+something token-hungry; a longer cap let most proposals run out before ``</TEXT>``."""
 _INS = re.compile(r"<INS>(.*?)</INS>", re.DOTALL)
 _BRACKETS = re.compile(r"\[([^\[\]]+)\]")
 
@@ -69,7 +73,7 @@ class TestRow:
         return cls(
             score.instruction,
             train,
-            percent(score),
+            score.accuracy,
             score.n,
             score.count("correct"),
             score.count("wrong"),
@@ -122,18 +126,17 @@ class Outcome:
         )
 
 
-def percent(score: InstructionScore) -> float | None:
-    return None if score.accuracy is None else round(100.0 * score.accuracy, 6)
-
-
 class InstructionOptimization(Problem[str]):
     direction = "max"
 
-    def __init__(self, spec: InstructionsSpec, dataset: Dataset, scorer: LLM) -> None:
+    def __init__(
+        self, spec: InstructionsSpec, dataset: Dataset, scorer: LLM, metric: Metric | None = None
+    ) -> None:
         dataset.check_trainable()
         self.spec = spec
         self.dataset = dataset
         self.scorer = scorer
+        self.metric: Metric = metric or AnswerMetric(spec.answer_mode)
         pretrained = spec.style == "pretrained"
         self.proposal = ProposalFormat(
             f"instructions_{spec.style}.jinja",
@@ -184,12 +187,12 @@ class InstructionOptimization(Problem[str]):
 
     async def score(self, solutions: list[str]) -> list[Evaluation]:
         results = await score_instructions(
-            self.scorer, solutions, self.dataset.train, self.spec.scorer_options
+            self.scorer, solutions, self.dataset.train, self.spec.scorer_options, metric=self.metric
         )
         return [
             Evaluation(score, optimal=score >= 100.0, details={"marks": r.marks})
             for r in results
-            for score in [round(100.0 * (r.accuracy or 0.0), 6)]
+            for score in [r.accuracy or 0.0]
         ]
 
     # -- the meta-prompt ------------------------------------------------------------
@@ -197,10 +200,12 @@ class InstructionOptimization(Problem[str]):
     def context(self, history: History[str], rng: np.random.Generator) -> dict[str, Any]:
         shown = [self.dataset.train[i] for i in self._exemplar_indices(history, rng)]
         assert self.spec.position is not None
+        position = "system" if self.spec.instruction_in == "system" else self.spec.position
         return {
             "task": self.dataset.task,
-            "position": self.spec.position,
-            "position_phrase": POSITION_PHRASES[self.spec.position],
+            "description": self.spec.task_description,
+            "position": position,
+            "position_phrase": POSITION_PHRASES[position],
             "exemplars": [{"question": e.question, "answer": e.answer} for e in shown],
         }
 
@@ -237,7 +242,7 @@ class InstructionOptimization(Problem[str]):
         initial = [s for s in self.spec.initial if history.seen(s)]
         chosen = list(dict.fromkeys(initial + top))
         results = await score_instructions(
-            self.scorer, chosen, self.dataset.test, self.spec.scorer_options
+            self.scorer, chosen, self.dataset.test, self.spec.scorer_options, metric=self.metric
         )
         by_text = {r.instruction: r for r in results}
         train = {e.solution: e.score for e in history.entries}
@@ -247,10 +252,10 @@ class InstructionOptimization(Problem[str]):
         best_test = by_text[best.solution]
         outcome = Outcome(
             n_test=len(self.dataset.test),
-            best_test_score=percent(best_test),
+            best_test_score=best_test.accuracy,
             initial_instruction=None if baseline is None else baseline.instruction,
             initial_train_score=None if baseline is None else train[baseline.instruction],
-            initial_test_score=None if baseline is None else percent(baseline),
+            initial_test_score=None if baseline is None else baseline.accuracy,
             paired_test=None
             if baseline is None
             else mcnemar_exact(baseline.marks, best_test.marks),

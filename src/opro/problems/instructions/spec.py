@@ -10,11 +10,13 @@ meta-prompt); they are filled in (``resolved``) before the run starts and kept i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opro.data import resolve_data_dir
+from opro.data.user import rows_of
+from opro.errors import ConfigError
 from opro.eval.metrics import Mode
 from opro.eval.scorer import Position, ScorerOptions, ScorerStyle, check_position, scorer_style
 from opro.llm.config import LLMConfig
@@ -37,12 +39,38 @@ class InstructionsEngine(EngineSpec):
     )
 
 
+class InlineData(BaseModel):
+    """Examples given in memory (a list of dicts, a pandas DataFrame, a ``datasets.Dataset``),
+    kept in the spec, so that a resume needs nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: tuple[dict[str, Any], ...] = Field(min_length=1)
+    name: str = "inline"
+
+
 class InstructionsSpec(RunSpec):
     kind: Literal["instructions"] = "instructions"
     engine: InstructionsEngine = InstructionsEngine()
-    dataset: str = Field(
-        description="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, jsonl:PATH or csv:PATH "
-        "(see `opro data list`)"
+    dataset: str | InlineData = Field(
+        description="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, or your own: jsonl:PATH, "
+        "csv:PATH (in Python also a list of dicts, a DataFrame, a datasets.Dataset)"
+    )
+    test_dataset: str | InlineData | None = Field(
+        None,
+        description="the test examples apart (your own data, or a benchmark's test fold): the "
+        "whole --dataset then trains",
+    )
+    question_field: str = Field("question", description="your data's field holding the question")
+    answer_field: str = Field("answer", description="your data's field holding the answer")
+    train_ratio: float | None = Field(
+        None, gt=0, lt=1, description="the share of your data that trains, a seeded draw (0.2)"
+    )
+    train_size: int | None = Field(
+        None, ge=1, description="how many of your examples train, a seeded draw"
+    )
+    task_description: str | None = Field(
+        None, description="what the task is, in a sentence, for the meta-prompt"
     )
     data_dir: str | None = Field(
         None,
@@ -85,8 +113,35 @@ class InstructionsSpec(RunSpec):
     numeric_digit_filter: bool = Field(
         True, description="refuse proposals with digits on numeric tasks (answer leakage)"
     )
+    metric: str | None = Field(
+        None,
+        description="how an answer is scored: by the data's answer kind (default), or as "
+        "numeric, boolean, choice or text; judge (an LLM judge); or module:function, your "
+        "(prediction, example) -> float in [0, 1] or bool, sync or async",
+    )
+    judge: LLMConfig | None = Field(
+        None, description="the judge's model for --metric judge (default: the scorer's)"
+    )
+    system_prompt: str | None = Field(None, description="a system message for the scorer")
+    instruction_in: Literal["user", "system"] = Field(
+        "user",
+        description="chat scorers: the instruction goes in the user turn (at --position) or "
+        "in the system message",
+    )
 
     RESOLVED = frozenset({"scorer_style"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_in_memory(cls, data: Any) -> Any:
+        """A dataset given as rows in memory is kept as ``InlineData``."""
+        if not isinstance(data, dict):
+            return data
+        for key in ("dataset", "test_dataset"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str | dict | InlineData):
+                data = data | {key: InlineData(rows=tuple(rows_of(value, key)))}
+        return data
 
     @model_validator(mode="after")
     def _position_fits_the_scorer(self) -> InstructionsSpec:
@@ -107,24 +162,27 @@ class InstructionsSpec(RunSpec):
         style = self.style or ("pretrained" if apis["optimizer"] == "completion" else "instruct")
         position = self.position or ("A_begin" if scoring == "base" else "Q_begin")
         check_position(position, scoring)
+        if self.instruction_in == "system" and scoring != "chat":
+            raise ConfigError(
+                "instruction_in: a pre-trained scorer has no system message: use "
+                "--instruction-in user, or a chat scorer"
+            )
         tokens = self.engine.max_tokens or (PRETRAINED_MAX_TOKENS if style == "pretrained" else 256)
-        prefix, sep, arg = self.dataset.strip().partition(":")
-        dataset = self.dataset.strip()
-        if prefix.lower() in ("jsonl", "csv") and sep:  # a resume may start elsewhere
-            dataset = f"{prefix.lower()}:{Path(arg.strip()).expanduser().resolve()}"
-        data_dir = None
-        if prefix.lower() not in ("jsonl", "csv"):
-            data_dir = str(resolve_data_dir(self.data_dir).resolve())
         return self.model_copy(
             update={
                 "scorer_style": scoring,
                 "style": style,
                 "position": position,
-                "dataset": dataset,
-                "data_dir": data_dir,
+                "dataset": _absolute(self.dataset),
+                "test_dataset": _absolute(self.test_dataset),
+                "data_dir": str(resolve_data_dir(self.data_dir).resolve()),
                 "engine": self.engine.model_copy(update={"max_tokens": tokens}),
             }
         )
+
+    def imports(self) -> tuple[str, ...]:
+        metric = self.metric or ""
+        return (*super().imports(), *([metric] if ":" in metric else []))
 
     @property
     def scorer_options(self) -> ScorerOptions:
@@ -136,4 +194,16 @@ class InstructionsSpec(RunSpec):
             self.scorer_max_tokens,
             self.answer_mode,
             self.extract_answer,
+            system=self.system_prompt,
+            instruction_in=self.instruction_in,
         )
+
+
+def _absolute(source: str | InlineData | None) -> str | InlineData | None:
+    """A user file's path made absolute: a resume may start in another directory."""
+    if not isinstance(source, str):
+        return source
+    prefix, sep, arg = source.strip().partition(":")
+    if prefix.lower() in ("jsonl", "csv") and sep:
+        return f"{prefix.lower()}:{Path(arg.strip()).expanduser().resolve()}"
+    return source.strip()
