@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.history import History, Scored
+from opro.llm.base import BackendOptions
+from opro.llm.fake import FakeLLM
 from opro.meta_prompt import display_score, render_meta_prompt
-from opro.problems.linreg import LinearRegression, parse_pair
+from opro.problems.linreg import LinearRegression, LinregKind, LinregSpec, parse_pair
 from opro.problems.spec import EngineSpec
 from opro.problems.tsp import TravellingSalesman, canonical_cycle, parse_trace
 from opro.problems.tsp_solvers import tour_length
@@ -179,3 +181,25 @@ def test_tsp_meta_prompt_golden() -> None:
         "tsp.txt",
         render_meta_prompt(problem, history, EngineSpec(top_k=10), np.random.default_rng(0)),
     )
+
+
+def test_an_answer_is_stopped_at_its_end_and_closed_again_for_the_parser() -> None:
+    tsp = TravellingSalesman([(0, 0), (1, 0), (1, 1)], optimal_length=1.0)
+    fmt = tsp.proposal
+    assert fmt.stops == ("</trace>",)
+    assert tsp.parse(fmt.answer("<trace> 0,2,1 ", "stop")) == (0, 2, 1)
+    assert fmt.answer("<trace> 0,2,1 </trace>", "stop") == "<trace> 0,2,1 </trace>"
+    # Out of tokens: not closed, so a cut-off trace is never read as a whole one.
+    assert tsp.parse(fmt.answer("<trace> 0,2,1", "length")) is None
+
+
+@pytest.mark.parametrize(("api", "stops"), [("completion", ("]",)), ("chat", ())])
+def test_linreg_stops_a_base_model_at_its_pair_only(api: str, stops: tuple[str, ...]) -> None:
+    optimizer = FakeLLM("echo", BackendOptions(api=api))  # type: ignore[arg-type]
+    problem = LinregKind().build(LinregSpec(), {"optimizer": optimizer})
+    assert problem.proposal.stops == stops
+    text = problem.proposal.answer("The pair is [15, 14", "stop")
+    assert problem.parse(text) == ((15, 14) if stops else None)
+    # A chat model's placeholder before its pair is not its end.
+    chat_answer = "I write [w, b] as [16, 13]"
+    assert problem.parse(problem.proposal.answer(chat_answer, "stop")) == (16, 13)

@@ -287,5 +287,7 @@ def _watched(
         return run_sync(job(target, replace(options, progress=display)))
     finally:
         display.close()
+
+
 evaluate = _sync(aevaluate)
 complete = _sync(acomplete)

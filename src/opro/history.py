@@ -2,8 +2,10 @@
 optimizer. Knows nothing of prompts or LLMs.
 
 "Quality" orders entries from worst to best whatever the direction: for minimisation a
-lower score is better. The meta-prompt lists the best K entries worst→best (best last),
-as the paper found converges fastest; ``descending`` and ``random`` are its ablations.
+lower score is better. A partial entry (racing stopped scoring it) is seen, so never
+proposed again, but neither the best nor shown. The meta-prompt lists the best K entries
+worst→best (best last), as the paper found converges fastest; ``descending`` and
+``random`` are its ablations.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Scored(Generic[S]):
     step: int
     details: Mapping[str, Any] | None = None
     """What scoring found besides the score (``Evaluation.details``)."""
+    partial: bool = False
+    """Scored on part of the examples only (racing dropped it): it counts as seen, but is
+    never the best nor shown."""
 
 
 class History(Generic[S]):
@@ -56,11 +61,16 @@ class History(Generic[S]):
     def better(self, a: float, b: float) -> bool:
         return self.quality(a) > self.quality(b)
 
+    def complete(self) -> list[Scored[S]]:
+        """The entries scored in full, in the order they were added."""
+        return [e for e in self.entries if not e.partial]
+
     def best(self) -> Scored[S] | None:
-        if not self.entries:
+        complete = self.complete()
+        if not complete:
             return None
         # max() keeps the first of equals: the earliest entry wins ties.
-        return max(self.entries, key=lambda e: self.quality(e.score))
+        return max(complete, key=lambda e: self.quality(e.score))
 
     def top_k(
         self,
@@ -78,7 +88,7 @@ class History(Generic[S]):
         the entries whose quality is below that of this score (the authors'
         ``old_instruction_score_threshold``), so fewer than ``k`` may be shown.
         """
-        ranked = sorted(self.entries, key=lambda e: self.quality(e.score))
+        ranked = sorted(self.complete(), key=lambda e: self.quality(e.score))
         chosen = ranked[-k:] if k > 0 else []
         if threshold is not None:
             floor = self.quality(threshold)

@@ -1,12 +1,13 @@
 """The OPRO loop: propose → parse → dedupe → score → record → stop?
 
 Step 0 scores the starting solutions. Each later step renders the meta-prompt from the
-history, draws ``samples_per_step`` samples at temperature T (sample indices 0..N-1, a seed
-derived from the run seed and the step, so a cache replays a resumed step exactly), parses
-them (a failure is counted, never raised), drops anything seen before, scores the rest and
-hands one ``StepRecord`` to the recorder. A step is the unit of resume: a step cut short by
-a kill, a budget cap or an LLM failure is simply done again; a run rebuilt from its records
-continues as if it had never stopped.
+history, draws ``samples_per_step`` samples at temperature T (sample indices 0..N-1, a
+seed derived from the run seed and the step, so a cache replays a resumed step exactly),
+parses them (a failure is counted, never raised), drops anything seen before, scores the
+rest (telling the problem the bar a new solution must reach to be shown next, for a
+problem that races) and hands one ``StepRecord`` to the recorder. A step is the unit of
+resume: a step cut short by a kill, a budget cap or an LLM failure is simply done again; a
+run rebuilt from its records continues as if it had never stopped.
 
 The optimizer knows nothing of run directories (a ``Recorder`` keeps its records: a run
 dir, or memory), of budgets (a ``Meter`` reports usage and time for the records) or of
@@ -27,7 +28,7 @@ from opro.history import History, Scored
 from opro.llm.base import LLM, gather_or_cancel
 from opro.llm.usage import RoleUsage
 from opro.meta_prompt import render_meta_prompt
-from opro.problems.base import Evaluation, Problem
+from opro.problems.base import Evaluation, Problem, ScoringContext
 from opro.problems.records import (
     FINISHED,
     BestSolution,
@@ -137,7 +138,8 @@ class Optimizer(Generic[S]):
         for c in record.candidates:
             solution = self.problem.from_json(c.solution)
             key = self.problem.canonical(solution)
-            self.history.add(Scored(solution, key, c.score, record.step, c.details))
+            entry = Scored(solution, key, c.score, record.step, c.details, c.partial is not None)
+            self.history.add(entry)
         if self.first_optimal_step is None and any(c.optimal for c in record.candidates):
             self.first_optimal_step = record.step
         after = self.history.best()
@@ -197,7 +199,7 @@ class Optimizer(Generic[S]):
                 continue
             keys.add(key)
             solutions.append(solution)
-        evaluations = await self.problem.score(solutions)
+        evaluations = await self.problem.score(solutions, ScoringContext(0))
         proposals = Proposals([], solutions, 0, duplicates)
         return self._record(0, None, 0.0, proposals, evaluations, started)
 
@@ -209,8 +211,20 @@ class Optimizer(Generic[S]):
         temperature = self.engine.temperature_at(number)
         proposals = await self._propose(meta_prompt, number, temperature)
         candidates = proposals.candidates
-        evaluations = await self.problem.score(candidates) if candidates else []
+        context = ScoringContext(number, self._bar())
+        evaluations = await self.problem.score(candidates, context) if candidates else []
         return self._record(number, meta_prompt, temperature, proposals, evaluations, started)
+
+    def _bar(self) -> float | None:
+        """The score a new solution must reach to be shown in the next meta-prompt: the
+        worst of the ``top_k`` shown once there are that many, or the score threshold;
+        None while any score would be shown. (A step's own candidates only raise it.)"""
+        engine = self.engine
+        shown = self.history.top_k(engine.top_k, threshold=engine.score_threshold)
+        bars = [engine.score_threshold] if engine.score_threshold is not None else []
+        if len(shown) >= engine.top_k:
+            bars.append(shown[0].score)
+        return max(bars, key=self.history.quality) if bars else None
 
     async def _propose(self, meta_prompt: str, number: int, temperature: float) -> Proposals[S]:
         """Samples until ``samples_per_step`` new valid solutions, or the attempt cap."""
@@ -231,7 +245,7 @@ class Optimizer(Generic[S]):
                     meta_prompt,
                     engine.tokens,
                     temperature,
-                    fmt.stop,
+                    fmt.stops,
                     first + i,
                     seed,
                     grammar=grammar,
@@ -243,7 +257,7 @@ class Optimizer(Generic[S]):
             )
             for completion in completions:
                 outputs.append(completion.text)
-                solution = self.problem.parse(completion.text)
+                solution = self.problem.parse(fmt.answer(completion.text, completion.finish_reason))
                 if solution is None:
                     failures += 1
                     continue
@@ -266,12 +280,18 @@ class Optimizer(Generic[S]):
     ) -> StepRecord:
         candidates = tuple(
             Candidate(
-                self.problem.to_json(s), self.problem.render(s), e.score, e.details, e.optimal
+                self.problem.to_json(s),
+                self.problem.render(s),
+                e.score,
+                e.details,
+                e.optimal and e.partial is None,
+                e.partial,
             )
             for s, e in zip(proposals.candidates, evaluations, strict=True)
         )
         previous = self.history.best()
-        contenders = [e.score for e in evaluations] + ([] if previous is None else [previous.score])
+        contenders = [e.score for e in evaluations if e.partial is None]
+        contenders += [] if previous is None else [previous.score]
         return StepRecord(
             step=number,
             temperature=temperature,

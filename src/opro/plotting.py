@@ -54,9 +54,17 @@ def candidates_and_best(
 ) -> list[float]:
     """Every candidate's score per step as dots and the best-so-far step line; the scores."""
     pairs = run.candidates()
-    xs = [step for step, _ in pairs]
+    for partial in (False, True):
+        chosen = [(step, c.score) for step, c in pairs if (c.partial is not None) == partial]
+        if not chosen:
+            continue
+        xs, ys = [step for step, _ in chosen], [score for _, score in chosen]
+        if partial:  # racing stopped scoring them: a score on part of the examples
+            label, fill = "dropped by racing (partial score)", "none"
+        else:
+            label, fill = candidates, color(i)
+        ax.scatter(xs, ys, s=14, alpha=0.55, facecolors=fill, edgecolors=color(i), label=label)
     ys = [c.score for _, c in pairs]
-    ax.scatter(xs, ys, s=14, alpha=0.55, color=color(i), label=candidates)
     best = run.best_so_far()
     if best:
         ax.plot(*zip(*best, strict=True), drawstyle="steps-post", color=color(i), lw=2)

@@ -6,11 +6,12 @@ optional second pass that asks a pre-trained scorer for its final answer, and th
 (instruction × example) calls, all submitted at once so that one bounded pool (the LLM
 stack's semaphore) runs them. Decoding is greedy and zero-shot.
 
-Every example ends in one of four states: ``correct``, ``wrong``, ``empty`` (the model
-answered nothing — counted as not correct, and reported apart; in paper mode an empty answer
-the authors' code counts as right, e.g. for a dyck_languages target, is ``correct``) or
-``failed`` (the call
-failed after its retries — never counted as wrong; accuracy is over the examples that were
+Racing (``race_instructions``, ``opro.eval.racing``) scores in rounds and leaves the
+examples of a dropped candidate ``unscored``. Every scored example ends in one of four
+states: ``correct``, ``wrong``, ``empty`` (the model answered nothing — counted as not
+correct, and reported apart; in paper mode an empty answer the authors' code counts as
+right, e.g. for a dyck_languages target, is ``correct``) or ``failed`` (the call failed
+after its retries — never counted as wrong; accuracy is over the examples that were
 answered). What counts as correct is ``opro.eval.metrics``; the statistics are
 ``opro.eval.stats``.
 """
@@ -27,6 +28,7 @@ from opro.data import Example
 from opro.errors import ConfigError, RetriesExhausted
 from opro.eval.metric import Answer, AnswerMetric, Metric
 from opro.eval.metrics import Mode
+from opro.eval.racing import RaceRule
 from opro.llm.base import LLM, gather_or_cancel
 from opro.progress import Progress
 from opro.types import Api, Request
@@ -34,8 +36,8 @@ from opro.types import Api, Request
 Position = Literal["Q_begin", "Q_end", "A_begin", "before_Q"]
 POSITIONS: tuple[str, ...] = get_args(Position)
 ScorerStyle = Literal["base", "chat"]
-Status = Literal["correct", "wrong", "empty", "failed"]
-MARKS: dict[str, str] = {"correct": "1", "wrong": "0", "empty": "e", "failed": "x"}
+Status = Literal["correct", "wrong", "empty", "failed", "unscored"]
+MARKS: dict[str, str] = {"correct": "1", "wrong": "0", "empty": "e", "failed": "x", "unscored": "-"}
 """One character per example in a marks string (compact per-example results on disk)."""
 
 BASE_STOP = ("\nQ:",)
@@ -112,16 +114,26 @@ class InstructionScore:
         return len(self.results)
 
     @property
+    def scored(self) -> int:
+        """Examples scored (all of them, unless a race dropped the instruction)."""
+        return self.n - self.count("unscored")
+
+    @property
+    def partial(self) -> bool:
+        return self.scored < self.n
+
+    @property
     def answered(self) -> int:
-        return self.n - self.count("failed")
+        return self.scored - self.count("failed")
 
     @property
     def accuracy(self) -> float | None:
-        """The mean score over the answered examples, in percent (failed calls excluded; with
-        a right/wrong metric, correct / answered × 100); None when nothing was answered."""
+        """The mean score over the answered examples, in percent (failed calls and unscored
+        examples excluded; with a right/wrong metric, correct / answered × 100); None when
+        nothing was answered."""
         if not self.answered:
             return None
-        total = sum(r.score for r in self.results if r.status != "failed")
+        total = sum(r.score for r in self.results if r.status not in ("failed", "unscored"))
         return round(100.0 * total / self.answered, 6)
 
     @property
@@ -137,6 +149,7 @@ class InstructionScore:
             "wrong": self.count("wrong"),
             "empty": self.count("empty"),
             "failed": self.count("failed"),
+            **({"scored": self.scored} if self.partial else {}),
             "elapsed_s": round(self.elapsed_s, 3),
         }
         if examples:
@@ -195,6 +208,60 @@ async def score_instructions(
     return [
         InstructionScore(ins, tuple(results[i * n : (i + 1) * n]), finished[i] - started)
         for i, ins in enumerate(instructions)
+    ]
+
+
+async def race_instructions(
+    llm: LLM,
+    instructions: Sequence[str],
+    examples: Sequence[Example],
+    options: ScorerOptions,
+    *,
+    bar: float,
+    order: Sequence[int],
+    rule: RaceRule,
+    metric: Metric | None = None,
+) -> list[InstructionScore]:
+    """Score each instruction in ``rule``'s rounds over ``order`` (positions in ``examples``,
+    the same for every instruction), dropping after each round those whose accuracy on
+    all of ``examples`` is confidently under ``bar`` (percent); a dropped one's remaining
+    examples are ``unscored``. A round's calls go out at once, question by question (the
+    same question under every instruction together). A failed call propagates, as in
+    ``score_instructions``."""
+    scoring = metric or AnswerMetric(options.mode)
+    started = time.monotonic()
+    n = len(examples)
+    got: list[dict[int, ExampleResult]] = [{} for _ in instructions]
+    finished = [started] * len(instructions)
+    live = list(range(len(instructions)))
+    done = 0
+    for end in rule.ends(n):
+        pairs = [(i, j) for j in order[done:end] for i in live]
+        done = end
+        results = await gather_or_cancel(
+            [_answer(llm, instructions[i], examples[j], options, scoring) for i, j in pairs]
+        )
+        for (i, j), result in zip(pairs, results, strict=True):
+            got[i][j] = result
+        for i in live:
+            finished[i] = time.monotonic()
+        live = [
+            i
+            for i in live
+            if not rule.hopeless(sum(r.score for r in got[i].values()), len(got[i]), n, bar / 100)
+        ]
+        if not live:
+            break
+    return [
+        InstructionScore(
+            instruction,
+            tuple(
+                got[i].get(j) or ExampleResult(example.index, "unscored", "")
+                for j, example in enumerate(examples)
+            ),
+            finished[i] - started,
+        )
+        for i, instruction in enumerate(instructions)
     ]
 
 

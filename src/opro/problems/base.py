@@ -24,13 +24,34 @@ S = TypeVar("S")
 
 
 @dataclass(frozen=True)
+class Partial:
+    """Scoring stopped early (racing): the score is over ``scored`` of ``of`` examples."""
+
+    scored: int
+    of: int
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """A solution's score, whether it is a known optimum (the run stops there), and what
-    scoring found besides (kept in the step record, e.g. per-example marks)."""
+    """A solution's score, whether it is a known optimum (the run stops there), what
+    scoring found besides (kept in the step record, e.g. per-example marks), and whether
+    the score is partial (racing stopped scoring it: it is never shown or chosen)."""
 
     score: float
     optimal: bool = False
     details: Mapping[str, Any] | None = None
+    partial: Partial | None = None
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a step's scoring may use: the step (to seed an order of examples) and the
+    ``bar``: the score a new solution must reach to be shown in the next meta-prompt (the
+    K-th best shown, or the score threshold); None while any score would be shown (and at
+    step 0). A solution confidently short of the bar may be scored partially."""
+
+    step: int
+    bar: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,12 +59,29 @@ class ProposalFormat:
     """How the optimizer is asked for solutions: the meta-prompt template (a file under
     ``opro/prompts``, or ``text``: the template itself, for a kind that brings its own),
     where its output may stop (nothing after is parsed) and a GBNF grammar for constrained
-    decoding, if the problem has one."""
+    decoding, if the problem has one.
+
+    ``end`` closes an answer (``</trace>``): the model is stopped there, as a base model
+    otherwise writes on to its token limit, and since a server cuts the stop text from
+    what it returns, the parser is handed it back when the model stopped (not when it ran
+    out of tokens: a cut-off answer stays unclosed)."""
 
     template: str
     stop: tuple[str, ...] = ()
     grammar: str | None = None
     text: str | None = None
+    end: str | None = None
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """The stop sequences of a proposal request."""
+        return self.stop if self.end is None else (*self.stop, self.end)
+
+    def answer(self, text: str, finish_reason: str | None) -> str:
+        """The text to parse: ``text`` closed with ``end`` if the model stopped on it."""
+        if self.end is None or finish_reason != "stop" or text.endswith(self.end):
+            return text
+        return text + self.end
 
 
 class Problem(abc.ABC, Generic[S]):
@@ -67,7 +105,7 @@ class Problem(abc.ABC, Generic[S]):
         """As the meta-prompt shows it."""
 
     @abc.abstractmethod
-    async def score(self, solutions: list[S]) -> list[Evaluation]: ...
+    async def score(self, solutions: list[S], context: ScoringContext) -> list[Evaluation]: ...
 
     def to_json(self, solution: S) -> Any:
         """Its JSON form in the step records (default: itself)."""

@@ -22,7 +22,7 @@ from pydantic import Field
 from opro import plotting
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord, RunRecord
@@ -70,14 +70,19 @@ class LinearRegression(Problem[Pair]):
         num_initial: int = 5,
         initial_low: int = 10,
         initial_high: int = 20,
+        stop_at_pair: bool = False,
     ) -> None:
+        """``stop_at_pair``: stop the optimizer at the first ``]`` (a base model writes on
+        past its pair; a chat model may write a ``[w, b]`` placeholder before it)."""
         self.w_true, self.b_true = w_true, b_true
         self.num_initial = num_initial
         self.initial_low, self.initial_high = initial_low, initial_high
         rng = np.random.default_rng(data_seed)
         self.x = np.arange(1, num_points + 1, dtype=np.float64)
         self.y = w_true * self.x + b_true + rng.standard_normal(num_points)
-        self.proposal = ProposalFormat("linreg.jinja", grammar=GRAMMAR)
+        self.proposal = ProposalFormat(
+            "linreg.jinja", grammar=GRAMMAR, end="]" if stop_at_pair else None
+        )
 
     def objective(self, pair: Pair) -> float:
         w, b = pair
@@ -97,7 +102,7 @@ class LinearRegression(Problem[Pair]):
     def render(self, solution: Pair) -> str:
         return f"w={solution[0]}, b={solution[1]}"
 
-    async def score(self, solutions: list[Pair]) -> list[Evaluation]:
+    async def score(self, solutions: list[Pair], context: ScoringContext) -> list[Evaluation]:
         target = (self.w_true, self.b_true)
         return [Evaluation(self.objective(s), optimal=s == target) for s in solutions]
 
@@ -145,6 +150,7 @@ class LinregKind(Kind[LinregSpec]):
             spec.b_true,
             data_seed=spec.engine.seed,
             num_initial=spec.num_initial,
+            stop_at_pair=llms["optimizer"].api == "completion",
         )
 
     def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:

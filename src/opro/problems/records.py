@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opro.llm.usage import RoleUsage
+from opro.problems.base import Partial
 
 Status = Literal["running", "finished", "stopped"]
 FINISHED = ("max_steps", "optimum", "patience")
@@ -73,11 +74,16 @@ class Candidate:
     """What scoring found besides the score (an instruction's per-example marks)."""
     optimal: bool = False
     """A known optimum (the run stops at the step that found one)."""
+    partial: Partial | None = None
+    """Racing stopped scoring it: ``score`` is over ``partial.scored`` examples of
+    ``partial.of``; it is never shown in a meta-prompt nor chosen as the best."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"solution": self.solution, "text": self.text, "score": self.score}
         if self.details is not None:
             data["details"] = dict(self.details)
+        if self.partial is not None:
+            data["partial"] = {"scored": self.partial.scored, "of": self.partial.of}
         return data | ({"optimal": True} if self.optimal else {})
 
     @classmethod
@@ -89,7 +95,12 @@ class Candidate:
             raise ValueError("a candidate's 'details' is not an object")
         text = data.get("text", data["solution"])
         optimal = data.get("optimal", False) is True
-        return cls(data["solution"], str(text), _number(data, "score"), details, optimal)
+        partial = data.get("partial")
+        if partial is not None:
+            if not isinstance(partial, dict):
+                raise ValueError("a candidate's 'partial' is not an object")
+            partial = Partial(_int(partial, "scored"), _int(partial, "of"))
+        return cls(data["solution"], str(text), _number(data, "score"), details, optimal, partial)
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,12 @@ class RunRecord:
         return [(s.step, c) for s in self.steps for c in s.candidates]
 
     def ranked(self) -> list[tuple[int, Candidate]]:
-        """Every scored solution, best first (the earliest among equals)."""
-        return sorted(self.candidates(), key=lambda sc: -self.quality(sc[1].score))
+        """Every scored solution, best first (the earliest among equals); those scored in
+        part (racing dropped them) after all others."""
+        return sorted(
+            self.candidates(),
+            key=lambda sc: (sc[1].partial is not None, -self.quality(sc[1].score)),
+        )
 
     def best(self) -> Candidate | None:
         ranked = self.ranked()

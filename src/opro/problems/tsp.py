@@ -25,7 +25,7 @@ from opro.errors import ConfigError
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems import tsp_solvers as ts
-from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
 from opro.problems.runs import JobRecord, RunRecord
@@ -102,7 +102,7 @@ def validate_points(points: Sequence[Any], where: str) -> list[ts.Point]:
 
 class TravellingSalesman(Problem[Tour]):
     direction = "min"
-    proposal = ProposalFormat("tsp.jinja", grammar=GRAMMAR)
+    proposal = ProposalFormat("tsp.jinja", grammar=GRAMMAR, end="</trace>")
 
     def __init__(
         self, points: Sequence[ts.Point], *, num_initial: int = 5, optimal_length: float
@@ -127,7 +127,7 @@ class TravellingSalesman(Problem[Tour]):
     def render(self, solution: Tour) -> str:
         return ",".join(map(str, solution))
 
-    async def score(self, solutions: list[Tour]) -> list[Evaluation]:
+    async def score(self, solutions: list[Tour], context: ScoringContext) -> list[Evaluation]:
         lengths = [ts.tour_length(self.dist, s) for s in solutions]
         bound = self.optimal_length * (1 + OPTIMUM_TOLERANCE)
         return [Evaluation(length, optimal=length <= bound) for length in lengths]

@@ -164,20 +164,31 @@ def _candidates_table(run: RunRecord, outcome: Outcome | None) -> Table:
     rows = []
     for step, c in run.ranked():
         marks = str((c.details or {}).get("marks", ""))
-        answered = len(marks) - marks.count("x")
+        answered = len(marks) - marks.count("x") - marks.count("-")
         test = tested.get(str(c.solution))
+        train = _with_interval(c.score, marks.count("1"), answered) if marks else _pct(c.score)
+        n = str(answered + marks.count("x")) if marks else DASH
+        if c.partial is not None:
+            train, n = f"{train}, partial", f"{c.partial.scored} of {c.partial.of}"
         rows.append(
             (
                 str(step),
                 _instruction(c.solution),
-                _with_interval(c.score, marks.count("1"), answered) if marks else _pct(c.score),
-                str(len(marks)) if marks else DASH,
+                train,
+                n,
                 str(marks.count("e")) if marks else DASH,
                 DASH if test is None else _pct(test.test_score),
             )
         )
     caption = f"Every candidate ({len(rows)}), by training accuracy"
-    return Table(caption, headers, tuple(rows), "instructions")
+    dropped = sum(c.partial is not None for _, c in run.candidates())
+    note = (
+        f"Racing stopped scoring {dropped} candidates once they could not, with confidence, "
+        "be shown in the meta-prompt: their accuracy is over the examples scored (listed last)."
+        if dropped
+        else ""
+    )
+    return Table(caption, headers, tuple(rows), "instructions", note)
 
 
 def _accuracy_figure(job: JobRecord) -> Figure:

@@ -6,7 +6,9 @@ over 500 characters, containing ``INS``, or — numeric tasks — containing dig
 leak answers), the meta-prompt's exemplars (random per step, constant, or the examples
 most often answered wrong), and the final held-out evaluation: the top instructions by
 training accuracy and the initial instruction(s) on the test fold, with a paired test.
-Selection is on training accuracy only; the test fold is read once, at the end.
+Selection is on training accuracy only; the test fold is read once, at the end. With
+``evaluation = "race"`` a step's proposals are raced (``opro.eval.racing``) against the bar
+the optimizer gives: one dropped keeps its partial score, and is never chosen.
 The scoring itself is ``opro.eval.scorer``; the data ``opro.data``.
 """
 
@@ -20,11 +22,12 @@ import numpy as np
 
 from opro.data import Dataset
 from opro.eval.metric import AnswerMetric, Metric
-from opro.eval.scorer import InstructionScore, score_instructions
+from opro.eval.racing import RaceRule, race_order
+from opro.eval.scorer import InstructionScore, race_instructions, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Evaluation, Problem, ProposalFormat
+from opro.problems.base import Evaluation, Partial, Problem, ProposalFormat, ScoringContext
 from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec
 
 POSITION_PHRASES = {
@@ -185,12 +188,32 @@ class InstructionOptimization(Problem[str]):
 
     # -- scoring ------------------------------------------------------------------
 
-    async def score(self, solutions: list[str]) -> list[Evaluation]:
-        results = await score_instructions(
-            self.scorer, solutions, self.dataset.train, self.spec.scorer_options, metric=self.metric
-        )
+    async def score(self, solutions: list[str], context: ScoringContext) -> list[Evaluation]:
+        train, options, spec = self.dataset.train, self.spec.scorer_options, self.spec
+        if spec.evaluation == "race" and context.bar is not None:
+            rule = RaceRule(spec.race_delta, spec.race_rounds)
+            order = race_order(len(train), spec.engine.seed, context.step)
+            results = await race_instructions(
+                self.scorer,
+                solutions,
+                train,
+                options,
+                bar=context.bar,
+                order=order,
+                rule=rule,
+                metric=self.metric,
+            )
+        else:
+            results = await score_instructions(
+                self.scorer, solutions, train, options, metric=self.metric
+            )
         return [
-            Evaluation(score, optimal=score >= 100.0, details={"marks": r.marks})
+            Evaluation(
+                score,
+                optimal=score >= 100.0 and not r.partial,
+                details={"marks": r.marks},
+                partial=Partial(r.scored, r.n) if r.partial else None,
+            )
             for r in results
             for score in [r.accuracy or 0.0]
         ]
@@ -237,7 +260,7 @@ class InstructionOptimization(Problem[str]):
         }
 
     async def finalize(self, history: History[str]) -> dict[str, Any]:
-        ranked = sorted(history.entries, key=lambda e: (-e.score, e.step))
+        ranked = sorted(history.complete(), key=lambda e: (-e.score, e.step))
         top = [e.solution for e in ranked[: self.spec.test_top]]
         initial = [s for s in self.spec.initial if history.seen(s)]
         chosen = list(dict.fromkeys(initial + top))

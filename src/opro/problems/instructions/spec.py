@@ -105,6 +105,18 @@ class InstructionsSpec(RunSpec):
         "strict", description="strict: correct matching; paper: the authors' scoring, exactly"
     )
     scorer_max_tokens: int = Field(256, ge=1, description="tokens per scorer answer")
+    evaluation: Literal["full", "race"] = Field(
+        "full",
+        description="full: every proposal on the whole training fold (the paper's); race: in "
+        "rounds, dropping a proposal once it confidently cannot be shown in the meta-prompt",
+    )
+    race_delta: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="racing: the most a proposal that would have been shown is dropped",
+    )
+    race_rounds: int = Field(10, ge=2, description="racing: rounds over the training fold")
     extract_answer: bool = Field(
         False,
         description="second pass for pre-trained scorers: ask 'So the final answer is' and "
