@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 import opro
 from opro import plotting
 from opro.eval.stats import mcnemar_exact, wilson_interval
+from opro.llm.cache import CallCache, default_cache_path
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.runlog import RunDir
 
@@ -86,14 +87,10 @@ def task_result(run: Path) -> TaskResult:
     rows = {r["instruction"]: r for r in details["test_evaluation"]}
     start, found = rows[details["initial_instruction"]], rows[details["best_instruction"]]
     scored = opro.evaluate(
-        spec.dataset,
+        spec,
         [details["initial_instruction"], STEP_BY_STEP],
-        scorer=spec.scorer,
         split="test",
-        position=spec.position,
-        answer_mode=spec.answer_mode,
-        scorer_max_tokens=spec.scorer_max_tokens,
-        data_dir=spec.data_dir,
+        cache=CallCache(default_cache_path()),  # the start's answers are the run's own
     )
     step_by_step = scored.results[1]
     assert scored.results[0].marks == start["marks"], "the start scored differently"
@@ -134,9 +131,9 @@ def figure(results: list[TaskResult]) -> Figure:
     ax.set_yticks(ys, [f"{r.task} ({r.test_start:.0f} %)" for r in results])
     ax.set_xlabel("test accuracy minus the empty start's (points); start's accuracy in brackets")
     ax.set_title(
-        "OPRO on BBH, gemma3-270m scorer and optimizer (A_begin, start \"\"): bars = found "
+        'OPRO on BBH, gemma3-270m scorer and optimizer (A_begin, start ""): bars = found '
         "instruction (green: McNemar p < 0.05; line: 95 % CI), diamonds = "
-        "\"Let's think step by step.\"",
+        '"Let\'s think step by step."',
         fontsize=9,
         wrap=True,
     )
@@ -146,7 +143,7 @@ def figure(results: list[TaskResult]) -> Figure:
 
 def table(results: list[TaskResult]) -> str:
     lines = [
-        "| task | train n / test n | start (\"\") test % | found test % [95 % CI] | gain (points) "
+        '| task | train n / test n | start ("") test % | found test % [95 % CI] | gain (points) '
         "[95 % CI] | McNemar p | step by step test % (p vs start) | found instruction |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -537,20 +537,3 @@ def test_data_commands(served: tuple[str, Path], tmp_path: Path) -> None:
     assert "bbh:TASK" in listed.stdout
     assert "boolean_expressions" in listed.stdout
 
-
-def test_the_demo_task_ships_with_the_package(tmp_path: Path) -> None:
-    nowhere = tmp_path / "no-data-dir"
-    shipped = load_dataset("bbh:sports_understanding", nowhere)
-    assert (len(shipped.train), len(shipped.test)) == (50, 200)
-    assert shipped.train == load_dataset("bbh:sports_understanding", SHARED_DATA).train
-    with pytest.raises(ConfigError) as exc:  # any other task needs the files
-        load_dataset("bbh:navigate", nowhere)
-    one_line_error(exc, "not found", "opro data fetch")
-    own = tmp_path / "own"  # a data dir's own copy wins over the shipped one
-    (own / "BIG-Bench-Hard-data").mkdir(parents=True)
-    examples = json.loads(
-        (SHARED_DATA / "BIG-Bench-Hard-data/sports_understanding.json").read_text()
-    )
-    examples["examples"] = examples["examples"][:10]
-    (own / "BIG-Bench-Hard-data/sports_understanding.json").write_text(json.dumps(examples))
-    assert len(load_dataset("bbh:sports_understanding", own).split("all")) == 10

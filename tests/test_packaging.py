@@ -1,7 +1,7 @@
 """`pip install` works: the sdist and wheel build from this checkout with complete metadata,
 and the wheel installed into a clean virtual environment (the core: no llama.cpp) runs
-`opro --version`, an evaluation on a `fake:` model, and the demo's task from the data the
-package ships — with no data dir and nothing downloaded."""
+`opro --version` and evaluations on a `fake:` model, of a JSONL file and of a BIG-Bench Hard
+task from a data dir — nothing downloaded."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHARED_DATA
 
 
 def _uv() -> str | None:
@@ -27,7 +27,7 @@ def _uv() -> str | None:
 
 def _run(*args: str, cwd: Path | None = None, timeout: float = 600) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("OPRO_DATA_DIR", "PYTHONPATH")}
-    env["OPRO_DATA_DIR"] = "/nonexistent/opro-data"  # nothing but what the package ships
+    env["OPRO_DATA_DIR"] = str(SHARED_DATA)
     result = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -52,7 +52,6 @@ def test_the_wheel_and_sdist_carry_everything(dist: Path) -> None:
         "opro/prompts/scorer.jinja",
         "opro/report/templates/report.html.jinja",
         "opro/data/checksums.sha256",
-        "opro/data/bundled/BIG-Bench-Hard-data/sports_understanding.json",
         "opro/cli/__main__.py",
     ):
         assert needed in names, needed
@@ -122,7 +121,7 @@ def test_the_wheel_installs_and_runs_in_a_clean_environment(dist: Path, tmp_path
         )
     )
     assert scored["n"] == 6
-    shipped = json.loads(
+    benchmark = json.loads(
         _run(
             opro,
             "evaluate",
@@ -140,4 +139,4 @@ def test_the_wheel_installs_and_runs_in_a_clean_environment(dist: Path, tmp_path
             cwd=tmp_path,
         )
     )
-    assert shipped["n"] == 5
+    assert benchmark["n"] == 5

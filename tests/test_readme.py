@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, SHARED_DATA
 
 
 def generator() -> ModuleType:
@@ -43,13 +43,13 @@ def test_quick_start_begins_with_make_demo_then_make_test() -> None:
 
 @pytest.mark.slow
 def test_the_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's Python example, as written, on the embedded model, with no data dir."""
+    """The README's Python example, as written, on the embedded model."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert code is not None
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OPRO_DATA_DIR", str(tmp_path / "no-data-dir"))
+    monkeypatch.setenv("OPRO_DATA_DIR", str(SHARED_DATA))
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README.md", "exec"), namespace)
     result = namespace["result"]

@@ -15,7 +15,6 @@ import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -176,21 +175,6 @@ def _unknown(what: str, name: str, choices: tuple[str, ...], fix: str) -> str:
     return one_line(f"unknown {what} {name!r}{hint}; {fix}")
 
 
-def locate(root: Path, rel: str) -> Path:
-    """``root/rel``, else the copy of that file shipped in this package, if there is one.
-
-    The package ships the demo's one BIG-Bench Hard task (``bundled/``), so that `make demo`
-    and a first ``opro optimize --dataset bbh:TASK`` run on a machine with no data dir and
-    no network; a data dir's own copy always wins.
-    """
-    path = root / rel
-    if not path.is_file():
-        shipped = resources.files("opro.data").joinpath("bundled", rel)
-        if shipped.is_file():
-            return Path(str(shipped))
-    return path
-
-
 def load_dataset(
     spec: str | Rows,
     data_dir: Path | str | None = None,
@@ -274,8 +258,7 @@ def _benchmark(
     if prefix == "bbh":
         bbh_kind(arg)  # an unknown task is named before a missing data dir
     root = resolve_data_dir(data_dir)
-    shipped = prefix == "bbh" and locate(root, f"{BBH_DIR}/{arg}.json").is_file()
-    if not root.is_dir() and not shipped:
+    if not root.is_dir():
         raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
     test_rows: list[Example] | None = None
     kind: Kind
@@ -284,7 +267,7 @@ def _benchmark(
         name, task, kind = "gsm8k", "grade school math", "numeric"
     elif prefix == "bbh":
         kind = bbh_kind(arg)
-        rows = read_bbh(locate(root, f"{BBH_DIR}/{arg}.json"), kind)
+        rows = read_bbh(root / BBH_DIR / f"{arg}.json", kind)
         name, task = f"bbh:{arg}", arg.replace("_", " ")
     elif prefix == "mmlu":
         path = root / MMLU_DIR / f"{arg}_test.csv"
