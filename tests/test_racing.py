@@ -6,7 +6,13 @@ resumed run equal to an uninterrupted one."""
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +28,8 @@ from opro.llm.usage import Caps
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.runner import RunOptions, RunResult
 from opro.types import Request
-from tests.conftest import SHARED_DATA
-from tests.doubles import run_kind, steps_of
+from tests.conftest import ROOT, SHARED_DATA, run_cli
+from tests.doubles import run_kind, steps_of, summary_of
 
 
 def test_rounds_end_at_sizes_fixed_by_the_fold_alone() -> None:
@@ -210,3 +216,63 @@ def test_a_racing_run_stopped_by_a_budget_resumes_to_the_uninterrupted_run(
     assert history(tmp_path / "cut") == history(tmp_path / "whole")
     for key in ("best_instruction", "best_train_score", "best_test_score", "paired_test"):
         assert resumed.summary.details[key] == whole.summary.details[key], key
+
+
+def _kill_after_steps(command: list[str], steps_file: Path, lines: int) -> int:
+    """Start ``command``; SIGKILL it once ``steps_file`` holds ``lines`` steps. Its status."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps_file.exists() and steps_file.read_bytes().count(b"\n") >= lines:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    return proc.wait(60)
+
+
+@pytest.mark.slow
+def test_a_racing_run_killed_at_random_steps_resumes_to_the_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    seed = random.randrange(10**6)
+    print(f"kill-moment seed: {seed}")
+    args = [
+        "optimize", "--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA),
+        "--scorer", "fake:tests.doubles:boolean_scorer",
+        "--optimizer", "fake:tests.doubles:instruction_proposer",
+        "--initial", "", "--initial", "Let's solve the problem.", "--initial", "Check.",
+        "--steps", "12", "--samples-per-step", "6", "--top-k", "3", "--evaluation", "race",
+        "--no-cache",
+    ]  # fmt: skip
+    cli = [sys.executable, "-m", "opro.cli"]
+    reference = run_cli(*args, "--out", str(tmp_path / "ref"), timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    partial = [c for s in steps_of(tmp_path / "ref") for c in s["candidates"] if "partial" in c]
+    assert partial, "the reference run must drop some candidates, or racing is not tested"
+
+    out = tmp_path / "killed"
+    kill_points = sorted(random.Random(seed).sample(range(1, 12), 3))
+    statuses = [
+        _kill_after_steps(
+            [*cli, *args, "--out", str(out)]
+            if i == 0
+            else [*cli, "resume", str(out), "--trust-code"],
+            out / "steps.jsonl",
+            k,
+        )
+        for i, k in enumerate(kill_points)
+    ]
+    assert statuses == [-signal.SIGKILL] * 3, f"seed {seed}: kills at {kill_points}: {statuses}"
+    done = run_cli("resume", str(out), "--trust-code", timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    def history(run: Path) -> list[Any]:
+        return [(s["step"], s["outputs"], s["candidates"]) for s in steps_of(run)]
+
+    assert [s[0] for s in history(out)] == list(range(13)), f"seed {seed}"
+    assert history(out) == history(tmp_path / "ref"), f"seed {seed}"
+    ref, got = summary_of(tmp_path / "ref"), summary_of(out)
+    for key in ("best_instruction", "best_train_score", "best_test_score"):
+        assert got[key] == ref[key], (seed, key)
