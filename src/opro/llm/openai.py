@@ -3,11 +3,14 @@ server: vLLM, Ollama, llama.cpp's server, LM Studio, Gemini's compatible endpoin
 
 Chat by default (the prompt is one user turn); ``api="completion"`` sends raw text for base
 models. The SDK's own retries are off: ``opro.llm.limits`` retries, re-sending the very same
-request. HTTP failures are mapped onto the error tree here and only here.
+request. HTTP failures are mapped onto the error tree here and only here; so is a malformed
+200 reply (no choices, not JSON, no message, a null content): a ``TransientLLMError``,
+retried like a 500 and never cached.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from typing import Any
@@ -78,25 +81,15 @@ class OpenAIBackend(LLM):
                 if request.system is not None:
                     messages.append({"role": "system", "content": request.system})
                 messages.append({"role": "user", "content": request.prompt})
-                chat = await self._client.chat.completions.create(messages=messages, **common)
-                self._connected_once = True
-                choice = chat.choices[0]
-                text, finish, usage, model = (
-                    choice.message.content or "",
-                    choice.finish_reason,
-                    chat.usage,
-                    chat.model,
-                )
+                reply: Any = await self._client.chat.completions.create(messages=messages, **common)
             else:
                 prompt = (
                     request.prompt
                     if request.system is None
                     else request.system + "\n\n" + request.prompt
                 )
-                comp = await self._client.completions.create(prompt=prompt, **common)
-                self._connected_once = True
-                first = comp.choices[0]
-                text, finish, usage, model = first.text, first.finish_reason, comp.usage, comp.model
+                reply = await self._client.completions.create(prompt=prompt, **common)
+            self._connected_once = True
         except openai.APIStatusError as exc:
             self._connected_once = True
             raise self._map_status(exc) from None
@@ -112,14 +105,41 @@ class OpenAIBackend(LLM):
             raise TransientLLMError(
                 f"{self.spec}: connection failed ({self._clean(exc)})"
             ) from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeError) as exc:
+            # A 200 whose body is not JSON (a proxy's error page, a cut-off body): the SDK
+            # fails to decode it. As a 500, it is worth retrying; it is never cached.
+            raise self._malformed(f"undecodable body: {self._clean(exc)}") from None
+        return self._completion(reply, request)
+
+    def _completion(self, reply: Any, request: Request) -> Completion:
+        """The ``Completion`` in a decoded reply, or a ``TransientLLMError`` when the reply
+        lacks what every OpenAI-compatible server sends: the SDK builds its reply objects
+        without validating them, so each field is checked here."""
+        choices = getattr(reply, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            kind = type(reply).__name__
+            raise self._malformed("no choices" if kind != "str" else "not JSON")
+        choice = choices[0]
+        if self.api == "chat":
+            message = getattr(choice, "message", None)
+            if message is None:
+                raise self._malformed("a choice without a message")
+            text = getattr(message, "content", None)
+        else:
+            text = getattr(choice, "text", None)
+        if not isinstance(text, str):  # a null content is no answer, not an empty one
+            raise self._malformed(f"the answer is {type(text).__name__}, not text")
+        finish = getattr(choice, "finish_reason", None)
+        model = getattr(reply, "model", None)
         return Completion(
             text=text,
-            finish_reason=finish,
-            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-            if usage
-            else Usage(),
-            model=model or self.model,
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=_usage(getattr(reply, "usage", None), request, text),
+            model=model if isinstance(model, str) and model else self.model,
         )
+
+    def _malformed(self, what: str) -> TransientLLMError:
+        return TransientLLMError(f"{self.spec}: a malformed reply ({what})")
 
     def _map_status(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
@@ -153,6 +173,16 @@ class OpenAIBackend(LLM):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _usage(usage: Any, request: Request, text: str) -> Usage:
+    """The reply's token counts; where a server leaves them out (or sends nonsense), an
+    estimate (~4 characters a token), so that token and dollar caps still count the call."""
+    counts = [getattr(usage, name, None) for name in ("prompt_tokens", "completion_tokens")]
+    if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return Usage(counts[0], counts[1])  # type: ignore[arg-type]
+    prompt = len(request.prompt) + len(request.system or "")
+    return Usage(prompt // 4 + 1, len(text) // 4 + 1)
 
 
 def _base_url(url: str | None) -> str | None:
