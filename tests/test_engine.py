@@ -16,7 +16,7 @@ import pytest
 from opro import Caps, LinregSpec, LLMConfig, RunOptions, TspSpec, api
 from opro.errors import ConfigError
 from opro.runlog import RunDir
-from tests.conftest import ROOT, assert_one_line_error, run_cli
+from tests.conftest import PYTHONPATH, ROOT, assert_one_line_error, run_cli
 from tests.doubles import run_kind, steps_of
 
 GARBAGE = "fake:tests.doubles:garbage"
@@ -174,7 +174,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
 
     out = tmp_path / "killed"
     steps_file = out / "steps.jsonl"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH)
     start = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
     resume = [sys.executable, "-m", "opro.cli", "resume", str(out)]
     kill_points = sorted(rng.sample(range(1, 25), 5))  # after this many complete steps
@@ -183,7 +183,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
         for i, k in enumerate(kill_points)
     ]
     assert statuses == [-signal.SIGKILL] * 5, f"seed {seed}: kills at {kill_points}: {statuses}"
-    final = run_cli("resume", str(out), env={"PYTHONPATH": str(ROOT)}, timeout=120)
+    final = run_cli("resume", str(out), timeout=120)
     assert final.returncode == 0, final.stderr
     steps = [r["step"] for r in steps_of(out)]
     assert steps == list(range(26)), f"seed {seed}: steps {steps}"

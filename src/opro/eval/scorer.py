@@ -12,7 +12,8 @@ the authors' code counts as right, e.g. for a dyck_languages target, is ``correc
 ``failed`` (the call
 failed after its retries — never counted as wrong; accuracy is over the examples that were
 answered). What counts as correct is ``opro.eval.metrics``; the statistics are
-``opro.eval.stats``.
+``opro.eval.stats``. A fifth, ``stopped``, marks an example ``opro evaluate`` did not ask
+because a cap was reached: left out of the accuracy, as ``failed`` is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Literal, get_args
 
 from opro import prompts
 from opro.data import Example
-from opro.errors import ConfigError, RetriesExhausted
+from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
 from opro.eval.metrics import Mode, score_answer
 from opro.llm.base import LLM, gather_or_cancel
 from opro.progress import Progress
@@ -33,8 +34,8 @@ from opro.types import Api, Request
 Position = Literal["Q_begin", "Q_end", "A_begin", "before_Q"]
 POSITIONS: tuple[str, ...] = get_args(Position)
 ScorerStyle = Literal["base", "chat"]
-Status = Literal["correct", "wrong", "empty", "failed"]
-MARKS: dict[str, str] = {"correct": "1", "wrong": "0", "empty": "e", "failed": "x"}
+Status = Literal["correct", "wrong", "empty", "failed", "stopped"]
+MARKS: dict[str, str] = {"correct": "1", "wrong": "0", "empty": "e", "failed": "x", "stopped": "-"}
 """One character per example in a marks string (compact per-example results on disk)."""
 
 BASE_STOP = ("\nQ:",)
@@ -106,7 +107,7 @@ class InstructionScore:
 
     @property
     def answered(self) -> int:
-        return self.n - self.count("failed")
+        return self.n - self.count("failed") - self.count("stopped")
 
     @property
     def accuracy(self) -> float | None:
@@ -128,6 +129,8 @@ class InstructionScore:
             "failed": self.count("failed"),
             "elapsed_s": round(self.elapsed_s, 3),
         }
+        if self.count("stopped"):
+            data["stopped"] = self.count("stopped")
         if examples:
             data["examples"] = [
                 {"index": r.index, "status": r.status, "prediction": r.prediction}
@@ -150,9 +153,10 @@ async def score_instructions(
     hears the count of scored (instruction, example) pairs as it grows.
 
     With ``tolerate_failures`` a call that fails after its retries marks its example
-    ``failed`` and the rest go on (``opro evaluate``); otherwise the first failure cancels
-    the grid and propagates (the optimizer's step stops and is redone on resume). A fatal
-    error (bad key, no server) and a budget cap always propagate.
+    ``failed`` and the rest go on, and a cap reached marks the examples not yet asked
+    ``stopped`` (``opro evaluate``: what was answered is kept); otherwise the first failure
+    or cap cancels the grid and propagates (the optimizer's step stops and is redone on
+    resume). A fatal error (bad key, no server) always propagates.
     """
     started = time.monotonic()
     finished = [started] * len(instructions)
@@ -169,6 +173,10 @@ async def score_instructions(
             if not tolerate_failures:
                 raise
             result = ExampleResult(example.index, "failed", "", str(exc))
+        except BudgetExceeded as exc:  # the rest of the grid is refused at once, in turn
+            if not tolerate_failures:
+                raise
+            result = ExampleResult(example.index, "stopped", "", str(exc))
         finished[i] = max(finished[i], time.monotonic())
         if progress is not None:
             done += 1
