@@ -160,6 +160,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._made: list[Path] = []  # folders ``create`` made, for ``discard``
+        self._wrote = False  # ``create`` wrote config.json: the run's files are this one's
         self._lock: int | None = None
 
     # -- creating, opening, locking ------------------------------------------------------
@@ -186,7 +187,14 @@ class RunDir:
                     f"{run.path} already holds a run: continue it with `opro resume "
                     f"{run.path}`, or choose another --out"
                 )
+            stray = [name for name in (STEPS, SUMMARY) if (run.path / name).exists()]
+            if stray:  # a run's files without its config: never mixed into a new run
+                raise ConfigError(
+                    f"{run.path} holds {' and '.join(stray)} but no {CONFIG} (the remains of "
+                    "another run?): choose another --out, or remove them"
+                )
             write_json_atomic(run.path / CONFIG, config.to_json())
+            run._wrote = True
         except BaseException:
             run.discard()
             raise
@@ -239,10 +247,15 @@ class RunDir:
             self._lock = None
 
     def discard(self) -> None:
-        """Undo ``create``: remove the run's files and the (then empty) folders it made."""
-        for name in (STEPS, SUMMARY, CONFIG, LOCK):
+        """Undo ``create``: remove the run's files and the (then empty) folders it made —
+        only what this process made: a ``create`` refused because another process holds
+        the dir (or a run is already there) leaves that run untouched."""
+        for name in (STEPS, SUMMARY, CONFIG) if self._wrote else ():
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
+        if self._lock is not None:  # held: no other process is writing here
+            with contextlib.suppress(OSError):
+                (self.path / LOCK).unlink()
         self.release()
         for folder in self._made:  # deepest first
             with contextlib.suppress(OSError):

@@ -62,7 +62,11 @@ def test_cap_stops_within_one_step_and_resume_continues(
 
     higher = per_step[-1] * 10
     raised = run_cli(
-        "resume", str(out), "--json", flag, str(int(higher) if field == "calls" else higher),
+        "resume",
+        str(out),
+        "--json",
+        flag,
+        str(int(higher) if field == "calls" else higher),
         env=ENV,
     )
     assert raised.returncode == 0, raised.stderr

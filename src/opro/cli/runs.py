@@ -18,6 +18,7 @@ from opro.cli.options import (
     add_spec_arguments,
     caps_from,
     given,
+    path_arg,
     spec_from,
 )
 from opro.errors import OproError
@@ -33,7 +34,7 @@ def add_run_commands(sub: Any) -> None:
         kind.add_arguments(parser)
         add_spec_arguments(parser, kind.spec)
         parser.add_argument(
-            "--out", type=Path, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
+            "--out", type=path_arg, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
         )
         add_end_arguments(parser)
         add_cache_arguments(parser)
@@ -72,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add_resume_command(sub: Any) -> None:
     parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
-    parser.add_argument("dir", type=Path, help="the run directory")
+    parser.add_argument("dir", type=path_arg, help="the run directory")
     add_end_arguments(parser)
     add_caps_arguments(parser)
     parser.set_defaults(run=cmd_resume)
@@ -159,7 +160,7 @@ def add_sweep_command(sub: Any) -> None:
     parser.add_argument("file", type=Path, metavar="SWEEP.toml", help="the sweep file (see README)")
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         metavar="DIR",
         help="where the runs go (default runs/sweep-DATE); run again to continue a sweep",
     )

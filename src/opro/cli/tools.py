@@ -19,6 +19,7 @@ from opro.cli.options import (
     caps_from,
     given,
     llm_from,
+    path_arg,
     spec_from,
 )
 from opro.cli.runs import display_of
@@ -260,7 +261,7 @@ def _print_evaluation(evaluation: api.Evaluation) -> None:
 def add_data_command(sub: Any) -> None:
     p = sub.add_parser("data", help="list datasets, or download the benchmark files")
     p.add_argument("action", choices=["list", "fetch"])
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="where the files are / go")
+    p.add_argument("--data-dir", type=path_arg, metavar="DIR", help="where the files are / go")
     p.add_argument(
         "--source",
         metavar="URL",
@@ -298,7 +299,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 def add_cache_command(sub: Any) -> None:
     p = sub.add_parser("cache", help="inspect or clear the call cache")
     p.add_argument("action", choices=["info", "clear"])
-    p.add_argument("--cache", type=Path, metavar="PATH", help="SQLite file (default: user cache)")
+    p.add_argument(
+        "--cache", type=path_arg, metavar="PATH", help="SQLite file (default: user cache)"
+    )
     p.set_defaults(run=cmd_cache)
 
 
@@ -320,7 +323,7 @@ def add_report_command(sub: Any) -> None:
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or job dirs")
     p.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         metavar="FILE",
         help="the HTML file (default: report.html in the first RUN_DIR)",
     )

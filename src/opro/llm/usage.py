@@ -129,7 +129,17 @@ class RoleUsage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RoleUsage:
-        return cls(**data)
+        """From ``to_json``'s dict; a ``ValueError`` for anything else (a hand-edited file)."""
+        usage = cls(**data)
+        for name, value in asdict(usage).items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is None and name == "cost_usd":
+                continue
+            if not number or not math.isfinite(value) or value < 0:
+                raise ValueError(f"usage {name!r} is {value!r}, not a count")
+            if name != "cost_usd" and not isinstance(value, int):
+                raise ValueError(f"usage {name!r} is {value!r}, not a count")
+        return usage
 
 
 @dataclass(frozen=True)
