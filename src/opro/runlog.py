@@ -235,6 +235,8 @@ class RunDir:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode("ascii"))
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()  # held, so no other process uses it
             os.close(fd)
             raise cannot_write(path, exc, running=running) from None
         self._lock = fd
@@ -253,7 +255,7 @@ class RunDir:
         for name in (STEPS, SUMMARY, CONFIG) if self._wrote else ():
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
-        if self._lock is not None:  # held: no other process is writing here
+        if self._wrote or self._lock is not None:  # this one's run: no other writes here
             with contextlib.suppress(OSError):
                 (self.path / LOCK).unlink()
         self.release()
