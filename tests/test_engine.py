@@ -85,11 +85,11 @@ def test_max_calls_stops_and_resume_with_a_higher_cap_finishes(tmp_path: Path) -
     rep = json.loads((out / "summary.json").read_text())
     assert rep["calls"] <= 20
     assert rep["steps_completed"] == 2  # 8 calls per step: the third step would pass 20
-    resumed = api.resume(out, RunOptions(caps=Caps(max_calls=100)))
+    resumed = api.resume(out, RunOptions(caps=Caps(max_calls=100), trust_code=True))
     assert not resumed.already_finished
     assert resumed.status == "finished"
     assert [r["step"] for r in steps_of(out)] == list(range(7))
-    again = api.resume(out)
+    again = api.resume(out, RunOptions(trust_code=True))
     assert again.already_finished
     assert again.status == "finished"
 
@@ -104,12 +104,12 @@ def test_a_job_of_repetitions_stops_and_resumes_each_run(tmp_path: Path) -> None
     seeds = [json.loads((out / r / "config.json").read_text())["spec"]["engine"]["seed"]
              for r in config["runs"]]  # fmt: skip
     assert seeds == [0, 1, 2]
-    done = api.resume(out, RunOptions(caps=Caps(max_calls=100)))
+    done = api.resume(out, RunOptions(caps=Caps(max_calls=100), trust_code=True))
     assert done.status == "finished"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reps_finished"] == 3
     assert summary["unique_pairs_explored"]["n"] == 3
-    assert api.resume(out).already_finished
+    assert api.resume(out, RunOptions(trust_code=True)).already_finished
 
 
 def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_truncated_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
     with (run / "steps.jsonl").open("a") as f:
         f.write('{"step": 2, "candid')
     assert len(RunDir.open(run).read_steps()) == 2
-    result = api.resume(run, RunOptions(caps=Caps(max_calls=50)))
+    result = api.resume(run, RunOptions(caps=Caps(max_calls=50), trust_code=True))
     assert result.status == "finished"
     assert [r["step"] for r in steps_of(run)] == [0, 1, 2]
 
@@ -176,14 +176,14 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     steps_file = out / "steps.jsonl"
     env = dict(os.environ, PYTHONPATH=PYTHONPATH)
     start = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
-    resume = [sys.executable, "-m", "opro.cli", "resume", str(out)]
+    resume = [sys.executable, "-m", "opro.cli", "resume", str(out), "--trust-code"]
     kill_points = sorted(rng.sample(range(1, 25), 5))  # after this many complete steps
     statuses = [
         _kill_after(start if i == 0 else resume, steps_file, k, env)
         for i, k in enumerate(kill_points)
     ]
     assert statuses == [-signal.SIGKILL] * 5, f"seed {seed}: kills at {kill_points}: {statuses}"
-    final = run_cli("resume", str(out), timeout=120)
+    final = run_cli("resume", str(out), "--trust-code", timeout=120)
     assert final.returncode == 0, final.stderr
     steps = [r["step"] for r in steps_of(out)]
     assert steps == list(range(26)), f"seed {seed}: steps {steps}"

@@ -265,7 +265,9 @@ def test_optimize_stopped_by_a_budget_resumes_to_the_same_result(tmp_path: Path)
     cut = _optimize(tmp_path / "cut", cache=False, caps=Caps(max_calls=200))
     assert cut.status == "stopped"
     assert cut.stop_reason == "budget"
-    resumed = api.resume(tmp_path / "cut", RunOptions(caps=Caps(max_calls=10**6)))
+    resumed = api.resume(
+        tmp_path / "cut", RunOptions(caps=Caps(max_calls=10**6), trust_code=True)
+    )
     assert not resumed.already_finished
     summary = resumed.summary.to_json()
     assert summary["status"] == "finished"

@@ -86,7 +86,7 @@ CASES = {
         str(tmp / "linreg-job"),
         "--json",
     ],
-    "resume": lambda tmp: ["resume", str(_stopped_run(tmp)), "--json"],
+    "resume": lambda tmp: ["resume", str(_stopped_run(tmp)), "--json", "--trust-code"],
     "optimize": lambda tmp: [
         "optimize",
         "--dataset",

@@ -126,7 +126,9 @@ def test_a_resumed_run_reports_from_where_it_was_and_eta_waits_for_a_step(tmp_pa
     assert done < 4
 
     again = Recorder()
-    result = api.resume(tmp_path / "r", RunOptions(caps=Caps(max_calls=100), progress=again))
+    result = api.resume(
+        tmp_path / "r", RunOptions(caps=Caps(max_calls=100), progress=again, trust_code=True)
+    )
     assert result.status == "finished"
     [start] = again.starts
     assert start.last_step == done

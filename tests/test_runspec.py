@@ -148,7 +148,9 @@ def test_a_toy_kind_runs_resumes_reports_and_sweeps(
     cut = opro.start(spec, opro.RunOptions(out=tmp_path / "cut", caps=opro.Caps(max_calls=8)))
     assert cut.status == "stopped"
     whole = opro.start(spec, opro.RunOptions(out=tmp_path / "whole"))
-    resumed = opro.resume(tmp_path / "cut", opro.RunOptions(caps=opro.Caps(max_calls=1000)))
+    resumed = opro.resume(
+        tmp_path / "cut", opro.RunOptions(caps=opro.Caps(max_calls=1000), trust_code=True)
+    )
     assert resumed.status == whole.status == "finished"
     assert [s["candidates"] for s in steps_of(tmp_path / "cut")] == [
         s["candidates"] for s in steps_of(tmp_path / "whole")
@@ -224,7 +226,7 @@ def test_a_hand_edited_steps_file_is_refused_naming_the_line(
     with (tmp_path / "r" / "steps.jsonl").open("a") as f:
         f.write(line + "\n")
     with pytest.raises(ConfigError) as error:
-        api.resume(tmp_path / "r")
+        api.resume(tmp_path / "r", opro.RunOptions(trust_code=True))
     message = str(error.value)
     assert f"{tmp_path / 'r' / 'steps.jsonl'} line 3" in message
     assert needle in message
@@ -251,7 +253,7 @@ def test_a_format1_instruction_run_resumes_to_its_final_evaluation(tmp_path: Pat
     assert (before["status"], before["stop_reason"]) == ("stopped", "budget")
     assert "during the final evaluation" in before["message"]
     steps = steps_of(run)
-    result = api.resume(run, opro.RunOptions(caps=opro.Caps(max_calls=1000)))
+    result = api.resume(run, opro.RunOptions(caps=opro.Caps(max_calls=1000), trust_code=True))
     assert result.status == "finished"
     assert steps_of(run) == steps  # it had reached the optimum: no step is added
     after = summary_of(run)
@@ -265,7 +267,7 @@ def test_a_format1_instruction_run_resumes_to_its_final_evaluation(tmp_path: Pat
 
 def test_a_format1_job_resumes_as_a_fresh_run_of_this_release(tmp_path: Path) -> None:
     run = _format1("linreg", tmp_path)
-    result = api.resume(run, opro.RunOptions(caps=opro.Caps(max_calls=1000)))
+    result = api.resume(run, opro.RunOptions(caps=opro.Caps(max_calls=1000), trust_code=True))
     assert result.status == "finished"
     fresh = opro.LinregSpec(
         optimizer="fake:tests.doubles:linreg_walker", reps=2, engine={"steps": 3}

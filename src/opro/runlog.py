@@ -2,7 +2,8 @@
 
 - ``config.json``: ``RunConfig``, the run's spec (``RunSpec``: the problem, the models, the
   loop's knobs, the seed), its caps and cache, and the versions that ran it; written once,
-  atomically; never an API key;
+  atomically; never an API key, nor the secrets of a base URL (``user:pass@``,
+  ``?api-key=``), kept as ``***``;
 - ``steps.jsonl``: one ``StepRecord`` per completed step, appended and fsynced;
 - ``summary.json``: a ``RunSummary`` (a ``JobSummary`` for a job of repetitions), atomic;
 - ``.lock``: held by the one process writing the run (its PID inside).
@@ -108,7 +109,7 @@ class RunConfig:
         data: dict[str, Any] = {
             "format": FORMAT,
             "versions": self.versions,
-            "spec": self.spec.model_dump(mode="json"),
+            "spec": self.spec.redacted().model_dump(mode="json"),  # no secret of a URL
             "caps": self.caps.model_dump(mode="json"),
             "cache": {"enabled": self.cache.enabled, "path": self.cache.path},
         }

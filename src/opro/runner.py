@@ -50,6 +50,11 @@ class RunOptions:
     """The call cache's SQLite file (default: the user cache dir)."""
     use_cache: bool = True
     progress: Progress | None = None
+    trust_code: bool = False
+    """Resume: import the code the run dir names (a ``fake:MODULE:FUNCTION`` model). Off,
+    such a run dir is refused: an untrusted one could name any installed module."""
+    base_urls: Mapping[str, str] = field(default_factory=dict)
+    """Resume: role → base URL, for the URLs the run dir keeps without their secrets."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,14 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
             previous = _previous(run)
             if previous is not None and previous.status == "finished":
                 return RunResult(run.path, config.spec, previous, already_finished=True)
-        async with Models(config.spec, config.cache) as models:
+        code = config.spec.code()
+        if code and not options.trust_code:
+            raise ConfigError(
+                f"{run.path} names code to import ({', '.join(code)}): resume it only if you "
+                "trust where that run dir came from, with --trust-code"
+            )
+        spec = config.spec.with_base_urls(options.base_urls, str(run.path / CONFIG))
+        async with Models(spec, config.cache) as models:
             if config.runs:
                 return await _run_job(run, kind, models, options)
             return await _run(run, kind, models, options)

@@ -39,12 +39,15 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from opro.errors import ConfigError
+from opro.llm.config import redact_url
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, kinds
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec, build_spec, canonical_name, describe
-from opro.runlog import cannot_write, write_json_atomic
+from opro.progress import Progress
+from opro.runlog import RunDir, cannot_write, write_json_atomic
+from opro.runner import RunOptions
 
 MODES = ("one-at-a-time", "grid")
 RESERVED = ("seed", "out")
@@ -280,9 +283,26 @@ def plan_json(plan: SweepPlan) -> dict[str, Any]:
         "command": plan.command,
         "mode": plan.mode,
         "seeds": list(plan.seeds),
-        "base": dict(plan.base),
-        "axes": {name: list(values) for name, values in plan.axes},
+        "base": {name: _shown(name, value) for name, value in dict(plan.base).items()},
+        "axes": {name: [_shown(name, v) for v in values] for name, values in plan.axes},
     }
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A setting as sweep.json keeps it: a base URL without its secrets."""
+    if name.replace("-", "_").endswith("base_url") and isinstance(value, str):
+        return redact_url(value)
+    return value
+
+
+def resume_options(run: PlannedRun, progress: Progress) -> RunOptions:
+    """How to continue a run this sweep began: the code and the base URLs its spec names
+    come from the sweep file the user gave, so they are trusted and given again — as long
+    as the run dir names nothing else (an edited one is resumed only by hand)."""
+    stored = RunDir(run.directory).config().spec
+    urls = {role: c.base_url for role, c in run.spec.roles().items() if c.base_url}
+    trusted = set(stored.code()) <= set(run.spec.code())
+    return RunOptions(progress=progress, trust_code=trusted, base_urls=urls)
 
 
 def claim(out: Path, plan: SweepPlan) -> None:

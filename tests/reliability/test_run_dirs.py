@@ -57,7 +57,10 @@ def test_two_resumes_started_together_one_runs_the_other_is_refused(
 ) -> None:
     out = tmp_path / "run"
     linreg_stopped_early(opro, out)
-    procs = [spawn("resume", str(out), "--max-calls", "100000", "--no-report") for _ in "ab"]
+    procs = [
+        spawn("resume", str(out), "--trust-code", "--max-calls", "100000", "--no-report")
+        for _ in "ab"
+    ]
     results = [(p, *p.communicate(timeout=300)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes == [0, 2], [(p.returncode, err) for p, _, err in results]
@@ -105,7 +108,7 @@ def test_the_lock_of_a_killed_process_never_blocks(
     out = tmp_path / "run"
     linreg_stopped_early(opro, out, steps=3)
     (out / ".lock").write_text("999999")  # a holder that died: the file is there, no lock
-    result = opro("-q", "resume", str(out), "--max-calls", "1000", "--no-report")
+    result = opro("-q", "resume", str(out), "--trust-code", "--max-calls", "1000", "--no-report")
     assert result.returncode == 0, result.stderr
     assert summary_of(out)["status"] == "finished"
 
@@ -173,7 +176,7 @@ def test_a_hand_edited_steps_file_is_one_line_naming_the_file_and_line(
     edit, needle = EDITS[name]
     edit_steps(out, edit)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
-    result = opro("resume", str(out), "--max-calls", "1000")
+    result = opro("resume", str(out), "--trust-code", "--max-calls", "1000")
     assert_one_line_error(result, str(out / "steps.jsonl"), needle)
     assert result.returncode == 2
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
@@ -185,7 +188,7 @@ def test_a_truncated_last_line_stays_recoverable(opro: Callable[..., Ran], tmp_p
     linreg_stopped_early(opro, out, steps=5)
     path = out / "steps.jsonl"
     path.write_bytes(path.read_bytes()[:-40])  # a kill in the middle of the last write
-    result = opro("-q", "resume", str(out), "--max-calls", "1000", "--no-report")
+    result = opro("-q", "resume", str(out), "--trust-code", "--max-calls", "1000", "--no-report")
     assert result.returncode == 0, result.stderr
     assert [s["step"] for s in steps_of(out)] == list(range(6))
 
@@ -203,7 +206,7 @@ def test_a_corrupt_summary_is_rebuilt_by_resume(
     (out / "summary.json").write_text(content, encoding="latin-1")
     report = opro("report", str(out))
     assert_one_line_error(report, "summary.json", "resume")
-    result = opro("-q", "resume", str(out), "--max-calls", "1000", "--no-report")
+    result = opro("-q", "resume", str(out), "--trust-code", "--max-calls", "1000", "--no-report")
     assert result.returncode == 0, result.stderr
     summary = summary_of(out)
     assert (summary["status"], summary["steps_completed"]) == ("finished", 4)
@@ -227,7 +230,7 @@ def test_the_summary_counts_retries_and_failures_of_every_session(
         assert first["failures"] >= 1
         assert first["retries"] >= 2
         server.plan = lambda i: "ok"
-        resumed = opro("-q", "resume", str(out), "--no-report")
+        resumed = opro("-q", "resume", str(out), "--trust-code", "--no-report")
     assert resumed.returncode == 0, resumed.stderr
     final = summary_of(out)["usage"]["scorer"]
     assert final["failures"] == first["failures"]  # kept across the resume

@@ -74,13 +74,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_resume_command(sub: Any) -> None:
     parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
     parser.add_argument("dir", type=path_arg, help="the run directory")
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the code the run dir names (a fake:MODULE:FUNCTION model): only for a "
+        "run dir you trust",
+    )
+    parser.add_argument(
+        "--base-url",
+        action="append",
+        default=[],
+        type=_role_url,
+        metavar="ROLE=URL",
+        help="a role's base URL again, where the run dir keeps it without its secret "
+        "(user:pass@, ?api-key=); repeat per role",
+    )
     add_end_arguments(parser)
     add_caps_arguments(parser)
     parser.set_defaults(run=cmd_resume)
 
 
+def _role_url(text: str) -> tuple[str, str]:
+    role, sep, url = text.partition("=")
+    if not sep or not role or not url:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROLE=URL, e.g. scorer=http://...")
+    return role, url
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    options = RunOptions(caps=caps_from(args), progress=display_of(args))
+    options = RunOptions(
+        caps=caps_from(args),
+        progress=display_of(args),
+        trust_code=args.trust_code,
+        base_urls=dict(args.base_url),
+    )
     result = api.resume(args.dir, options)
     if result.already_finished:
         print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
@@ -178,13 +205,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             continue
         display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
         if (run.directory / "config.json").is_file():  # begun before: continue it
-            result = api.resume(run.directory, RunOptions(progress=display))
+            result = api.resume(run.directory, sweep.resume_options(run, display))
         else:
             options = RunOptions(run.directory, run.caps, run.cache, run.use_cache, display)
             result = api.start(run.spec, options)
         if result.status != "finished":
             if result.stop_reason == "budget":
-                how = f"raise its cap with `opro resume {run.directory} --max-calls N` (or "
+                trust = " --trust-code" if run.spec.code() else ""  # the sweep file named it
+                how = f"raise its cap with `opro resume {run.directory}{trust} --max-calls N` (or "
                 how += "--budget-usd / --time-limit), then run the same `opro sweep` again"
             else:
                 how = "run the same `opro sweep` command again to continue"

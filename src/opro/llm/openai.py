@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import urllib.parse
 from typing import Any
 
 import openai
@@ -20,6 +21,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
+from opro.llm.config import redact_url, url_secrets
 from opro.llm.limits import parse_retry_after
 from opro.types import Completion, Request, Usage
 
@@ -49,19 +51,26 @@ class OpenAIBackend(LLM):
                 )
             key = NO_KEY_PLACEHOLDER
         self._key = key
+        # A query in the base URL (``?api-key=...``, ``?api-version=...``) goes with every
+        # request: the SDK would append the endpoint's path after it.
+        url, _, query = (self.base_url or "").partition("?")
         self._client = openai.AsyncOpenAI(
             api_key=key,
-            base_url=self.base_url,
+            base_url=url or None,
             max_retries=0,
             timeout=options.timeout_s,
+            default_query=dict(urllib.parse.parse_qsl(query)) if query else None,
         )
         self._connected_once = False
 
     def identity(self) -> dict[str, Any]:
-        return {"spec": self.spec, "base_url": self.base_url, "api": self.api}
+        # The URL without its secrets: a cache key holds none, and outlives a rotated one.
+        url = None if self.base_url is None else redact_url(self.base_url)
+        return {"spec": self.spec, "base_url": url, "api": self.api}
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
+        key = (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
+        return key + (url_secrets(self.base_url) if self.base_url else ())
 
     async def complete(self, request: Request) -> Completion:
         common: dict[str, Any] = {
@@ -97,7 +106,7 @@ class OpenAIBackend(LLM):
             raise TransientLLMError(f"{self.spec}: request timed out") from None
         except openai.APIConnectionError as exc:
             if _refused(exc) and not self._connected_once:
-                where = self.base_url or "https://api.openai.com/v1"
+                where = redact_url(self.base_url or "https://api.openai.com/v1")
                 raise FatalLLMError(
                     f"cannot connect to {where}: start the server, or fix --*-base-url / "
                     "OPENAI_BASE_URL"
@@ -162,14 +171,15 @@ class OpenAIBackend(LLM):
         if status == 404:
             return FatalLLMError(
                 f"{self.spec}: not found (404): unknown model {self.model!r} or wrong base URL "
-                f"{self.base_url or 'https://api.openai.com/v1'}; check the model name the "
+                f"{redact_url(self.base_url or 'https://api.openai.com/v1')}; check the model "
+                "name the "
                 "server lists at GET /models"
             )
         return FatalLLMError(f"{self.spec}: the server rejected the request ({status}): {detail}")
 
     def _clean(self, exc: Exception) -> str:
         text = " ".join(str(exc).split())[:300]
-        return redact(text, [self._key])
+        return redact(text, list(self.secrets()))
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -190,7 +200,8 @@ def _base_url(url: str | None) -> str | None:
         return None
     if not url.startswith(("http://", "https://")):
         raise ConfigError(
-            f"base URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000/v1"
+            f"base URL {redact_url(url)!r} must start with http:// or https://, e.g. "
+            "http://127.0.0.1:8000/v1"
         )
     return url.rstrip("/")
 

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 
 from opro.errors import ConfigError
 from opro.history import Order
-from opro.llm.config import LLMConfig
+from opro.llm.config import REDACTED, LLMConfig, redact_url
 
 ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
 SpecT = TypeVar("SpecT", bound="RunSpec")
@@ -100,6 +100,51 @@ class RunSpec(_Frozen):
     def roles(self) -> dict[str, LLMConfig]:
         """Each LLM role of the run (``optimizer``, ``scorer``...) and its model."""
         return {name: value for name, value in self if isinstance(value, LLMConfig)}
+
+    def code(self) -> tuple[str, ...]:
+        """The code this spec would import (a ``fake:MODULE:FUNCTION`` model; a kind adds its
+        own), which ``opro resume`` of an untrusted run dir must not import unasked.
+        ``fake:echo`` imports nothing."""
+        return tuple(
+            config.spec
+            for config in self.roles().values()
+            if config.backend == "fake" and ":" in config.spec.partition(":")[2]
+        )
+
+    def redacted(self: SpecT) -> SpecT:
+        """This spec with the secrets of its base URLs replaced by ``***``: what a run dir
+        keeps (``opro.llm.config.redact_url``)."""
+        roles = {name: config.redacted() for name, config in self.roles().items()}
+        return self.model_copy(update=roles)
+
+    def with_base_urls(self: SpecT, urls: Mapping[str, str], where: str) -> SpecT:
+        """This spec, read from a run dir, with the base URLs a run dir keeps redacted given
+        again (``urls``: role → URL); a one-line error for one that is still missing or
+        that names another server than the stored one."""
+        roles = self.roles()
+        update: dict[str, LLMConfig] = {}
+        for role, url in urls.items():
+            if role not in roles:
+                raise ConfigError(
+                    f"--base-url {role}=...: the run has no role {role!r} (its roles: "
+                    f"{', '.join(roles)})"
+                )
+            stored = roles[role].base_url
+            if stored is None or redact_url(url) != stored:
+                raise ConfigError(
+                    f"--base-url {role}=... is not the run's {role} URL ({stored}): give that "
+                    "very URL (a resume continues with the same server)"
+                )
+            update[role] = roles[role].model_copy(update={"base_url": url})
+        for role, config in roles.items():
+            if role not in update and config.base_url and REDACTED in config.base_url:
+                raise ConfigError(
+                    f"{where} keeps the {role}'s base URL without its secret "
+                    f"({config.base_url}): give it again with `opro resume --base-url "
+                    f"{role}=URL` (or move the key into an environment variable, "
+                    f"--{role}-api-key-env)"
+                )
+        return self.model_copy(update=update) if update else self
 
     def with_seed(self: SpecT, seed: int) -> SpecT:
         """The same spec with another engine seed (one repetition of a job)."""

@@ -85,6 +85,8 @@ class StubServer:
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    """Each request's path and query, as sent."""
 
     def __post_init__(self) -> None:
         self._count = 0
@@ -108,7 +110,9 @@ class StubServer:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
+                method, target, _ = lines[0].split(" ", 2)
+                path = target.partition("?")[0]  # a base URL may carry a query (?api-key=)
+                self.targets.append(target)
                 headers = {
                     k.strip().lower(): v.strip()
                     for k, _, v in (line.partition(":") for line in lines[1:] if line)
