@@ -95,7 +95,7 @@ def test_split_leaves_numpy_global_state_alone() -> None:
 def test_bad_ratio_is_a_config_error(ratio: float) -> None:
     with pytest.raises(ConfigError) as exc:
         split_indices(10, ratio)
-    one_line_error(exc, "--train-ratio")
+    one_line_error(exc, "train_ratio", "(0, 1]")
 
 
 def test_subsample() -> None:
@@ -382,7 +382,8 @@ def test_missing_user_file_and_tiny_train_fold(tmp_path: Path) -> None:
     path.write_text('{"question": "q", "answer": 1}\n')
     with pytest.raises(ConfigError) as exc:
         load_dataset(f"jsonl:{path}")
-    one_line_error(exc, "--train-ratio")
+    one_line_error(exc, "has 1 example(s)", "give at least 5 examples")
+    assert "--train-ratio" not in str(exc.value)  # no such flag
 
 
 # --- fetch ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ spec is a one-line ``ConfigError`` naming the fix. Leaves out: parsing files
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections import Counter
@@ -251,8 +252,8 @@ def load_dataset(
         train_idx, test_idx = split_indices(len(rows), ratio, seed)
     if not train_idx and ratio > 0.0:
         raise ConfigError(
-            f"dataset {name}: a train ratio of {ratio} of {len(rows)} examples leaves no "
-            "training example: pass a larger --train-ratio"
+            f"dataset {name} has {len(rows)} example(s): its training fold ({ratio:.0%} of "
+            f"them) is empty: give at least {math.ceil(1 / ratio)} examples"
         )
     train = tuple(rows[i] for i in train_idx)
     test = tuple(test_rows) if test_rows is not None else tuple(rows[i] for i in test_idx)
