@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError
+from opro.files import MB, read_bounded
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary, StepRecord
 from opro.problems.registry import kind_of, parse_spec
@@ -38,6 +39,8 @@ from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
 
 FORMAT = 2
+STEPS_LIMIT = 512 * MB
+"""The largest steps.jsonl read (500 steps of the paper's runs take a few MB)."""
 READABLE = (1, 2)
 CONFIG, STEPS, SUMMARY, LOCK = "config.json", "steps.jsonl", "summary.json", ".lock"
 
@@ -267,8 +270,8 @@ class RunDir:
     def config(self) -> RunConfig:
         where = self.path / CONFIG
         try:
-            data = json.loads(where.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_bounded(where, 64 * MB, "the run config").decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"{where} is unreadable ({exc})") from None
         return RunConfig.from_json(data, where)
 
@@ -278,7 +281,7 @@ class RunDir:
         """Complete steps in order; a truncated last line (a kill mid-write) is ignored."""
         path = self.path / STEPS
         try:
-            lines = path.read_bytes().split(b"\n")
+            lines = read_bounded(path, STEPS_LIMIT, "the steps file").split(b"\n")
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -289,7 +292,7 @@ class RunDir:
                 continue
             try:
                 data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 if number == len(lines):
                     break  # the partial last line of a killed write
                 raise ConfigError(f"{path} is corrupt at line {number}: {_FIX}") from None
@@ -310,7 +313,7 @@ class RunDir:
         path = self.path / STEPS
         if not path.exists():
             return
-        data = path.read_bytes()
+        data = read_bounded(path, STEPS_LIMIT, "the steps file")
         end = data.rfind(b"\n") + 1
         if end != len(data):
             with path.open("r+b") as f:
@@ -367,10 +370,10 @@ class RunDir:
     def _summary_json(self) -> Any:
         path = self.path / SUMMARY
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(read_bounded(path, 64 * MB, "the summary").decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"{path} is unreadable ({exc}): {_SUMMARY_FIX}") from None
 
 

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from opro.errors import ConfigError
+from opro.files import MB, read_bounded
 from opro.llm.config import redact_url
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary
@@ -147,12 +148,12 @@ def _reason(exc: ValueError) -> str:
 def load_sweep(path: Path) -> SweepPlan:
     """Read and check a sweep file; ``ConfigError`` names what to fix."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, 4 * MB, "the sweep file").decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"sweep file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the sweep file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return plan_from_dict(data, str(path))
 
@@ -310,8 +311,8 @@ def claim(out: Path, plan: SweepPlan) -> None:
     record = out / "sweep.json"
     if record.is_file():
         try:
-            previous = json.loads(record.read_text(encoding="utf-8")).get("plan")
-        except (OSError, ValueError, AttributeError):
+            previous = json.loads(read_bounded(record, 64 * MB, "sweep.json")).get("plan")
+        except (OSError, ValueError, AttributeError, RecursionError, ConfigError):
             previous = None
         if previous != plan_json(plan):
             raise ConfigError(
@@ -335,8 +336,8 @@ def finished(directory: Path) -> bool:
 
 def read_summary(directory: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_bounded(directory / "summary.json", 64 * MB, "a summary"))
+    except (OSError, ValueError, RecursionError, ConfigError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -24,9 +24,11 @@ from opro.cli.options import (
 )
 from opro.cli.runs import display_of
 from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
+from opro.files import MB, read_bounded
 from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
 from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.spec import MAX_SAMPLES
 from opro.progress_display import printable
 
 EVALUATE_SETTINGS = {"dataset", "data_dir", "position", "answer_mode", "scorer_max_tokens",
@@ -88,14 +90,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     config = llm_from(args)
-    if args.n < 1:
-        raise ConfigError(f"-n must be >= 1, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:  # each sample is a request built up front
+        raise ConfigError(f"-n must be between 1 and {MAX_SAMPLES}, got {args.n}")
     grammar = None
     if args.grammar is not None:
         try:
-            grammar = Path(args.grammar).read_text(encoding="utf-8")
+            grammar = read_bounded(args.grammar, MB, "the grammar file").decode("utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read grammar file {args.grammar} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"grammar file {args.grammar} is not UTF-8 text") from None
     try:
         samples = api.complete(
             config,
@@ -264,6 +268,7 @@ def add_data_command(sub: Any) -> None:
     p.add_argument("--data-dir", type=path_arg, metavar="DIR", help="where the files are / go")
     p.add_argument(
         "--source",
+        type=_url,
         metavar="URL",
         help="base URL laid out like the authors' data/ folder (default $OPRO_DATA_URL, "
         "else the authors' GitHub repository at a pinned commit)",
@@ -276,6 +281,12 @@ def add_data_command(sub: Any) -> None:
     )
     p.add_argument("--force", action="store_true", help="download files already present")
     p.set_defaults(run=cmd_data)
+
+
+def _url(text: str) -> str:
+    if not text.strip():  # not the default source: an empty value is a mistake
+        raise argparse.ArgumentTypeError("an empty URL: name the source, or leave --source out")
+    return text
 
 
 def cmd_data(args: argparse.Namespace) -> int:

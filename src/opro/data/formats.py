@@ -120,6 +120,8 @@ def _json(text: str, label: str, hint: str, line: int | None = None) -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {line}" if line is not None else f"line {exc.lineno} column {exc.colno}"
         raise _bad(label, f"bad JSON at {where} ({exc.msg})", hint) from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser goes
+        raise _bad(label, "JSON nested too deeply", hint) from None
 
 
 def answer_text(value: Any) -> str | None:

@@ -22,6 +22,13 @@ from opro.history import Order
 from opro.llm.config import REDACTED, LLMConfig, redact_url
 
 ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
+MAX_SAMPLES = 1000
+"""Samples a step may draw at once (the paper: 8): each is a request built up front."""
+MAX_REPS = 1000
+"""Repetitions of a job: each is a run dir made up front."""
+MAX_SEED = 2**31 - 1
+"""numpy's legacy generator (the authors' data splits) takes seeds below 2**32; a job's
+repetitions add up to ``MAX_REPS`` to it."""
 SpecT = TypeVar("SpecT", bound="RunSpec")
 
 
@@ -33,10 +40,11 @@ class EngineSpec(_Frozen):
     """The OPRO loop (OPRO_SPEC §1) and the paper's ablation knobs."""
 
     steps: int = Field(500, ge=1, description="optimization steps")
-    samples_per_step: int = Field(8, ge=1, description="optimizer samples per step")
+    samples_per_step: int = Field(8, ge=1, le=MAX_SAMPLES, description="optimizer samples per step")
     max_attempts_per_step: int | None = Field(
         None,
         ge=1,
+        le=10 * MAX_SAMPLES,
         description="samples drawn at most per step to collect N valid new solutions "
         "(default: one round of N)",
     )
@@ -63,7 +71,7 @@ class EngineSpec(_Frozen):
         description="constrain proposals with the problem's GBNF grammar (embedded models, "
         "llama.cpp servers)",
     )
-    seed: int = Field(0, ge=0, description="run seed")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="run seed")
 
     ALIASES: ClassVar[Mapping[str, str]] = {"candidates_per_step": "samples_per_step"}
 
@@ -92,7 +100,9 @@ class RunSpec(_Frozen):
     kind: str
     optimizer: LLMConfig = Field(LLMConfig(), description="the optimizer's model")
     engine: EngineSpec = EngineSpec()
-    reps: int = Field(1, ge=1, description="independent repetitions (seeds seed, seed+1, ...)")
+    reps: int = Field(
+        1, ge=1, le=MAX_REPS, description="independent repetitions (seeds seed, seed+1, ...)"
+    )
 
     RESOLVED: ClassVar[frozenset[str]] = frozenset()
     """Fields the kind fills in before the run starts (not user settings)."""

@@ -28,7 +28,7 @@ from opro.problems.base import Evaluation, Problem, ProposalFormat
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
 from opro.problems.runs import JobRecord, RunRecord
-from opro.problems.spec import EngineSpec, RunSpec
+from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec
 from opro.problems.tsp_instance import (
     MAX_NODES,
     SOLVE_SECONDS,
@@ -130,7 +130,10 @@ class TspEngine(EngineSpec):
     steps: int = Field(500, ge=1, description="optimization steps")
     top_k: int = Field(10, ge=1, description="best solutions shown in the meta-prompt")
     max_attempts_per_step: int | None = Field(
-        24, ge=1, description="samples drawn at most per step to collect N valid new tours"
+        24,
+        ge=1,
+        le=10 * MAX_SAMPLES,
+        description="samples drawn at most per step to collect N valid new tours",
     )
 
 
@@ -144,7 +147,9 @@ class TspSpec(RunSpec):
     instance_seed: int | None = Field(
         None, ge=0, description="seed of the random instance (default: the run seed)"
     )
-    num_initial: int = Field(5, ge=1, description="random starting tours scored at step 0")
+    num_initial: int = Field(
+        5, ge=1, le=MAX_SAMPLES, description="random starting tours scored at step 0"
+    )
     max_nodes: int = Field(
         MAX_NODES,
         ge=3,

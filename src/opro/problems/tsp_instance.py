@@ -24,6 +24,8 @@ MAX_NODES = 1000
 about half a gigabyte."""
 GRID_POINTS = (ts.COORD_MAX - ts.COORD_MIN + 1) ** 2
 """Distinct integer points in the square random instances are drawn from."""
+COORD_LIMIT = 10**6
+"""The largest coordinate accepted: tour lengths stay exact sums of float distances."""
 SOLVE_SECONDS = 60.0
 """The exact solver's time limit; past it the best tour found is used, marked unproven."""
 
@@ -82,6 +84,10 @@ def validate_points(
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
         ):
             raise ConfigError(f"{where}: point {i} is {p!r}, not a pair of numbers [x, y]")
+        if not all(abs(v) <= COORD_LIMIT for v in p):  # nan, inf, 10**400 included
+            raise ConfigError(
+                f"{where}: point {i} is {p!r}: coordinates must lie within ±{COORD_LIMIT}"
+            )
         if not all(float(v).is_integer() for v in p):
             raise ConfigError(f"{where}: point {i} is {p!r}: coordinates must be integers")
         clean.append((int(p[0]), int(p[1])))
