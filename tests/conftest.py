@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SENTINEL_KEY = "sk-SENTINEL-0123456789abcdefSECRET"
+PYTHONPATH = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+"""For subprocesses: this checkout's package first (a git worktree beside an editable install
+must test its own code), then the tests' doubles (``fake:tests.doubles:...``)."""
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +34,9 @@ def run_cli(
         k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
     }
     full_env.update(env or {})
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (PYTHONPATH, full_env.get("PYTHONPATH")) if p
+    )
     return subprocess.run(
         [sys.executable, "-m", "opro.cli", *args],
         capture_output=True,
@@ -38,7 +46,7 @@ def run_cli(
     )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_one_line_error(result: subprocess.CompletedProcess[str] | Ran, *needles: str) -> None:
     """Bad input: non-zero exit, one line on stderr naming the fix, no traceback."""
     assert result.returncode != 0, result
     lines = result.stderr.strip().splitlines()
@@ -47,3 +55,30 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+@dataclass(frozen=True)
+class Ran:
+    """``opro ARGS`` run in this process: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def opro(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """``opro(*args)`` runs the command in this process (no interpreter start: fast), with
+    the fakes importable, and returns its exit code and output."""
+    from opro.cli import main
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, a bad flag
+            code = exc.code if isinstance(exc.code, int) else 2
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run

@@ -95,7 +95,7 @@ def test_split_leaves_numpy_global_state_alone() -> None:
 def test_bad_ratio_is_a_config_error(ratio: float) -> None:
     with pytest.raises(ConfigError) as exc:
         split_indices(10, ratio)
-    one_line_error(exc, "--train-ratio")
+    one_line_error(exc, "train_ratio", "(0, 1]")
 
 
 def test_subsample() -> None:
@@ -536,4 +536,3 @@ def test_data_commands(served: tuple[str, Path], tmp_path: Path) -> None:
     listed = run_cli("data", "list", "--data-dir", str(dest))
     assert "bbh:TASK" in listed.stdout
     assert "boolean_expressions" in listed.stdout
-

@@ -16,7 +16,7 @@ import pytest
 from opro import Caps, LinregSpec, LLMConfig, RunOptions, TspSpec, api
 from opro.errors import ConfigError
 from opro.runlog import RunDir
-from tests.conftest import ROOT, assert_one_line_error, run_cli
+from tests.conftest import PYTHONPATH, ROOT, assert_one_line_error, run_cli
 from tests.doubles import run_kind, steps_of
 
 GARBAGE = "fake:tests.doubles:garbage"
@@ -89,7 +89,7 @@ def test_max_calls_stops_and_resume_with_a_higher_cap_finishes(tmp_path: Path) -
     assert not resumed.already_finished
     assert resumed.status == "finished"
     assert [r["step"] for r in steps_of(out)] == list(range(7))
-    again = api.resume(out)
+    again = api.resume(out, RunOptions(trust_code=True))
     assert again.already_finished
     assert again.status == "finished"
 
@@ -109,7 +109,7 @@ def test_a_job_of_repetitions_stops_and_resumes_each_run(tmp_path: Path) -> None
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reps_finished"] == 3
     assert summary["unique_pairs_explored"]["n"] == 3
-    assert api.resume(out).already_finished
+    assert api.resume(out, RunOptions(trust_code=True)).already_finished
 
 
 def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
 
     out = tmp_path / "killed"
     steps_file = out / "steps.jsonl"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH)
     start = [sys.executable, "-m", "opro.cli", *args, "--out", str(out), "--no-cache"]
     resume = [sys.executable, "-m", "opro.cli", "resume", str(out), "--trust-code"]
     kill_points = sorted(rng.sample(range(1, 25), 5))  # after this many complete steps

@@ -226,7 +226,7 @@ def test_a_run_stopped_by_its_budget_stops_the_sweep_with_a_way_on(
     assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 3
     err = capsys.readouterr().err
     stopped = out / "order" / "0-random" / "seed-0"
-    assert f"opro resume {stopped} --max-calls N" in err
+    assert f"opro resume {stopped} --trust-code --max-calls N" in err
     assert not (out / "order" / "1-ascending").exists()
     assert main(["-q", "resume", str(stopped), "--max-calls", "1000", "--trust-code"]) == 0
     capsys.readouterr()

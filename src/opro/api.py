@@ -20,7 +20,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from opro import runner
 from opro.data import subsample
-from opro.errors import ConfigError
+from opro.errors import BudgetExceeded, ConfigError
 from opro.eval.scorer import InstructionScore, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache, default_cache_path
@@ -85,6 +85,9 @@ class Evaluation:
     paired: tuple[PairedTest | None, ...]
     elapsed_s: float
     usage: RoleUsage
+    stopped: str | None = None
+    """Why a cap stopped the evaluation before every example was asked (those are
+    ``stopped``, left out of the accuracy); None when it ran to the end."""
 
     def to_json(self, *, examples: bool = False) -> dict[str, Any]:
         rows = [
@@ -98,12 +101,14 @@ class Evaluation:
             "scorer": self.scorer,
             "position": self.position,
         }
+        end = {"stopped": self.stopped} if self.stopped else {}
         if len(rows) == 1:
-            return head | rows[0] | {"usage": self.usage.to_json()}
+            return head | rows[0] | {"usage": self.usage.to_json()} | end
         return head | {
             "instructions": rows,
             "elapsed_s": round(self.elapsed_s, 3),
             "usage": self.usage.to_json(),
+            **end,
         }
 
 
@@ -121,7 +126,10 @@ async def aevaluate(
     """Score each instruction on ``split`` of ``task`` — the same spec an optimization takes
     (its data, fields, scorer, position, metric...), or a dataset's name with every default —
     with a paired test of each against the first; failed calls are reported apart.
-    ``progress`` hears how many (instruction, example) pairs are scored."""
+    ``progress`` hears how many (instruction, example) pairs are scored. A cap reached
+    stops the evaluation without losing what was answered: the examples not asked are
+    ``stopped`` and ``Evaluation.stopped`` says why (rerun with a higher cap: the answered
+    calls come from the cache)."""
     if not instructions:
         raise ConfigError("give at least one instruction (or a run dir to take them from)")
     if split not in ("train", "test", "all"):
@@ -166,7 +174,7 @@ async def aevaluate(
     position = spec.position if spec.instruction_in == "user" else "system"
     return Evaluation(
         name, split, spec.scorer.spec, str(position), tuple(results), paired, elapsed,
-        budget.total(),
+        budget.total(), budget.stopped,
     )  # fmt: skip
 
 
@@ -192,11 +200,20 @@ def instructions_from(run_dir: Path | str, top: int = 3) -> list[str]:
 
 @dataclass(frozen=True)
 class Samples:
-    """``n`` samples of one prompt, and what they cost."""
+    """``n`` samples of one prompt, and what they cost. A cap reached stops the sampling
+    without losing what was answered: ``completions`` are then the samples drawn, at
+    ``indices``, and ``stopped`` says why."""
 
     spec: str
     completions: tuple[Completion, ...]
     usage: RoleUsage
+    stopped: str | None = None
+    indices: tuple[int, ...] = ()
+    """The sample index of each completion (default: 0, 1, ...)."""
+
+    def __post_init__(self) -> None:
+        if not self.indices:
+            object.__setattr__(self, "indices", tuple(range(len(self.completions))))
 
     @property
     def texts(self) -> list[str]:
@@ -239,10 +256,22 @@ async def acomplete(
             Request(prompt, max_tokens, temperature, stop, i, seed, system, grammar)
             for i in range(n)
         ]
-        completions = await asyncio.gather(*(model.complete(r) for r in requests))
+        answers = await asyncio.gather(
+            *(model.complete(r) for r in requests), return_exceptions=True
+        )
     finally:
         await model.aclose()
-    return Samples(config.spec, tuple(completions), budget.total())
+    for answer in answers:  # an error other than a cap loses the samples, as it should
+        if isinstance(answer, BaseException) and not isinstance(answer, BudgetExceeded):
+            raise answer
+    drawn = [(i, a) for i, a in enumerate(answers) if isinstance(a, Completion)]
+    return Samples(
+        config.spec,
+        tuple(a for _, a in drawn),
+        budget.total(),
+        budget.stopped,
+        tuple(i for i, _ in drawn),
+    )
 
 
 # -- reports -------------------------------------------------------------------------------

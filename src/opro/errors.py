@@ -6,6 +6,8 @@ one line; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
   and never escapes it except as ``RetriesExhausted``; ``FatalLLMError`` (bad key, unknown
   model, unreachable server) is raised at once.
 - ``BudgetExceeded``: a cap was reached; the run stops cleanly and can be resumed.
+- ``Interrupted``: Ctrl-C or SIGTERM stopped a run, which was saved: the message says how to
+  continue it (exit 130, as a shell reports an interrupted command).
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class BudgetExceeded(OproError):
     """A cap (calls, tokens, dollars, time) was reached before a new call."""
 
     exit_code = 5
+
+
+class Interrupted(OproError):
+    """A signal stopped a run after its state was recorded; the message names the resume."""
+
+    exit_code = 130
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

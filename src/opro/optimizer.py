@@ -16,6 +16,8 @@ displays (the runner watches the recorder).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,8 +162,29 @@ class Optimizer(Generic[S]):
         return None
 
     async def run(self) -> RunSummary:
-        """Continue from the recorded steps to a stop; the final summary (also recorded)."""
+        """Continue from the recorded steps to a stop; the final summary (also recorded).
+
+        Whatever ends the run, its summary says so: an interruption (Ctrl-C, SIGTERM: the
+        task is cancelled) is recorded as stopped, ``interrupted``, and any other error
+        (a full disk, a bug) as stopped, ``error``, before it propagates — never a run
+        left "running" that is not."""
         self.restore(self.recorder.read_steps())
+        try:
+            return await self._run()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._abandon("interrupted", "interrupted")
+            raise
+        except Exception as exc:
+            self._abandon("error", str(exc) or type(exc).__name__)
+            raise
+
+    def _abandon(self, reason: str, message: str) -> None:
+        """Record a stop the loop did not choose; a record that cannot be written (the disk
+        that failed) leaves the last one, and the error that stopped the run says why."""
+        with contextlib.suppress(Exception):
+            self.recorder.write_summary(self.summary("stopped", reason, message))
+
+    async def _run(self) -> RunSummary:
         message = ""
         while (reason := self.stop_reason()) is None:
             try:

@@ -6,6 +6,7 @@ any screen. Which figures a kind draws is the kind's; laying them out is ``opro.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -23,7 +24,13 @@ def to_svg(figure: Figure) -> bytes:
     """The figure as SVG, text kept as paths (identical in every browser, no fonts needed)
     and with a fixed hash salt, so one run always draws to the same bytes."""
     buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "opro", "svg.fonttype": "path"}):
+    with (
+        matplotlib.rc_context({"svg.hashsalt": "opro", "svg.fonttype": "path"}),
+        warnings.catch_warnings(),
+    ):
+        # A label or an instruction may hold a character no font draws (an emoji, a control
+        # code): it is drawn as a box, which is no reason to print a warning on stderr.
+        warnings.filterwarnings("ignore", message="Glyph .* missing", category=UserWarning)
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buffer.getvalue()
 

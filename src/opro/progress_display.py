@@ -5,13 +5,16 @@ refreshes in a terminal, log records printed above it), ``PlainDisplay`` (one li
 when stderr is not a terminal, so CI logs stay readable), ``JsonDisplay`` (one JSON object
 per line and event, log records included) and ``QuietDisplay`` (nothing but notices and
 errors). ``open_display`` picks one and sets up logging to match; closing it undoes both.
-No display ever shows a prompt, a model output or a key.
+No display ever shows a prompt, a model output or a key, nor a control character: text
+from a model or a server (an instruction, an error's detail) may carry terminal escape
+codes, and ``printable`` shows them as visible escapes instead of letting them act.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +30,13 @@ from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
 
 Mode = Literal["auto", "quiet", "json"]
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters but newline and tab: ESC begins terminal escape codes."""
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every control character (but newline and tab) shown as ``\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class Display(Progress, Protocol):
@@ -94,7 +104,7 @@ class QuietDisplay(NoProgress):
         self.stream = stream
 
     def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def notice(self, text: str) -> None:
@@ -279,7 +289,7 @@ class LiveDisplay(QuietDisplay):
 
     def _line(self, text: str) -> None:
         self._stop()
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(printable(text), markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         self._stop()

@@ -2,7 +2,8 @@
 
 - ``config.json``: ``RunConfig``, the run's spec (``RunSpec``: the problem, the models, the
   loop's knobs, the seed), its caps and cache, and the versions that ran it; written once,
-  atomically; never an API key;
+  atomically; never an API key, nor the secrets of a base URL (``user:pass@``,
+  ``?api-key=``), kept as ``***``;
 - ``steps.jsonl``: one ``StepRecord`` per completed step, appended and fsynced;
 - ``summary.json``: a ``RunSummary`` (a ``JobSummary`` for a job of repetitions), atomic;
 - ``.lock``: held by the one process writing the run (its PID inside).
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError
+from opro.files import MB, read_bounded
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary, StepRecord
 from opro.problems.registry import kind_of, parse_spec
@@ -37,6 +39,8 @@ from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
 
 FORMAT = 2
+STEPS_LIMIT = 512 * MB
+"""The largest steps.jsonl read (500 steps of the paper's runs take a few MB)."""
 READABLE = (1, 2)
 CONFIG, STEPS, SUMMARY, LOCK = "config.json", "steps.jsonl", "summary.json", ".lock"
 
@@ -108,7 +112,7 @@ class RunConfig:
         data: dict[str, Any] = {
             "format": FORMAT,
             "versions": self.versions,
-            "spec": self.spec.model_dump(mode="json"),
+            "spec": self.spec.redacted().model_dump(mode="json"),  # no secret of a URL
             "caps": self.caps.model_dump(mode="json"),
             "cache": {"enabled": self.cache.enabled, "path": self.cache.path},
         }
@@ -160,6 +164,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._made: list[Path] = []  # folders ``create`` made, for ``discard``
+        self._wrote = False  # ``create`` wrote config.json: the run's files are this one's
         self._lock: int | None = None
 
     # -- creating, opening, locking ------------------------------------------------------
@@ -186,7 +191,14 @@ class RunDir:
                     f"{run.path} already holds a run: continue it with `opro resume "
                     f"{run.path}`, or choose another --out"
                 )
+            stray = [name for name in (STEPS, SUMMARY) if (run.path / name).exists()]
+            if stray:  # a run's files without its config: never mixed into a new run
+                raise ConfigError(
+                    f"{run.path} holds {' and '.join(stray)} but no {CONFIG} (the remains of "
+                    "another run?): choose another --out, or remove them"
+                )
             write_json_atomic(run.path / CONFIG, config.to_json())
+            run._wrote = True
         except BaseException:
             run.discard()
             raise
@@ -227,6 +239,8 @@ class RunDir:
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode("ascii"))
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()  # held, so no other process uses it
             os.close(fd)
             raise cannot_write(path, exc, running=running) from None
         self._lock = fd
@@ -239,10 +253,15 @@ class RunDir:
             self._lock = None
 
     def discard(self) -> None:
-        """Undo ``create``: remove the run's files and the (then empty) folders it made."""
-        for name in (STEPS, SUMMARY, CONFIG, LOCK):
+        """Undo ``create``: remove the run's files and the (then empty) folders it made —
+        only what this process made: a ``create`` refused because another process holds
+        the dir (or a run is already there) leaves that run untouched."""
+        for name in (STEPS, SUMMARY, CONFIG) if self._wrote else ():
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
+        if self._wrote or self._lock is not None:  # this one's run: no other writes here
+            with contextlib.suppress(OSError):
+                (self.path / LOCK).unlink()
         self.release()
         for folder in self._made:  # deepest first
             with contextlib.suppress(OSError):
@@ -251,8 +270,8 @@ class RunDir:
     def config(self) -> RunConfig:
         where = self.path / CONFIG
         try:
-            data = json.loads(where.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_bounded(where, 64 * MB, "the run config").decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"{where} is unreadable ({exc})") from None
         return RunConfig.from_json(data, where)
 
@@ -262,7 +281,7 @@ class RunDir:
         """Complete steps in order; a truncated last line (a kill mid-write) is ignored."""
         path = self.path / STEPS
         try:
-            lines = path.read_bytes().split(b"\n")
+            lines = read_bounded(path, STEPS_LIMIT, "the steps file").split(b"\n")
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -273,7 +292,7 @@ class RunDir:
                 continue
             try:
                 data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 if number == len(lines):
                     break  # the partial last line of a killed write
                 raise ConfigError(f"{path} is corrupt at line {number}: {_FIX}") from None
@@ -294,7 +313,7 @@ class RunDir:
         path = self.path / STEPS
         if not path.exists():
             return
-        data = path.read_bytes()
+        data = read_bounded(path, STEPS_LIMIT, "the steps file")
         end = data.rfind(b"\n") + 1
         if end != len(data):
             with path.open("r+b") as f:
@@ -351,10 +370,10 @@ class RunDir:
     def _summary_json(self) -> Any:
         path = self.path / SUMMARY
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(read_bounded(path, 64 * MB, "the summary").decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"{path} is unreadable ({exc}): {_SUMMARY_FIX}") from None
 
 

@@ -10,13 +10,16 @@ one run dir per repetition (seeds seed, seed+1, ...) under the job's dir, then t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from opro.errors import ConfigError, LLMError
+from opro.errors import ConfigError, Interrupted, LLMError, OproError
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.registry import create_backend
@@ -29,7 +32,9 @@ from opro.problems.registry import Kind, kind_of
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
 from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
-from opro.runlog import CONFIG, CacheConfig, RunConfig, RunDir, write_json_atomic
+from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir, write_json_atomic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,10 @@ class RunOptions:
     progress: Progress | None = None
     trust_code: bool = False
     """Resume: allow the run dir's spec to import the code it names (a ``fake:module:fn``
-    model, a ``module:function`` metric). A run dir may come from anyone: off by default."""
+    model, a ``module:function`` metric). A run dir may come from anyone: off by default,
+    and such a run dir is refused."""
+    base_urls: Mapping[str, str] = field(default_factory=dict)
+    """Resume: role → base URL, for the URLs the run dir keeps without their secrets."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,8 @@ async def astart(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
     kind = kind_of(spec.kind)
     caps = options.caps or Caps()
     cache = CacheConfig(options.use_cache, None if options.cache is None else str(options.cache))
+    if options.out is not None and not str(options.out).strip():  # Path("") is the cwd
+        raise ConfigError("out is empty: name the run directory, e.g. runs/first")
     out = Path(options.out) if options.out is not None else default_out(kind.command)
     async with Models(spec, cache) as models:
         spec = kind.resolve(spec, models.apis)
@@ -144,18 +154,17 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
         config = run.config()
         kind = kind_of(config.spec.kind)
         # A finished run needs no model (nor its key, nor its code).
-        previous = run.job_summary() if config.runs else run.summary()
+        previous = run.job_summary() if config.runs else _previous(run)
         if previous is not None and previous.status == "finished":
             return RunResult(run.path, config.spec, previous, already_finished=True)
         code = config.spec.imports()
         if code and not options.trust_code:
             raise ConfigError(
-                f"{run.path} would import Python code to resume ({', '.join(code)}): resume it "
-                "with --trust-code (RunOptions(trust_code=True)) if you trust this run dir"
+                f"{run.path} names code to import ({', '.join(code)}): resume it only if you "
+                "trust where that run dir came from, with --trust-code"
             )
-        if options.caps is not None:
-            _keep_caps(run, config, options.caps)
-        async with Models(config.spec, config.cache) as models:
+        spec = config.spec.with_base_urls(options.base_urls, str(run.path / CONFIG))
+        async with Models(spec, config.cache) as models:
             if config.runs:
                 return await _run_job(run, kind, models, options)
             return await _run(run, kind, models, options)
@@ -163,11 +172,11 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
         run.release()
 
 
-def _keep_caps(run: RunDir, config: RunConfig, caps: Caps) -> None:
-    """A raised cap holds for later resumes too (and for each run of a job)."""
-    for folder in (run.path, *(run.path / name for name in config.runs)):
-        stored = RunDir(folder).config()
-        write_json_atomic(folder / CONFIG, replace(stored, caps=caps).to_json())
+def _keep_caps(run: RunDir, config: RunConfig, caps: Caps | None) -> None:
+    """A raised cap holds for later resumes too; written once the run is known to resume
+    (a refused run dir is left as it was)."""
+    if caps is not None and caps != config.caps:
+        write_json_atomic(run.path / CONFIG, replace(config, caps=caps).to_json(), running=True)
 
 
 class Models:
@@ -213,18 +222,49 @@ class Models:
 
 
 async def _run(run: RunDir, kind: Kind[Any], models: Models, options: RunOptions) -> RunResult:
-    """Continue ``run`` from its steps on disk, with a budget restored from them."""
+    """Continue ``run`` from its steps on disk, with a budget restored from them — or from
+    its summary when that is newer: written at the end of every session, it also counts
+    the retries, failures and calls of a step cut short, which no step record holds."""
     config = run.config()
-    budget = Budget(config.caps)
+    budget = Budget(options.caps or config.caps)
     run.truncate_partial()
     records = run.read_steps()
-    if records:
+    previous = _previous(run)
+    if previous is not None and (not records or previous.elapsed_s >= records[-1].elapsed_s):
+        budget.restore(dict(previous.usage), previous.elapsed_s)
+    elif records:
         budget.restore(dict(records[-1].usage), records[-1].elapsed_s)
     llms = models.managed(budget)
     problem = kind.build(config.spec, llms)
-    previous = run.summary()
+    _check_solutions(run, problem, records)
+    _keep_caps(run, config, options.caps)
     optimum = None if previous is None else previous.first_optimal_step
     return await _loop(run, config.spec, problem, llms, budget, options, records, optimum)
+
+
+def _previous(run: RunDir) -> RunSummary | None:
+    """The run's summary; None for an unreadable one (a hand edit, a disk fault): it holds
+    nothing the steps do not, and the run rewrites it."""
+    try:
+        return run.summary()
+    except ConfigError as exc:
+        log.warning("opro: %s; it is rebuilt from the steps", exc)
+        return None
+
+
+def _check_solutions(run: RunDir, problem: Problem[Any], records: list[StepRecord]) -> None:
+    """Every recorded solution is one of this problem's (a hand-edited steps.jsonl may hold
+    anything JSON allows), or a one-line error naming the step."""
+    for record in records:
+        for i, candidate in enumerate(record.candidates):
+            try:
+                problem.canonical(problem.from_json(candidate.solution))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise ConfigError(
+                    f"{run.path / STEPS} step {record.step}: candidate {i} is not a solution of "
+                    f"this run ({type(exc).__name__}: {exc}): repair or delete that step's "
+                    "line and those after it"
+                ) from None
 
 
 async def _loop(
@@ -247,12 +287,21 @@ async def _loop(
     watched.started(records)
     try:
         summary = await optimizer.run()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C (asyncio cancels the task) or SIGTERM (the CLI turns it into Ctrl-C): the
+        # optimizer recorded the run as stopped; say how to continue it.
+        raise Interrupted(
+            f"interrupted: {run.path} is saved; continue it with `opro resume {run.path}`"
+        ) from None
     finally:
         run.release()
     watched.finished(summary)
     if new and summary.stop_reason == "llm_error" and not run.read_steps():
         run.discard()  # its very first call failed: nothing to resume, as bad input
-        raise LLMError(summary.message)
+        raise LLMError(
+            f"{summary.message} (no step was recorded, so nothing was kept: run the same "
+            "command again)"
+        )
     return RunResult(run.path, spec, summary)
 
 
@@ -262,21 +311,35 @@ async def _run_job(job: RunDir, kind: Kind[Any], models: Models, options: RunOpt
     results: list[RunResult] = []
     for name in config.runs:
         run = RunDir.open(job.path / name, lock=True)
-        previous = run.summary()
+        previous = _previous(run)
         if previous is not None and previous.status == "finished":
             run.release()
             results.append(RunResult(run.path, run.config().spec, previous, already_finished=True))
             continue
-        result = await _run(run, kind, models, options)
+        try:
+            result = await _run(run, kind, models, options)
+        except Interrupted:
+            with contextlib.suppress(OproError):
+                _summarise_job(job, config.runs)
+            job.release()
+            raise Interrupted(
+                f"interrupted: {job.path} is saved; continue it with `opro resume {job.path}`"
+            ) from None
         results.append(result)
         if result.status != "finished":
             break
-    summaries = [RunDir(job.path / name).summary() for name in config.runs]
-    summary = JobSummary.of(config.runs, summaries)
-    job.write_summary(summary)
+    summary = _summarise_job(job, config.runs)
+    _keep_caps(job, config, options.caps)
     job.release()
     already = all(r.already_finished for r in results) and len(results) == len(config.runs)
     return RunResult(job.path, config.spec, summary, tuple(results), already)
+
+
+def _summarise_job(job: RunDir, runs: tuple[str, ...]) -> JobSummary:
+    summaries = [_previous(RunDir(job.path / name)) for name in runs]
+    summary = JobSummary.of(runs, summaries)
+    job.write_summary(summary)
+    return summary
 
 
 @dataclass

@@ -39,12 +39,16 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from opro.errors import ConfigError
+from opro.files import MB, read_bounded
+from opro.llm.config import redact_url
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, kinds
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec, build_spec, canonical_name, describe
-from opro.runlog import cannot_write, write_json_atomic
+from opro.progress import Progress
+from opro.runlog import RunDir, cannot_write, write_json_atomic
+from opro.runner import RunOptions
 
 MODES = ("one-at-a-time", "grid")
 RESERVED = ("seed", "out")
@@ -144,12 +148,12 @@ def _reason(exc: ValueError) -> str:
 def load_sweep(path: Path) -> SweepPlan:
     """Read and check a sweep file; ``ConfigError`` names what to fix."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, 4 * MB, "the sweep file").decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"sweep file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the sweep file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return plan_from_dict(data, str(path))
 
@@ -280,9 +284,26 @@ def plan_json(plan: SweepPlan) -> dict[str, Any]:
         "command": plan.command,
         "mode": plan.mode,
         "seeds": list(plan.seeds),
-        "base": dict(plan.base),
-        "axes": {name: list(values) for name, values in plan.axes},
+        "base": {name: _shown(name, value) for name, value in dict(plan.base).items()},
+        "axes": {name: [_shown(name, v) for v in values] for name, values in plan.axes},
     }
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A setting as sweep.json keeps it: a base URL without its secrets."""
+    if name.replace("-", "_").endswith("base_url") and isinstance(value, str):
+        return redact_url(value)
+    return value
+
+
+def resume_options(run: PlannedRun, progress: Progress) -> RunOptions:
+    """How to continue a run this sweep began: the code and the base URLs its spec names
+    come from the sweep file the user gave, so they are trusted and given again — as long
+    as the run dir names nothing else (an edited one is resumed only by hand)."""
+    stored = RunDir(run.directory).config().spec
+    urls = {role: c.base_url for role, c in run.spec.roles().items() if c.base_url}
+    trusted = set(stored.imports()) <= set(run.spec.imports())
+    return RunOptions(progress=progress, trust_code=trusted, base_urls=urls)
 
 
 def claim(out: Path, plan: SweepPlan) -> None:
@@ -290,8 +311,8 @@ def claim(out: Path, plan: SweepPlan) -> None:
     record = out / "sweep.json"
     if record.is_file():
         try:
-            previous = json.loads(record.read_text(encoding="utf-8")).get("plan")
-        except (OSError, ValueError, AttributeError):
+            previous = json.loads(read_bounded(record, 64 * MB, "sweep.json")).get("plan")
+        except (OSError, ValueError, AttributeError, RecursionError, ConfigError):
             previous = None
         if previous != plan_json(plan):
             raise ConfigError(
@@ -315,8 +336,8 @@ def finished(directory: Path) -> bool:
 
 def read_summary(directory: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_bounded(directory / "summary.json", 64 * MB, "a summary"))
+    except (OSError, ValueError, RecursionError, ConfigError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -92,8 +92,13 @@ class Completion:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, cached: bool = False) -> Completion:
+        """From ``to_json``'s dict; a ``ValueError`` for anything else (a corrupt cache row)."""
+        usage = Usage(**data.get("usage", {}))
+        counts = (usage.prompt_tokens, usage.completion_tokens)
+        if not isinstance(data["text"], str) or not all(type(c) is int for c in counts):
+            raise ValueError(f"not a completion: {str(data)[:80]}")
         return cls(
-            text=str(data["text"]),
+            text=data["text"],
             finish_reason=data.get("finish_reason"),
             usage=Usage(**data.get("usage", {})),
             model=str(data.get("model", "")),

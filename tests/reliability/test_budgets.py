@@ -95,7 +95,9 @@ def test_time_limit_stops_within_one_step_and_resume_continues(tmp_path: Path) -
         # Each step takes about one server round trip (0.3 s) per call in sequence: scoring
         # 4 candidates x 10 examples is one round at concurrency 64.
         assert summary["elapsed_s"] <= 1.5 + 1.0
-        resumed = run_cli("resume", str(out), "--json", "--time-limit", "120", env=ENV)
+        resumed = run_cli(
+            "resume", str(out), "--json", "--trust-code", "--time-limit", "120", env=ENV
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "finished"
     assert [s["step"] for s in steps_of(out)] == list(range(7))

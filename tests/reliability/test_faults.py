@@ -113,7 +113,12 @@ def test_failures_beyond_the_retry_bound_stop_the_run_and_resume_finishes_it(
         assert saved >= 1
         flaky.plan = lambda i: "ok"
         resumed = run_cli(
-            "resume", str(out), "--json", env={"OPENAI_API_KEY": "sk-test"}, timeout=600
+            "resume",
+            str(out),
+            "--json",
+            "--trust-code",
+            env={"OPENAI_API_KEY": "sk-test"},
+            timeout=600,
         )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "finished"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import PYTHONPATH, SHARED_DATA
 from tests.doubles import steps_of, summary_of
 
 pytestmark = pytest.mark.slow
@@ -80,7 +80,7 @@ def test_sigkill_at_five_random_moments_then_resume_equals_an_uninterrupted_run(
     seed = int(os.environ.get("OPRO_KILL_SEED") or random.randrange(10**6))
     print(f"kill-moment seed: {seed} (replay with OPRO_KILL_SEED={seed})")
     base_env = {k: v for k, v in os.environ.items() if not k.endswith("API_KEY")}
-    base_env["PYTHONPATH"] = str(ROOT)
+    base_env["PYTHONPATH"] = PYTHONPATH
 
     ref_env = base_env | {"OPRO_CACHE_DIR": str(tmp_path / "ref-cache")}
     cli = [sys.executable, "-m", "opro.cli"]

@@ -12,15 +12,18 @@ through one display (``opro.progress_display``); stdout carries results only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from typing import Any, NoReturn
 
 from opro.cli import runs, tools
 from opro.cli.options import with_flags
-from opro.errors import ConfigError, OproError, redact
+from opro.errors import ConfigError, Interrupted, OproError, redact
 from opro.progress_display import Display, Mode, open_display
 
 
@@ -86,9 +89,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-q/--quiet and --log-json cannot be combined")
     mode: Mode = "json" if args.log_json else "quiet" if args.quiet else "auto"
     secrets = _secrets_in_environment()
-    with open_display(mode, verbose=args.verbose, secrets=secrets) as display:
+    with _sigterm_as_ctrl_c(), open_display(mode, verbose=args.verbose, secrets=secrets) as display:
         args.display = display
         return _run(args, display, secrets)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) takes the path of Ctrl-C: a run records that
+    it was interrupted and says how to resume, a download removes its partial file. The
+    signal is re-raised as SIGINT, so whoever handles Ctrl-C then (asyncio, or Python's
+    KeyboardInterrupt) handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _n, _f: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
@@ -98,7 +117,8 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     except OproError as exc:
         text = with_flags(str(exc)) if isinstance(exc, ConfigError) else str(exc)
         message = redact(" ".join(text.split()), secrets)
-        display.error(f"opro: error: {message}", exc.exit_code)
+        head = "opro" if isinstance(exc, Interrupted) else "opro: error"
+        display.error(f"{head}: {message}", exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         display.error("opro: interrupted", 130)

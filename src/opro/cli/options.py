@@ -57,6 +57,14 @@ def with_flags(message: str) -> str:
     return pattern.sub(lambda m: flag(m.group(1)), message)
 
 
+def path_arg(text: str) -> Path:
+    """A path flag's value: an empty one is refused (``Path("")`` is the current folder, where
+    a run would write its files among the user's)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name a file or folder")
+    return Path(text)
+
+
 def _price(text: str) -> tuple[float, float]:
     try:
         price = Price.parse(text)
@@ -211,7 +219,7 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("call cache")
     group.add_argument(
         "--cache",
-        type=Path,
+        type=path_arg,
         metavar="PATH",
         help="SQLite file of cached calls (default $OPRO_CACHE_DIR/calls.sqlite "
         "or the user cache dir)",

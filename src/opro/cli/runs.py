@@ -18,6 +18,7 @@ from opro.cli.options import (
     add_spec_arguments,
     caps_from,
     given,
+    path_arg,
     spec_from,
 )
 from opro.errors import OproError
@@ -33,7 +34,7 @@ def add_run_commands(sub: Any) -> None:
         kind.add_arguments(parser)
         add_spec_arguments(parser, kind.spec)
         parser.add_argument(
-            "--out", type=Path, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
+            "--out", type=path_arg, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
         )
         add_end_arguments(parser)
         add_cache_arguments(parser)
@@ -80,21 +81,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add_resume_command(sub: Any) -> None:
     parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
-    parser.add_argument("dir", type=Path, help="the run directory")
+    parser.add_argument("dir", type=path_arg, help="the run directory")
     parser.add_argument(
         "--trust-code",
         action="store_true",
         help="let the run import the Python code its spec names (fake:module:function models, "
         "a module:function metric): only for run dirs you trust",
     )
+    parser.add_argument(
+        "--base-url",
+        action="append",
+        default=[],
+        type=_role_url,
+        metavar="ROLE=URL",
+        help="a role's base URL again, where the run dir keeps it without its secret "
+        "(user:pass@, ?api-key=); repeat per role",
+    )
     add_end_arguments(parser)
     add_caps_arguments(parser)
     parser.set_defaults(run=cmd_resume)
 
 
+def _role_url(text: str) -> tuple[str, str]:
+    role, sep, url = text.partition("=")
+    if not sep or not role or not url:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROLE=URL, e.g. scorer=http://...")
+    return role, url
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     options = RunOptions(
-        caps=caps_from(args), progress=display_of(args), trust_code=args.trust_code
+        caps=caps_from(args),
+        progress=display_of(args),
+        trust_code=args.trust_code,
+        base_urls=dict(args.base_url),
     )
     result = api.resume(args.dir, options)
     if result.already_finished:
@@ -187,7 +207,7 @@ def add_sweep_command(sub: Any) -> None:
     parser.add_argument("file", type=Path, metavar="SWEEP.toml", help="the sweep file (see README)")
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         metavar="DIR",
         help="where the runs go (default runs/sweep-DATE); run again to continue a sweep",
     )
@@ -205,14 +225,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             continue
         display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
         if (run.directory / "config.json").is_file():  # begun before: continue it
-            trusted = RunOptions(progress=display, trust_code=True)  # its spec is the sweep's
-            result = api.resume(run.directory, trusted)
+            result = api.resume(run.directory, sweep.resume_options(run, display))
         else:
             options = RunOptions(run.directory, run.caps, run.cache, run.use_cache, display)
             result = api.start(run.spec, options)
         if result.status != "finished":
             if result.stop_reason == "budget":
-                how = f"raise its cap with `opro resume {run.directory} --max-calls N` (or "
+                trust = " --trust-code" if run.spec.imports() else ""  # the sweep file named it
+                how = f"raise its cap with `opro resume {run.directory}{trust} --max-calls N` (or "
                 how += "--budget-usd / --time-limit), then run the same `opro sweep` again"
             else:
                 how = "run the same `opro sweep` command again to continue"

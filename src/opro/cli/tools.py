@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,17 @@ from opro.cli.options import (
     caps_from,
     given,
     llm_from,
+    path_arg,
     spec_from,
 )
 from opro.cli.runs import display_of
-from opro.errors import ConfigError
+from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
+from opro.files import MB, read_bounded
 from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
 from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.spec import MAX_SAMPLES
+from opro.progress_display import printable
 
 EVALUATE_SETTINGS = {"dataset", "data_dir", "test_dataset", "question_field", "answer_field",
                      "train_ratio", "train_size", "position", "answer_mode", "scorer_max_tokens",
@@ -87,14 +92,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     config = llm_from(args)
-    if args.n < 1:
-        raise ConfigError(f"-n must be >= 1, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:  # each sample is a request built up front
+        raise ConfigError(f"-n must be between 1 and {MAX_SAMPLES}, got {args.n}")
     grammar = None
     if args.grammar is not None:
         try:
-            grammar = Path(args.grammar).read_text(encoding="utf-8")
+            grammar = read_bounded(args.grammar, MB, "the grammar file").decode("utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read grammar file {args.grammar} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"grammar file {args.grammar} is not UTF-8 text") from None
     try:
         samples = api.complete(
             config,
@@ -112,19 +119,33 @@ def cmd_complete(args: argparse.Namespace) -> int:
     except ValueError as exc:  # Request validation (temperature range, max_tokens)
         raise ConfigError(str(exc)) from None
     if args.json:
-        completions = [c.to_json() | {"cached": c.cached} for c in samples.completions]
+        completions = [
+            c.to_json() | {"cached": c.cached, "index": i}
+            for i, c in zip(samples.indices, samples.completions, strict=True)
+        ]
         data = {"spec": samples.spec, "samples": completions, "usage": samples.usage.to_json()}
+        data |= {"stopped": samples.stopped} if samples.stopped else {}
         print(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
-    for i, completion in enumerate(samples.completions):
-        if args.n > 1:
-            print(f"--- sample {i}{' (cached)' if completion.cached else ''}")
-        print(completion.text)
+    else:
+        shown = printable if sys.stdout.isatty() else str  # a terminal never runs model output
+        for i, completion in zip(samples.indices, samples.completions, strict=True):
+            if args.n > 1 or samples.stopped:
+                print(f"--- sample {i}{' (cached)' if completion.cached else ''}")
+            print(shown(completion.text))
     u = samples.usage
-    display_of(args).notice(
-        f"[{samples.spec}] calls {u.calls}, cached {u.cached_calls}, retries {u.retries}, "
+    usage = (
+        f"calls {u.calls}, cached {u.cached_calls}, retries {u.retries}, "
         f"tokens {u.prompt_tokens}+{u.completion_tokens}"
     )
+    if samples.stopped:
+        display_of(args).notice(
+            f"opro: complete stopped: {samples.stopped}; {len(samples.completions)} of {args.n} "
+            f"sample(s) drawn ({usage}): rerun the same command with a higher cap to draw the "
+            "rest (those drawn come from the cache)"
+        )
+        return BudgetExceeded.exit_code
+    if not args.json:
+        display_of(args).notice(f"[{samples.spec}] {usage}")
     return 0
 
 
@@ -189,45 +210,61 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(evaluation)
     failed = sum(r.count("failed") for r in evaluation.results)
+    failures = f"{failed} example(s) failed after retries; " if failed else ""
+    if evaluation.stopped:  # one notice: a stopped command's stderr stays one line
+        asked = sum(r.n - r.count("stopped") for r in evaluation.results)
+        total = sum(r.n for r in evaluation.results)
+        display_of(args).notice(
+            f"opro: evaluate stopped: {evaluation.stopped}; {asked} of {total} (instruction, "
+            f"example) pairs asked, {failures}the accuracy is over those answered: rerun the "
+            "same command with a higher cap to finish (answered calls come from the cache)"
+        )
+        return BudgetExceeded.exit_code
     if failed:
         display_of(args).notice(
-            f"opro: {failed} example(s) failed after retries and are left out of the accuracy; "
-            "rerun the same command to retry them (answered calls come from the cache)"
+            f"opro: {failures}they are left out of the accuracy; rerun the same command to "
+            "retry them (answered calls come from the cache)"
         )
-        return 4
+        return RetriesExhausted.exit_code
     return 0
 
 
 def _print_evaluation(evaluation: api.Evaluation) -> None:
+    stopped = evaluation.stopped is not None  # a column of the pairs not asked
     print(
         f"{evaluation.dataset} [{evaluation.split}] scorer {evaluation.scorer}, "
         f"position {evaluation.position}"
     )
     print(
         f"{'accuracy':>8} {'n':>5} {'correct':>7} {'empty':>5} {'failed':>6} "
-        f"{'p vs 1st':>8}  instruction"
+        + (f"{'stopped':>7} " if stopped else "")
+        + f"{'p vs 1st':>8}  instruction"
     )
     for result, paired in zip(evaluation.results, evaluation.paired, strict=True):
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1f}"
         p = "" if paired is None else f"{paired.p_value:.3g}"
-        text = result.instruction if result.instruction else "(empty)"
+        text = printable(result.instruction) if result.instruction else "(empty)"
         print(
             f"{acc:>8} {result.n:>5} {result.count('correct'):>7} {result.count('empty'):>5} "
-            f"{result.count('failed'):>6} {p:>8}  {text}"
+            f"{result.count('failed'):>6} "
+            + (f"{result.count('stopped'):>7} " if stopped else "")
+            + f"{p:>8}  {text}"
         )
     u = evaluation.usage
     print(
         f"elapsed {evaluation.elapsed_s:.1f} s; calls {u.calls}, cached {u.cached_calls}, "
         f"retries {u.retries}, tokens {u.prompt_tokens}+{u.completion_tokens}"
+        + (f"; stopped: {evaluation.stopped}" if stopped else "")
     )
 
 
 def add_data_command(sub: Any) -> None:
     p = sub.add_parser("data", help="list datasets, or download the benchmark files")
     p.add_argument("action", choices=["list", "fetch"])
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="where the files are / go")
+    p.add_argument("--data-dir", type=path_arg, metavar="DIR", help="where the files are / go")
     p.add_argument(
         "--source",
+        type=_url,
         metavar="URL",
         help="base URL laid out like the authors' data/ folder (default $OPRO_DATA_URL, "
         "else the authors' GitHub repository at a pinned commit)",
@@ -240,6 +277,12 @@ def add_data_command(sub: Any) -> None:
     )
     p.add_argument("--force", action="store_true", help="download files already present")
     p.set_defaults(run=cmd_data)
+
+
+def _url(text: str) -> str:
+    if not text.strip():  # not the default source: an empty value is a mistake
+        raise argparse.ArgumentTypeError("an empty URL: name the source, or leave --source out")
+    return text
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -263,7 +306,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 def add_cache_command(sub: Any) -> None:
     p = sub.add_parser("cache", help="inspect or clear the call cache")
     p.add_argument("action", choices=["info", "clear"])
-    p.add_argument("--cache", type=Path, metavar="PATH", help="SQLite file (default: user cache)")
+    p.add_argument(
+        "--cache", type=path_arg, metavar="PATH", help="SQLite file (default: user cache)"
+    )
     p.set_defaults(run=cmd_cache)
 
 
@@ -285,7 +330,7 @@ def add_report_command(sub: Any) -> None:
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or job dirs")
     p.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         metavar="FILE",
         help="the HTML file (default: report.html in the first RUN_DIR)",
     )

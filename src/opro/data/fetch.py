@@ -14,6 +14,7 @@ Leaves out: parsing (``opro.data.formats``), where data lives by default
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import http.client
@@ -126,15 +127,23 @@ def fetch_benchmarks(
     root = Path(dest).expanduser() if dest else default_data_dir()
     source = (base_url or default_source()).rstrip("/")
     written: list[Path] = []
-    for rel in select_files(only, files):
-        target = root / rel
-        if target.is_file() and not force:
-            logger.info("%s is already present; skipped", target)
-            continue
-        url = f"{source}/{urllib.parse.quote(rel)}"
-        logger.info("downloading %s", url)
-        _download(url, rel, target, timeout)
-        written.append(target)
+    made: list[Path] = []  # folders this fetch made: a failed one removes the empty ones
+    try:
+        for rel in select_files(only, files):
+            target = root / rel
+            if target.is_file() and not force:
+                logger.info("%s is already present; skipped", target)
+                continue
+            made += [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+            url = f"{source}/{urllib.parse.quote(rel)}"
+            logger.info("downloading %s", url)
+            _download(url, rel, target, timeout)
+            written.append(target)
+    except BaseException:
+        for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: files fetched before stay
+        raise
     logger.info("%d file(s) written under %s", len(written), root)
     return written
 

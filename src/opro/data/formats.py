@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -67,9 +68,35 @@ def _bad(label: str, problem: str, hint: str) -> ConfigError:
     return ConfigError(one_line(f"{label}: {problem}: {hint}"))
 
 
-def _read_text(path: Path, label: str, hint: str) -> str:
+MAX_MB_ENV = "OPRO_MAX_DATASET_MB"
+DEFAULT_MAX_MB = 64
+"""A dataset file is read up to this size (the largest benchmark file is under 5 MB), so that
+``jsonl:/dev/zero`` or a wrong multi-gigabyte file is refused at once, not read into memory."""
+
+
+def max_file_bytes() -> int:
+    """``$OPRO_MAX_DATASET_MB`` (default ``DEFAULT_MAX_MB``) in bytes."""
+    raw = os.environ.get(MAX_MB_ENV, "").strip()
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        megabytes = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        megabytes = -1
+    if not 0 < megabytes < 1e7:
+        raise ConfigError(f"{MAX_MB_ENV}={raw!r} is not a size in MB: set e.g. {MAX_MB_ENV}=256")
+    return int(megabytes * 1e6)
+
+
+def _read_text(path: Path, label: str, hint: str) -> str:
+    limit = max_file_bytes()
+    try:
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)  # never more: a stream (/dev/zero) or a huge file
+        if len(raw) > limit:
+            raise ConfigError(
+                f"{label} is over the {limit / 1e6:g} MB limit of a dataset file: check the "
+                f"file, or raise the limit with {MAX_MB_ENV}=N (megabytes)"
+            )
+        return raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(one_line(f"{label} not found: {hint}")) from None
     except UnicodeDecodeError as exc:
@@ -95,6 +122,8 @@ def _json(text: str, label: str, hint: str, line: int | None = None) -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {line}" if line is not None else f"line {exc.lineno} column {exc.colno}"
         raise _bad(label, f"bad JSON at {where} ({exc.msg})", hint) from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser goes
+        raise _bad(label, "JSON nested too deeply", hint) from None
 
 
 def answer_text(value: Any) -> str | None:

@@ -12,6 +12,7 @@ spec is a one-line ``ConfigError`` naming the fix. Leaves out: parsing files
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -288,6 +289,11 @@ def _benchmark(
         train_idx, test_idx = [], list(range(len(rows)))
     else:
         train_idx, test_idx = split_indices(len(rows), ratio, seed)
+    if not train_idx and ratio > 0.0:
+        raise ConfigError(
+            f"dataset {name} has {len(rows)} example(s): its training fold ({ratio:.0%} of "
+            f"them) is empty: give at least {math.ceil(1 / ratio)} examples"
+        )
     train = tuple(rows[i] for i in train_idx)
     if test_rows is not None:
         test = tuple(replace(row, dataset=name) for row in test_rows)

@@ -44,7 +44,7 @@ def check_ratio(train_ratio: float) -> float:
     """Return ``train_ratio`` if it lies in (0, 1], else raise ``ConfigError``."""
     if not 0.0 < train_ratio <= 1.0:
         raise ConfigError(
-            f"train ratio {train_ratio} is out of range: pass --train-ratio in (0, 1], e.g. 0.2"
+            f"train_ratio {train_ratio} is out of range: give one in (0, 1], e.g. 0.2"
         )
     return float(train_ratio)
 

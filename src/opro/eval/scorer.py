@@ -13,7 +13,8 @@ correct, and reported apart; in paper mode an empty answer the authors' code cou
 right, e.g. for a dyck_languages target, is ``correct``) or ``failed`` (the call failed
 after its retries — never counted as wrong; accuracy is over the examples that were
 answered). What counts as correct is ``opro.eval.metrics``; the statistics are
-``opro.eval.stats``.
+``opro.eval.stats``. A fifth, ``stopped``, marks an example ``opro evaluate`` did not ask
+because a cap was reached: left out of the accuracy, as ``failed`` is.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Literal, get_args
 
 from opro import prompts
 from opro.data import Example
-from opro.errors import ConfigError, RetriesExhausted
+from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
 from opro.eval.metric import Answer, AnswerMetric, Metric
 from opro.eval.metrics import Mode
 from opro.eval.racing import RaceRule
@@ -36,9 +37,12 @@ from opro.types import Api, Request
 Position = Literal["Q_begin", "Q_end", "A_begin", "before_Q"]
 POSITIONS: tuple[str, ...] = get_args(Position)
 ScorerStyle = Literal["base", "chat"]
-Status = Literal["correct", "wrong", "empty", "failed", "unscored"]
-MARKS: dict[str, str] = {"correct": "1", "wrong": "0", "empty": "e", "failed": "x", "unscored": "-"}
-"""One character per example in a marks string (compact per-example results on disk)."""
+Status = Literal["correct", "wrong", "empty", "failed", "unscored", "stopped"]
+MARKS: dict[str, str] = {
+    "correct": "1", "wrong": "0", "empty": "e", "failed": "x", "unscored": "-", "stopped": "-"
+}  # fmt: skip
+"""One character per example in a marks string (compact per-example results on disk);
+``-``: not asked (a race dropped the instruction, or a cap stopped ``opro evaluate``)."""
 
 BASE_STOP = ("\nQ:",)
 """A pre-trained scorer continues the Q/A pattern: its answer ends where a new Q: begins."""
@@ -124,7 +128,7 @@ class InstructionScore:
 
     @property
     def answered(self) -> int:
-        return self.scored - self.count("failed")
+        return self.scored - self.count("failed") - self.count("stopped")
 
     @property
     def accuracy(self) -> float | None:
@@ -152,6 +156,8 @@ class InstructionScore:
             **({"scored": self.scored} if self.partial else {}),
             "elapsed_s": round(self.elapsed_s, 3),
         }
+        if self.count("stopped"):
+            data["stopped"] = self.count("stopped")
         if examples:
             data["examples"] = [
                 {"index": r.index, "status": r.status, "score": r.score, "prediction": r.prediction}
@@ -176,9 +182,10 @@ async def score_instructions(
     what is right (default: the examples' answer kinds, ``options.mode``).
 
     With ``tolerate_failures`` a call that fails after its retries marks its example
-    ``failed`` and the rest go on (``opro evaluate``); otherwise the first failure cancels
-    the grid and propagates (the optimizer's step stops and is redone on resume). A fatal
-    error (bad key, no server) and a budget cap always propagate.
+    ``failed`` and the rest go on, and a cap reached marks the examples not yet asked
+    ``stopped`` (``opro evaluate``: what was answered is kept); otherwise the first failure
+    or cap cancels the grid and propagates (the optimizer's step stops and is redone on
+    resume). A fatal error (bad key, no server) always propagates.
     """
     scoring = metric or AnswerMetric(options.mode)
     started = time.monotonic()
@@ -196,6 +203,10 @@ async def score_instructions(
             if not tolerate_failures:
                 raise
             result = ExampleResult(example.index, "failed", "", str(exc))
+        except BudgetExceeded as exc:  # the rest of the grid is refused at once, in turn
+            if not tolerate_failures:
+                raise
+            result = ExampleResult(example.index, "stopped", "", str(exc))
         finished[i] = max(finished[i], time.monotonic())
         if progress is not None:
             done += 1

@@ -2,9 +2,10 @@
 
 McNemar's exact test: only the discordant examples (one instruction right, the other not)
 carry information; under "no difference" each is a fair coin flip, so the two-sided p-value
-is twice the binomial tail of the smaller count. Examples that failed (``x``) under either
-instruction are left out of the pairing, never counted as wrong. Works on the marks strings
-of ``opro.eval.scorer`` (``1`` correct; ``0``/``e`` not correct; ``x`` failed).
+is twice the binomial tail of the smaller count. Examples that failed (``x``) or were not
+asked (``-``, a cap stopped the evaluation) under either instruction are left out of the
+pairing, never counted as wrong. Works on the marks strings of ``opro.eval.scorer`` (``1``
+correct; ``0``/``e`` not correct; ``x`` failed; ``-`` stopped).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def mcnemar_exact(baseline: str, other: str) -> PairedTest:
     """Two-sided exact McNemar test of ``other`` against ``baseline`` (marks strings)."""
     if len(baseline) != len(other):
         raise ValueError("marks of different lengths: the instructions saw different examples")
-    pairs = [(a, b) for a, b in zip(baseline, other, strict=True) if "x" not in (a, b)]
+    pairs = [(a, b) for a, b in zip(baseline, other, strict=True) if not {a, b} & {"x", "-"}]
     only_a = sum(a == "1" and b != "1" for a, b in pairs)
     only_b = sum(b == "1" and a != "1" for a, b in pairs)
     p_value = binomial_two_sided(only_a, only_b)

@@ -8,6 +8,7 @@ API key is never part of the key nor of the value. Only successful completions a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -56,7 +57,8 @@ class CallCache:
     The file is opened (and made) at the first call that needs it, so a command that makes
     no call leaves no cache behind. A cache that fails (a read-only file, a full disk, a
     corrupt row) never fails a run: the failure is logged once, that entry is a miss, and a
-    cache that cannot be written is left alone for the rest of the process.
+    cache that cannot be written is only read for the rest of the process (one that cannot
+    be read is left alone).
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -64,6 +66,8 @@ class CallCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._disabled = False
+        self._unwritable = False
+        self._warned = False
         existing = next(p for p in self.path.parents if p.exists())
         if self.path.is_dir() or not existing.is_dir():
             raise ConfigError(
@@ -91,14 +95,18 @@ class CallCache:
 
     def _fail(self, exc: Exception) -> None:
         """Stop using the cache (results still flow); say so once."""
-        if not self._disabled:
+        self._warn(exc)
+        self._disabled = True
+
+    def _warn(self, exc: Exception) -> None:
+        if not self._warned:
             logger.warning(
                 "opro: the call cache at %s failed (%s): going on without it; pass --cache "
                 "PATH to use another file, or --no-cache",
                 self.path,
                 exc,
             )
-        self._disabled = True
+        self._warned = True
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
@@ -113,12 +121,17 @@ class CallCache:
         if row is None:
             return None
         try:
-            return Completion.from_json(json.loads(row[0]), cached=True)
-        except (ValueError, TypeError, KeyError):  # a corrupt row: a miss, rewritten later
+            data = json.loads(row[0])
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            return Completion.from_json(data, cached=True)
+        except (ValueError, TypeError, KeyError, RecursionError):  # a miss, rewritten later
             logger.warning("opro: a corrupt entry in the call cache %s is ignored", self.path)
             return None
 
     def put(self, key: str, completion: Completion) -> None:
+        if self._unwritable:
+            return
         value = json.dumps(completion.to_json(), ensure_ascii=False)
         with self._lock:
             db = self._connect(create=True)
@@ -131,7 +144,12 @@ class CallCache:
                 )
                 db.commit()
             except sqlite3.Error as exc:
-                self._fail(exc)
+                # Read-only, or a full disk: what is cached still answers; nothing more is
+                # written (nor retried at every call) for the rest of the process.
+                self._warn(exc)
+                self._unwritable = True
+                with contextlib.suppress(sqlite3.Error):
+                    db.rollback()
 
     def _open(self) -> sqlite3.Connection:
         db = self._connect(create=True)

@@ -6,6 +6,8 @@ key). Turns into the option values the LLM layer is built from (``BackendOptions
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,6 +22,39 @@ from opro.llm.usage import Price
 # them to share its KV cache), servers take many, hosted APIs rate-limit.
 DEFAULT_CONCURRENCY = {"local": 64, "fake": 64, "openai": 16, "litellm": 8}
 DEFAULT_MODEL = "local:gemma3-270m"
+REDACTED = "***"
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|sig|auth|cred|session", re.IGNORECASE)
+"""Query parameters whose values are taken for secrets (``api-key``, ``access_token``...)."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its secrets replaced by ``***``: the user-info of ``user:pass@host`` and
+    the values of secret-looking query parameters (``?api-key=...``). What a run dir, a
+    cache key or a message may show of a base URL."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if any(_SECRET_PARAM.search(k) and v for k, v in query):
+        pairs = [(k, REDACTED if _SECRET_PARAM.search(k) and v else v) for k, v in query]
+        query_text = urllib.parse.urlencode(pairs, safe="*")
+    else:
+        query_text = parts.query
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query_text))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The secret parts of ``url`` that ``redact_url`` hides, for redacting messages."""
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.netloc.rsplit("@", 1)[0]] if "@" in parts.netloc else []
+    if parts.password:
+        found.append(parts.password)
+    for pair in parts.query.split("&"):  # as written (percent-encoded) and decoded
+        name, _, value = pair.partition("=")
+        if value and _SECRET_PARAM.search(urllib.parse.unquote_plus(name)):
+            found += [value, urllib.parse.unquote_plus(value)]
+    return tuple(dict.fromkeys(found))
 
 
 class LLMConfig(BaseModel):
@@ -82,6 +117,12 @@ class LLMConfig(BaseModel):
         if price is not None and min(price) < 0:
             raise ValueError("a price must not be negative")
         return price
+
+    def redacted(self) -> LLMConfig:
+        """This config with the secrets of its base URL replaced (see ``redact_url``)."""
+        if self.base_url is None or redact_url(self.base_url) == self.base_url:
+            return self
+        return self.model_copy(update={"base_url": redact_url(self.base_url)})
 
     @property
     def backend(self) -> str:

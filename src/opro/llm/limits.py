@@ -76,15 +76,13 @@ async def call_with_retries(
             attempt += 1
             if attempt > policy.max_retries:
                 raise RetriesExhausted(
-                    f"{exc} — still failing after {policy.max_retries} retries; the run's state "
-                    "is saved: resume it later, or raise --max-retries"
+                    f"{exc} — still failing after {policy.max_retries} retries"
                 ) from None
             delay = policy.backoff(attempt, rng)
             if exc.retry_after is not None:
                 if exc.retry_after > policy.max_retry_after_s:
                     raise RetriesExhausted(
-                        f"{exc} — the server asks to wait {exc.retry_after:.0f} s; the run's "
-                        "state is saved: resume it later"
+                        f"{exc} — the server asks to wait {exc.retry_after:.0f} s"
                     ) from None
                 delay = max(delay, exc.retry_after)
             if on_retry is not None:

@@ -82,13 +82,19 @@ class LiteLLMBackend(LLM):
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             detail = redact(" ".join(str(exc).split())[:300], self.secrets())
             raise TransientLLMError(f"{self.spec}: {detail}") from None
-        choice = response.choices[0]
+        # A malformed reply (no choices, no message, a null content) is worth retrying, as
+        # a 500 is, and is never cached (see opro.llm.openai).
+        choices = getattr(response, "choices", None)
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        text = getattr(getattr(choice, "message", None), "content", None)
+        if not isinstance(text, str):
+            raise TransientLLMError(f"{self.spec}: a malformed reply (no answer text)")
         usage = getattr(response, "usage", None)
+        tokens = [getattr(usage, n, None) for n in ("prompt_tokens", "completion_tokens")]
+        finish = getattr(choice, "finish_reason", None)
         return Completion(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-            if usage
-            else Usage(),
+            text=text,
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=Usage(*(t if isinstance(t, int) and t >= 0 else 0 for t in tokens)),
             model=getattr(response, "model", "") or self.model,
         )

@@ -298,13 +298,19 @@ class LocalBackend(LLM):
 
             route_llama_logs()
 
-            self._llama = Llama(
-                model_path=str(self.path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                verbose=False,
-            )
+            try:
+                self._llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    verbose=False,
+                )
+            except ValueError as exc:  # a damaged GGUF file: llama.cpp refuses it
+                raise FatalLLMError(
+                    f"{self.spec}: llama.cpp cannot load {self.path} ({exc}): give another "
+                    "model file"
+                ) from None
         return self._llama
 
     def _grammar(self, text: str | None) -> Any:

@@ -91,6 +91,7 @@ def resolve_local(name: str) -> tuple[Path, Api, str]:
         path = Path(name).expanduser()
         if not path.is_file():
             raise ConfigError(f"model file {path} does not exist: give the path of a .gguf file")
+        _check_gguf(path)
         return path, "completion", path.name
     close = difflib.get_close_matches(name, list(EMBEDDED), n=1)
     hint = f"did you mean local:{close[0]}? " if close else ""
@@ -99,3 +100,15 @@ def resolve_local(name: str) -> tuple[Path, Api, str]:
         f"unknown embedded model {name!r}: {hint}embedded models: {names}, "
         "or local:/path/to/model.gguf"
     )
+
+
+def _check_gguf(path: Path) -> None:
+    """A model file is checked when it is named, before a run dir is written: a GGUF file
+    begins with the bytes ``GGUF`` (llama.cpp would only fail at the first call)."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ConfigError(f"cannot read model file {path} ({exc.strerror})") from None
+    if magic != b"GGUF":
+        raise ConfigError(f"{path} is not a GGUF model file: give the path of a .gguf file")

@@ -3,13 +3,17 @@ server: vLLM, Ollama, llama.cpp's server, LM Studio, Gemini's compatible endpoin
 
 Chat by default (the prompt is one user turn); ``api="completion"`` sends raw text for base
 models. The SDK's own retries are off: ``opro.llm.limits`` retries, re-sending the very same
-request. HTTP failures are mapped onto the error tree here and only here.
+request. HTTP failures are mapped onto the error tree here and only here; so is a malformed
+200 reply (no choices, not JSON, no message, a null content): a ``TransientLLMError``,
+retried like a 500 and never cached.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import urllib.parse
 from typing import Any
 
 import openai
@@ -17,6 +21,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
+from opro.llm.config import redact_url, url_secrets
 from opro.llm.limits import parse_retry_after
 from opro.types import Completion, Request, Usage
 
@@ -46,21 +51,28 @@ class OpenAIBackend(LLM):
                 )
             key = NO_KEY_PLACEHOLDER
         self._key = key
+        # A query in the base URL (``?api-key=...``, ``?api-version=...``) goes with every
+        # request: the SDK would append the endpoint's path after it.
+        url, _, query = (self.base_url or "").partition("?")
         self._client = openai.AsyncOpenAI(
             api_key=key,
-            base_url=self.base_url,
+            base_url=url or None,
             max_retries=0,
             timeout=options.timeout_s,
+            default_query=dict(urllib.parse.parse_qsl(query)) if query else None,
         )
         self._connected_once = False
         self._token_limit = options.token_limit or "max_tokens"
         self._token_limit_named = options.token_limit is not None
 
     def identity(self) -> dict[str, Any]:
-        return {"spec": self.spec, "base_url": self.base_url, "api": self.api}
+        # The URL without its secrets: a cache key holds none, and outlives a rotated one.
+        url = None if self.base_url is None else redact_url(self.base_url)
+        return {"spec": self.spec, "base_url": url, "api": self.api}
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
+        key = (self._key,) if self._key != NO_KEY_PLACEHOLDER else ()
+        return key + (url_secrets(self.base_url) if self.base_url else ())
 
     async def complete(self, request: Request) -> Completion:
         sent = self._token_limit
@@ -92,25 +104,15 @@ class OpenAIBackend(LLM):
                 if request.system is not None:
                     messages.append({"role": "system", "content": request.system})
                 messages.append({"role": "user", "content": request.prompt})
-                chat = await self._client.chat.completions.create(messages=messages, **common)
-                self._connected_once = True
-                choice = chat.choices[0]
-                text, finish, usage, model = (
-                    choice.message.content or "",
-                    choice.finish_reason,
-                    chat.usage,
-                    chat.model,
-                )
+                reply: Any = await self._client.chat.completions.create(messages=messages, **common)
             else:
                 prompt = (
                     request.prompt
                     if request.system is None
                     else request.system + "\n\n" + request.prompt
                 )
-                comp = await self._client.completions.create(prompt=prompt, **common)
-                self._connected_once = True
-                first = comp.choices[0]
-                text, finish, usage, model = first.text, first.finish_reason, comp.usage, comp.model
+                reply = await self._client.completions.create(prompt=prompt, **common)
+            self._connected_once = True
         except openai.APIStatusError as exc:
             self._connected_once = True
             raise self._map_status(exc) from None
@@ -118,7 +120,7 @@ class OpenAIBackend(LLM):
             raise TransientLLMError(f"{self.spec}: request timed out") from None
         except openai.APIConnectionError as exc:
             if _refused(exc) and not self._connected_once:
-                where = self.base_url or "https://api.openai.com/v1"
+                where = redact_url(self.base_url or "https://api.openai.com/v1")
                 raise FatalLLMError(
                     f"cannot connect to {where}: start the server, or fix --*-base-url / "
                     "OPENAI_BASE_URL"
@@ -126,14 +128,41 @@ class OpenAIBackend(LLM):
             raise TransientLLMError(
                 f"{self.spec}: connection failed ({self._clean(exc)})"
             ) from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeError) as exc:
+            # A 200 whose body is not JSON (a proxy's error page, a cut-off body): the SDK
+            # fails to decode it. As a 500, it is worth retrying; it is never cached.
+            raise self._malformed(f"undecodable body: {self._clean(exc)}") from None
+        return self._completion(reply, request)
+
+    def _completion(self, reply: Any, request: Request) -> Completion:
+        """The ``Completion`` in a decoded reply, or a ``TransientLLMError`` when the reply
+        lacks what every OpenAI-compatible server sends: the SDK builds its reply objects
+        without validating them, so each field is checked here."""
+        choices = getattr(reply, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            kind = type(reply).__name__
+            raise self._malformed("no choices" if kind != "str" else "not JSON")
+        choice = choices[0]
+        if self.api == "chat":
+            message = getattr(choice, "message", None)
+            if message is None:
+                raise self._malformed("a choice without a message")
+            text = getattr(message, "content", None)
+        else:
+            text = getattr(choice, "text", None)
+        if not isinstance(text, str):  # a null content is no answer, not an empty one
+            raise self._malformed(f"the answer is {type(text).__name__}, not text")
+        finish = getattr(choice, "finish_reason", None)
+        model = getattr(reply, "model", None)
         return Completion(
             text=text,
-            finish_reason=finish,
-            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-            if usage
-            else Usage(),
-            model=model or self.model,
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=_usage(getattr(reply, "usage", None), request, text),
+            model=model if isinstance(model, str) and model else self.model,
         )
+
+    def _malformed(self, what: str) -> TransientLLMError:
+        return TransientLLMError(f"{self.spec}: a malformed reply ({what})")
 
     def _map_status(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
@@ -156,17 +185,28 @@ class OpenAIBackend(LLM):
         if status == 404:
             return FatalLLMError(
                 f"{self.spec}: not found (404): unknown model {self.model!r} or wrong base URL "
-                f"{self.base_url or 'https://api.openai.com/v1'}; check the model name the "
+                f"{redact_url(self.base_url or 'https://api.openai.com/v1')}; check the model "
+                "name the "
                 "server lists at GET /models"
             )
         return FatalLLMError(f"{self.spec}: the server rejected the request ({status}): {detail}")
 
     def _clean(self, exc: Exception) -> str:
         text = " ".join(str(exc).split())[:300]
-        return redact(text, [self._key])
+        return redact(text, list(self.secrets()))
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _usage(usage: Any, request: Request, text: str) -> Usage:
+    """The reply's token counts; where a server leaves them out (or sends nonsense), an
+    estimate (~4 characters a token), so that token and dollar caps still count the call."""
+    counts = [getattr(usage, name, None) for name in ("prompt_tokens", "completion_tokens")]
+    if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return Usage(counts[0], counts[1])  # type: ignore[arg-type]
+    prompt = len(request.prompt) + len(request.system or "")
+    return Usage(prompt // 4 + 1, len(text) // 4 + 1)
 
 
 def _base_url(url: str | None) -> str | None:
@@ -174,7 +214,8 @@ def _base_url(url: str | None) -> str | None:
         return None
     if not url.startswith(("http://", "https://")):
         raise ConfigError(
-            f"base URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000/v1"
+            f"base URL {redact_url(url)!r} must start with http:// or https://, e.g. "
+            "http://127.0.0.1:8000/v1"
         )
     return url.rstrip("/")
 

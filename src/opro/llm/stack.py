@@ -2,8 +2,9 @@
 
 ``build_llm`` is what the rest of opro calls. The order matters and is fixed here:
 a cache hit costs nothing and takes no concurrency slot; identical requests in flight at
-once are sent once (single flight); the budget is checked before a call reaches the
-backend; the semaphore bounds calls per role; retries re-send the very same request.
+once are sent once (single flight); the semaphore bounds calls per role; inside it the
+budget claims the call (its estimate counts against the caps while it is in flight);
+retries re-send the very same request.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from opro.errors import ConfigError, LLMError
+from opro.errors import ConfigError, LLMError, RetriesExhausted
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.limits import RateLimiter, RetryPolicy, call_with_retries, estimated_tokens
 from opro.llm.registry import create_backend
-from opro.llm.usage import Budget, Price, known_price
+from opro.llm.usage import Budget, Price, estimate, known_price
 from opro.types import Completion, Request
 
 
@@ -122,11 +123,17 @@ class ManagedLLM(LLM):
         return completion
 
     async def _call(self, request: Request, semaphore: asyncio.Semaphore) -> Completion:
-        self.budget.reserve()
-        try:
-            async with semaphore:
-                cost = estimated_tokens(request.prompt + (request.system or ""), request.max_tokens)
-                await self._rate.acquire(cost)
+        # The budget is claimed inside the concurrency bound, so that a grid of N requests
+        # does not claim N calls at once: only the calls really in flight count against the
+        # caps at their estimates, and a cap stops the grid within about one call's worth.
+        async with semaphore:
+            prompt_chars = len(request.prompt) + len(request.system or "")
+            claim = await self.budget.acquire(
+                estimate(prompt_chars, request.max_tokens, self.price)
+            )
+            try:
+                text = request.prompt + (request.system or "")
+                await self._rate.acquire(estimated_tokens(text, request.max_tokens))
                 started = time.perf_counter()
                 completion = await call_with_retries(
                     lambda: self.backend.complete(request),
@@ -135,13 +142,23 @@ class ManagedLLM(LLM):
                     on_retry=lambda _exc: self.budget.record_retry(self.role),
                 )
                 completion = replace(completion, latency_s=time.perf_counter() - started)
-        except LLMError:
-            self.budget.record_failure(self.role)
-            raise
-        finally:
-            self.budget.release()
-        self.budget.record_call(self.role, completion.usage, self.price)
+            except RetriesExhausted as exc:
+                self.budget.record_failure(self.role)
+                fix = f"try again later, or raise {self._retries_flag}"
+                raise RetriesExhausted(f"{exc}: {fix}") from None
+            except LLMError:
+                self.budget.record_failure(self.role)
+                raise
+            else:
+                self.budget.record_call(self.role, completion.usage, self.price)
+            finally:
+                self.budget.release(claim)  # after recording: waiters see what it spent
         return completion
+
+    @property
+    def _retries_flag(self) -> str:
+        """The flag raising this role's retry bound (``opro complete``'s has no prefix)."""
+        return "--max-retries" if self.role == "llm" else f"--{self.role}-max-retries"
 
     async def aclose(self) -> None:
         await self.backend.aclose()

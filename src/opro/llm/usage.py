@@ -1,19 +1,26 @@
 """Usage and cost per role, and the caps that stop a run cleanly.
 
-One ``Budget`` is shared by every role of a run (scorer, optimizer...). Before each call
-that would reach a backend, ``reserve`` checks the caps and raises ``BudgetExceeded`` if
-one is reached; the engine catches it, saves its state and stops. Cached replays cost
-nothing and count apart. Usage can be restored from a run directory, so caps hold across
-``opro resume``. ``Caps`` is the validated, frozen value a user sets (and a run dir keeps).
+One ``Budget`` is shared by every role of a run (scorer, optimizer...). Each call that
+would reach a backend first ``acquire``s a claim, inside the role's concurrency bound: the
+claim counts an estimate of the call (its prompt's length / 4 plus its ``max_tokens``, at
+the role's price) against the token and dollar caps while it is in flight, so that a grid of
+hundreds of calls stops within about one request's worth of every cap, not after all of
+them. A call that would pass a cap only by the estimates of calls still in flight waits for
+them to settle; one that would pass it by what was spent is refused with ``BudgetExceeded``
+(the engine saves its state and stops; ``opro evaluate`` keeps what was answered). Cached
+replays cost nothing and count apart. Usage can be restored from a run directory, so caps
+hold across ``opro resume``. ``Caps`` is the validated, frozen value a user sets (and a run
+dir keeps).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,11 +149,37 @@ class RoleUsage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RoleUsage:
-        return cls(**data)
+        """From ``to_json``'s dict; a ``ValueError`` for anything else (a hand-edited file)."""
+        usage = cls(**data)
+        for name, value in asdict(usage).items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is None and name == "cost_usd":
+                continue
+            if not number or not math.isfinite(value) or value < 0:
+                raise ValueError(f"usage {name!r} is {value!r}, not a count")
+            if name != "cost_usd" and not isinstance(value, int):
+                raise ValueError(f"usage {name!r} is {value!r}, not a count")
+        return usage
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One call in flight: what it is estimated to spend at most (see ``estimate``)."""
+
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+def estimate(prompt_chars: int, max_tokens: int, price: Price | None) -> Claim:
+    """A call's cost before it is made: ~4 characters a prompt token, and every completion
+    token it may generate, at the role's price (unknown: free)."""
+    prompt_tokens = prompt_chars // 4 + 1
+    cost = 0.0 if price is None else price.cost(Usage(prompt_tokens, max_tokens))
+    return Claim(prompt_tokens + max_tokens, cost)
 
 
 class Budget:
-    """Caps over all roles plus running usage per role."""
+    """Caps over all roles plus running usage per role, and the calls in flight."""
 
     def __init__(self, caps: Caps | None = None, *, clock: Callable[[], float] = time.monotonic):
         self.caps = caps or Caps()
@@ -155,6 +188,10 @@ class Budget:
         self._elapsed_before = 0.0
         self._usage: dict[str, RoleUsage] = {}
         self._in_flight = 0
+        self._pending = Claim()
+        self._waiters: list[asyncio.Future[None]] = []
+        self.stopped: str | None = None
+        """Why the first call was refused (a cap reached), once one was."""
 
     def restore(self, usage: dict[str, RoleUsage], elapsed_s: float) -> None:
         """Continue from a saved run: caps count what earlier sessions spent."""
@@ -174,29 +211,78 @@ class Budget:
             out = out + u
         return out
 
-    def exceeded(self) -> str | None:
-        """Which cap is reached, if any (counting calls now in flight)."""
+    def exceeded(self, *, in_flight: bool = True) -> str | None:
+        """Which cap is reached, if any, by what was spent (plus, with ``in_flight``, the
+        calls now in flight at their estimates)."""
         caps, total = self.caps, self.total()
-        if caps.max_calls is not None and total.calls + self._in_flight >= caps.max_calls:
+        calls = self._in_flight if in_flight else 0
+        pending = self._pending if in_flight else Claim()
+        if caps.max_calls is not None and total.calls + calls >= caps.max_calls:
             return f"the cap of {caps.max_calls} calls is reached"
-        if caps.max_tokens_total is not None and total.total_tokens >= caps.max_tokens_total:
+        tokens = total.total_tokens + pending.tokens
+        if caps.max_tokens_total is not None and tokens >= caps.max_tokens_total:
             return f"the cap of {caps.max_tokens_total} tokens is reached"
-        if caps.budget_usd is not None and (total.cost_usd or 0.0) >= caps.budget_usd:
-            spent = total.cost_usd or 0.0
+        spent = total.cost_usd or 0.0
+        if caps.budget_usd is not None and spent + pending.cost_usd >= caps.budget_usd:
             return f"the budget of ${caps.budget_usd:g} is reached (spent ${spent:.4f})"
         if caps.time_limit_s is not None and self.elapsed_s >= caps.time_limit_s:
             return f"the time limit of {caps.time_limit_s:g} s is reached"
         return None
 
-    def reserve(self) -> None:
-        """Claim one backend call, or raise ``BudgetExceeded``. Pair with ``release``."""
+    def reserve(self, claim: Claim | None = None) -> Claim:
+        """Claim one backend call now, or raise ``BudgetExceeded`` if a cap is reached
+        (counting the calls in flight). Pair with ``release``."""
+        claim = claim or Claim()
         reason = self.exceeded()
         if reason is not None:
-            raise BudgetExceeded(f"budget: {reason}; raise the cap to continue")
-        self._in_flight += 1
+            self._refuse(reason)
+        self._admit(claim)
+        return claim
 
-    def release(self) -> None:
+    async def acquire(self, claim: Claim | None = None) -> Claim:
+        """Claim one backend call, waiting while only the calls in flight (at their
+        estimates) stand in the way; ``BudgetExceeded`` once what was spent reaches a cap.
+        Pair with ``release``."""
+        claim = claim or Claim()
+        while True:
+            spent = self.exceeded(in_flight=False)
+            if spent is not None:
+                self._refuse(spent)
+            if self.exceeded() is None:
+                self._admit(claim)
+                return claim
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter  # woken when a call in flight settles
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def release(self, claim: Claim | None = None) -> None:
+        """A claimed call settled: record its usage first (``record_call``), then release."""
+        claim = claim or Claim()
         self._in_flight -= 1
+        self._pending = Claim(
+            self._pending.tokens - claim.tokens, self._pending.cost_usd - claim.cost_usd
+        )
+        if self._in_flight == 0:
+            self._pending = Claim()  # no float drift left behind
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _admit(self, claim: Claim) -> None:
+        self._in_flight += 1
+        self._pending = Claim(
+            self._pending.tokens + claim.tokens, self._pending.cost_usd + claim.cost_usd
+        )
+
+    def _refuse(self, reason: str) -> NoReturn:
+        if self.stopped is None:
+            self.stopped = reason
+        raise BudgetExceeded(f"budget: {reason}; raise the cap to continue")
 
     def _update(self, role: str, **changes: Any) -> None:
         current = self._usage.get(role, RoleUsage())

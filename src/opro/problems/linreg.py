@@ -26,7 +26,7 @@ from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringConte
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord, RunRecord
-from opro.problems.spec import EngineSpec, RunSpec
+from opro.problems.spec import MAX_REPS, MAX_SAMPLES, EngineSpec, RunSpec
 
 Pair = tuple[int, int]
 _NUMBER = r"-?\d+(?:\.\d+)?"
@@ -129,10 +129,14 @@ class LinregEngine(EngineSpec):
 class LinregSpec(RunSpec):
     kind: Literal["linreg"] = "linreg"
     engine: LinregEngine = LinregEngine()
-    reps: int = Field(5, ge=1, description="repetitions, seeds seed..seed+reps-1 (the paper: 5)")
+    reps: int = Field(
+        5, ge=1, le=MAX_REPS, description="repetitions, seeds seed..seed+reps-1 (the paper: 5)"
+    )
     w_true: int = Field(15, ge=-COORDINATE_LIMIT, le=COORDINATE_LIMIT, description="true slope")
     b_true: int = Field(14, ge=-COORDINATE_LIMIT, le=COORDINATE_LIMIT, description="true intercept")
-    num_initial: int = Field(5, ge=1, description="random starting pairs scored at step 0")
+    num_initial: int = Field(
+        5, ge=1, le=MAX_SAMPLES, description="random starting pairs scored at step 0"
+    )
 
 
 class LinregKind(Kind[LinregSpec]):

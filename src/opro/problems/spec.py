@@ -21,9 +21,16 @@ from pydantic.fields import FieldInfo
 
 from opro.errors import ConfigError
 from opro.history import Order
-from opro.llm.config import LLMConfig
+from opro.llm.config import REDACTED, LLMConfig, redact_url
 
 ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
+MAX_SAMPLES = 1000
+"""Samples a step may draw at once (the paper: 8): each is a request built up front."""
+MAX_REPS = 1000
+"""Repetitions of a job: each is a run dir made up front."""
+MAX_SEED = 2**31 - 1
+"""numpy's legacy generator (the authors' data splits) takes seeds below 2**32; a job's
+repetitions add up to ``MAX_REPS`` to it."""
 SpecT = TypeVar("SpecT", bound="RunSpec")
 
 
@@ -35,10 +42,11 @@ class EngineSpec(_Frozen):
     """The OPRO loop (OPRO_SPEC §1) and the paper's ablation knobs."""
 
     steps: int = Field(500, ge=1, description="optimization steps")
-    samples_per_step: int = Field(8, ge=1, description="optimizer samples per step")
+    samples_per_step: int = Field(8, ge=1, le=MAX_SAMPLES, description="optimizer samples per step")
     max_attempts_per_step: int | None = Field(
         None,
         ge=1,
+        le=10 * MAX_SAMPLES,
         description="samples drawn at most per step to collect N valid new solutions "
         "(default: one round of N)",
     )
@@ -65,7 +73,7 @@ class EngineSpec(_Frozen):
         description="constrain proposals with the problem's GBNF grammar (embedded models, "
         "llama.cpp servers)",
     )
-    seed: int = Field(0, ge=0, description="run seed")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="run seed")
 
     ALIASES: ClassVar[Mapping[str, str]] = {"candidates_per_step": "samples_per_step"}
 
@@ -94,7 +102,9 @@ class RunSpec(_Frozen):
     kind: str
     optimizer: LLMConfig = Field(LLMConfig(), description="the optimizer's model")
     engine: EngineSpec = EngineSpec()
-    reps: int = Field(1, ge=1, description="independent repetitions (seeds seed, seed+1, ...)")
+    reps: int = Field(
+        1, ge=1, le=MAX_REPS, description="independent repetitions (seeds seed, seed+1, ...)"
+    )
 
     RESOLVED: ClassVar[frozenset[str]] = frozenset()
     """Fields the kind fills in before the run starts (not user settings)."""
@@ -104,13 +114,49 @@ class RunSpec(_Frozen):
         return {name: value for name, value in self if isinstance(value, LLMConfig)}
 
     def imports(self) -> tuple[str, ...]:
-        """The Python code this spec makes a run import (``fake:module:function`` models,
-        a metric's ``module:function``): a resume of an untrusted run dir must not."""
+        """The Python code this spec makes a run import (a ``fake:MODULE:FUNCTION`` model; a
+        kind adds its own, as a metric's ``module:function``), which ``opro resume`` of an
+        untrusted run dir must not import unasked. ``fake:echo`` imports nothing."""
         return tuple(
-            config.spec.removeprefix("fake:")
+            config.spec
             for config in self.roles().values()
-            if config.spec.startswith("fake:") and ":" in config.spec.removeprefix("fake:")
+            if config.backend == "fake" and ":" in config.spec.partition(":")[2]
         )
+
+    def redacted(self: SpecT) -> SpecT:
+        """This spec with the secrets of its base URLs replaced by ``***``: what a run dir
+        keeps (``opro.llm.config.redact_url``)."""
+        roles = {name: config.redacted() for name, config in self.roles().items()}
+        return self.model_copy(update=roles)
+
+    def with_base_urls(self: SpecT, urls: Mapping[str, str], where: str) -> SpecT:
+        """This spec, read from a run dir, with the base URLs a run dir keeps redacted given
+        again (``urls``: role → URL); a one-line error for one that is still missing or
+        that names another server than the stored one."""
+        roles = self.roles()
+        update: dict[str, LLMConfig] = {}
+        for role, url in urls.items():
+            if role not in roles:
+                raise ConfigError(
+                    f"--base-url {role}=...: the run has no role {role!r} (its roles: "
+                    f"{', '.join(roles)})"
+                )
+            stored = roles[role].base_url
+            if stored is None or redact_url(url) != stored:
+                raise ConfigError(
+                    f"--base-url {role}=... is not the run's {role} URL ({stored}): give that "
+                    "very URL (a resume continues with the same server)"
+                )
+            update[role] = roles[role].model_copy(update={"base_url": url})
+        for role, config in roles.items():
+            if role not in update and config.base_url and REDACTED in config.base_url:
+                raise ConfigError(
+                    f"{where} keeps the {role}'s base URL without its secret "
+                    f"({config.base_url}): give it again with `opro resume --base-url "
+                    f"{role}=URL` (or move the key into an environment variable, "
+                    f"--{role}-api-key-env)"
+                )
+        return self.model_copy(update=update) if update else self
 
     def with_seed(self: SpecT, seed: int) -> SpecT:
         """The same spec with another engine seed (one repetition of a job)."""

@@ -10,7 +10,6 @@ neighbour and farthest insertion (``tsp_solvers``) are reported as gaps beside i
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,15 @@ from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringConte
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
 from opro.problems.runs import JobRecord, RunRecord
-from opro.problems.spec import EngineSpec, RunSpec
+from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec
+from opro.problems.tsp_instance import (
+    MAX_NODES,
+    SOLVE_SECONDS,
+    load_instance,
+    print_baselines,
+    random_points,
+    validate_points,
+)
 from opro.types import Api
 
 Tour = tuple[int, ...]
@@ -38,8 +45,6 @@ GRAMMAR = r"""root ::= "<trace> " num ("," num)* " </trace>"
 num ::= [0-9] [0-9]?
 """
 OPTIMUM_TOLERANCE = 1e-6
-SOLVE_SECONDS = 60.0
-"""The exact solver's time limit; past it the best tour found is used, marked unproven."""
 
 
 def parse_trace(text: str, n: int) -> Tour | None:
@@ -60,44 +65,6 @@ def canonical_cycle(tour: Sequence[int]) -> Tour:
     rotated = tuple(tour[start:]) + tuple(tour[:start])
     reverse = (rotated[0], *rotated[1:][::-1])
     return min(rotated, reverse)
-
-
-def load_instance(path: Path | str) -> list[ts.Point]:
-    """``{"points": [[x, y], ...]}`` → points, with a one-line error for anything else."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read TSP instance {path} ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"TSP instance {path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"TSP instance {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
-        ) from None
-    points = data.get("points") if isinstance(data, dict) else None
-    if not isinstance(points, list):
-        raise ConfigError(f'TSP instance {path} must be {{"points": [[x, y], ...]}}')
-    return validate_points(points, str(path))
-
-
-def validate_points(points: Sequence[Any], where: str) -> list[ts.Point]:
-    clean: list[ts.Point] = []
-    for i, p in enumerate(points):
-        if (
-            not isinstance(p, list | tuple)
-            or len(p) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
-        ):
-            raise ConfigError(f"{where}: point {i} is {p!r}, not a pair of numbers [x, y]")
-        if not all(float(v).is_integer() for v in p):
-            raise ConfigError(f"{where}: point {i} is {p!r}: coordinates must be integers")
-        clean.append((int(p[0]), int(p[1])))
-    if len(clean) < 3:
-        raise ConfigError(f"{where}: a TSP instance needs at least 3 points, got {len(clean)}")
-    if len(set(clean)) != len(clean):
-        dup = next(p for p in clean if clean.count(p) > 1)
-        raise ConfigError(f"{where}: duplicate point {list(dup)}: every point must be distinct")
-    return clean
 
 
 class TravellingSalesman(Problem[Tour]):
@@ -163,7 +130,10 @@ class TspEngine(EngineSpec):
     steps: int = Field(500, ge=1, description="optimization steps")
     top_k: int = Field(10, ge=1, description="best solutions shown in the meta-prompt")
     max_attempts_per_step: int | None = Field(
-        24, ge=1, description="samples drawn at most per step to collect N valid new tours"
+        24,
+        ge=1,
+        le=10 * MAX_SAMPLES,
+        description="samples drawn at most per step to collect N valid new tours",
     )
 
 
@@ -177,7 +147,15 @@ class TspSpec(RunSpec):
     instance_seed: int | None = Field(
         None, ge=0, description="seed of the random instance (default: the run seed)"
     )
-    num_initial: int = Field(5, ge=1, description="random starting tours scored at step 0")
+    num_initial: int = Field(
+        5, ge=1, le=MAX_SAMPLES, description="random starting tours scored at step 0"
+    )
+    max_nodes: int = Field(
+        MAX_NODES,
+        ge=3,
+        description="the largest instance accepted: the exact solver needs memory growing "
+        "with the square of the points (~0.5 GB at 1000)",
+    )
     optimal_length: float | None = None
     optimal_tour: tuple[int, ...] | None = None
     proven_optimal: bool | None = None
@@ -203,8 +181,8 @@ class TspKind(Kind[TspSpec]):
             if spec.nodes is None:
                 raise ConfigError("nodes: give a number of nodes (or the instance's points)")
             seed = spec.engine.seed if spec.instance_seed is None else spec.instance_seed
-            points = tuple(ts.random_instance(spec.nodes, seed))
-        points = tuple(validate_points(points, "instance"))
+            points = tuple(random_points(spec.nodes, seed, spec.max_nodes))
+        points = tuple(validate_points(points, "instance", spec.max_nodes))
         if spec.optimal_length is not None and spec.points == points:
             return spec
         exact = ts.solve_exact(ts.distance_matrix(points), time_limit_s=SOLVE_SECONDS)
@@ -242,18 +220,24 @@ class TspKind(Kind[TspSpec]):
     def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
         if args.instance is None:
             return {}
-        return {"points": load_instance(args.instance)}
+        return {"points": load_instance(args.instance, getattr(args, "max_nodes", MAX_NODES))}
 
     def action(self, args: argparse.Namespace) -> int | None:
         if args.action != "baselines":
             return None
+        max_nodes = getattr(args, "max_nodes", MAX_NODES)
+        if max_nodes < 3:  # argparse gives the flag no floor (the spec does, for a run)
+            raise ConfigError(f"--max-nodes must be >= 3 (got {max_nodes})")
         if args.instance is not None:
-            points = load_instance(args.instance)
+            points = load_instance(args.instance, max_nodes)
         elif getattr(args, "nodes", None) is not None:
-            points = ts.random_instance(args.nodes, getattr(args, "seed", 0))
+            points = random_points(args.nodes, getattr(args, "seed", 0), max_nodes)
         else:
             raise ConfigError("tsp baselines needs --instance FILE or --nodes N")
-        print_baselines(points, as_json=args.json)
+        limit = getattr(args, "time_limit_s", None) or SOLVE_SECONDS  # the cap flag
+        if limit <= 0:
+            raise ConfigError(f"--time-limit must be > 0 (got {limit})")
+        print_baselines(points, as_json=args.json, time_limit_s=limit)
         return 0
 
     # -- reading a run ---------------------------------------------------------------------
@@ -331,30 +315,6 @@ class _Facts:
 
 def _facts(run: RunRecord) -> _Facts:
     return _Facts(run)
-
-
-def print_baselines(points: Sequence[ts.Point], *, as_json: bool) -> None:
-    """The exact optimum and both heuristics of an instance, on stdout."""
-    dist = ts.distance_matrix(points)
-    exact = ts.solve_exact(dist)
-    nn, fi = ts.nearest_neighbor(dist), ts.farthest_insertion(dist)
-    result = {
-        "n": len(points),
-        "optimal_length": exact.length,
-        "optimal_tour": list(exact.tour),
-        "proven_optimal": exact.proven_optimal,
-        "solve_seconds": round(exact.seconds, 3),
-        "nearest_neighbor_length": ts.tour_length(dist, nn),
-        "nearest_neighbor_tour": nn,
-        "farthest_insertion_length": ts.tour_length(dist, fi),
-        "farthest_insertion_tour": fi,
-    }
-    if as_json:
-        print(json.dumps(result))
-        return
-    for key in ("n", "optimal_length", "proven_optimal", "nearest_neighbor_length",
-                "farthest_insertion_length", "solve_seconds"):  # fmt: skip
-        print(f"{key:<26} {result[key]}")
 
 
 def _lengths(job: JobRecord, facts: _Facts) -> Figure:

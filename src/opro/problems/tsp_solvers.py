@@ -5,7 +5,8 @@ This module owns everything the TSP experiment compares LLM-found tours against:
 * ``random_instance``: n distinct integer points in [-100, 100]^2, seeded;
 * ``distance_matrix``, ``tour_length`` (closed tours) and ``is_valid_tour``;
 * the paper's two baselines, ``nearest_neighbor`` and ``farthest_insertion``;
-* ``solve_exact``: the proven optimum, a MILP on HiGHS with lazy subtour elimination;
+* ``solve_exact``: the proven optimum, a MILP on HiGHS with lazy subtour elimination, within
+  a time limit and answering Ctrl-C at once;
 * ``brute_force``: all tours of a tiny instance, to check ``solve_exact``.
 
 Tours are lists of node indices, each node once, implicitly returning to the start.
@@ -17,6 +18,7 @@ import contextlib
 import ctypes
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
@@ -77,6 +79,34 @@ def new_solver() -> highspy.Highs:
     for name, value in _HIGHS_OPTIONS.items():
         h.setOptionValue(name, value)
     return h
+
+
+def _run(h: highspy.Highs) -> highspy.HighsStatus:
+    """``h.run()``, answering Ctrl-C (and SIGTERM, which the CLI turns into it) within a
+    tenth of a second: the solve runs on HiGHS's own thread while this one waits, and an
+    interrupt stops it through HiGHS's interrupt callbacks, then propagates.
+
+    A blocked C call never lets Python's signal handlers run, and asyncio's Ctrl-C handler
+    only cancels a task at its next ``await``, which a solve inside a coroutine (``opro
+    tsp`` fixes the optimum before its run starts) reaches only when it is over. So while
+    this thread waits, Ctrl-C raises ``KeyboardInterrupt`` here, where it is handled."""
+    h.HandleUserInterrupt = True
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    try:
+        h.startSolve()
+        try:
+            while True:
+                done, status = h.wait(0.1)
+                if done:
+                    return status if status is not None else highspy.HighsStatus.kError
+        except KeyboardInterrupt:
+            h.cancelSolve()  # type: ignore[no-untyped-call]  # highspy leaves it unannotated
+            h.wait()  # the interrupt callbacks stop the solve at their next check
+            raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def random_instance(n: int, seed: int) -> list[Point]:
@@ -259,11 +289,11 @@ def solve_exact(dist: np.ndarray, *, time_limit_s: float | None = None) -> Exact
             if remaining <= 0:
                 break
             h.setOptionValue("time_limit", remaining)
-        if h.run() == highspy.HighsStatus.kError:
+        if _run(h) == highspy.HighsStatus.kError:
             # HiGHS has one thread pool per process; if another solve started it with another
             # size, run() refuses. Threads 0 joins the existing pool.
             h.setOptionValue("threads", 0)
-            h.run()
+            _run(h)
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         x = np.asarray(h.getSolution().col_value)

@@ -3,8 +3,10 @@
 For tests and benchmarks of the LLM layer: it answers ``POST /v1/chat/completions`` and
 ``POST /v1/completions`` (and ``GET /v1/models``) after ``latency_s``, and for each request
 takes the next fault from a plan: ``ok``, an HTTP status (``429`` with Retry-After, ``500``,
-``401``...), ``drop`` (close the connection without answering) or ``slow`` (answer after
-``slow_s``, past a client's timeout). Every request body is recorded.
+``401``...), ``drop`` (close the connection without answering), ``slow`` (answer after
+``slow_s``, past a client's timeout) or a malformed 200 reply (``MALFORMED``: no choices,
+invalid JSON, an HTML page, a choice without its message, a null content). Every request
+body is recorded.
 
 Run it standalone (for a benchmark in a separate process)::
 
@@ -37,6 +39,16 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+MALFORMED: tuple[Fault, ...] = (
+    "empty_choices",
+    "bad_json",
+    "html",
+    "no_message",
+    "null_content",
+)
+"""Faults answering 200 with a body no OpenAI-compatible client can use."""
 
 
 def plan_from(faults: Sequence[Fault]) -> FaultPlan:
@@ -77,6 +89,8 @@ class StubServer:
     reasoning: bool = False
     """Answer as OpenAI's reasoning models do: a request with ``max_tokens`` is refused (400),
     naming ``max_completion_tokens``."""
+    targets: list[str] = field(default_factory=list)
+    """Each request's path and query, as sent."""
 
     def __post_init__(self) -> None:
         self._count = 0
@@ -100,7 +114,9 @@ class StubServer:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
+                method, target, _ = lines[0].split(" ", 2)
+                path = target.partition("?")[0]  # a base URL may carry a query (?api-key=)
+                self.targets.append(target)
                 headers = {
                     k.strip().lower(): v.strip()
                     for k, _, v in (line.partition(":") for line in lines[1:] if line)
@@ -147,6 +163,8 @@ class StubServer:
             )
             error = {"message": message, "type": "invalid_request_error", "param": "max_tokens"}
             self._write(writer, 400, {"error": error})
+        elif fault in MALFORMED:
+            self._write_raw(writer, *self._malformed(fault, path, body))
         elif fault.isdigit() and fault != "200":
             status = int(fault)
             extra = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
@@ -183,6 +201,36 @@ class StubServer:
             "choices": [choice],
             "usage": usage,
         }
+
+    def _malformed(self, fault: Fault, path: str, body: dict[str, Any]) -> tuple[bytes, str]:
+        """The body and content type of a malformed 200 reply."""
+        if fault == "bad_json":
+            return b'{"id": "stub-1", "choices": [', "application/json"
+        if fault == "html":
+            page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+            return page, "text/html"
+        reply = self._completion(path, body)
+        if fault == "empty_choices":
+            reply["choices"] = []
+        elif fault == "no_message":
+            reply["choices"][0].pop("message" if "message" in reply["choices"][0] else "text")
+        else:  # null_content
+            key = "message" if "message" in reply["choices"][0] else None
+            if key:
+                reply["choices"][0]["message"]["content"] = None
+            else:
+                reply["choices"][0]["text"] = None
+        return json.dumps(reply).encode(), "application/json"
+
+    @staticmethod
+    def _write_raw(writer: asyncio.StreamWriter, data: bytes, content_type: str) -> None:
+        head = [
+            "HTTP/1.1 200 OK",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(data)}",
+            "Connection: keep-alive",
+        ]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
 
     @staticmethod
     def _write(

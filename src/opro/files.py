@@ -1,0 +1,24 @@
+"""Reading a file a user names, bounded: a stream (``/dev/zero``, a FIFO) or a wrong
+multi-gigabyte file is refused at a stated size instead of being read into memory.
+
+Each caller picks a limit far above what its file ever holds (a sweep file, a grammar, a run
+dir's config.json) and words the refusal; the error is a one-line ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opro.errors import ConfigError
+
+MB = 1_000_000
+
+
+def read_bounded(path: Path | str, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, or a ``ConfigError`` naming ``what`` when there are more than
+    ``limit``. ``OSError`` (a missing file...) propagates for the caller to word."""
+    with Path(path).open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is over {limit / MB:g} MB: that cannot be right")
+    return data
