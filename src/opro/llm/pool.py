@@ -64,14 +64,9 @@ class PoolBackend(LLM):
     def __init__(self, spec: str, options: BackendOptions) -> None:
         prefix, model = split_spec(spec)
         if prefix not in ("openai", "litellm") or len(options.endpoints) < 2:
-            raise ConfigError(
-                f"{spec}: several base URLs need an openai: or litellm: model and two URLs "
-                "at least"
-            )
+            raise ConfigError(f"{spec}: a pool needs an openai: or litellm: model, 2 URLs or more")
         self.spec = spec
-        self.api = options.api or "chat"
-        if prefix == "litellm" and self.api != "chat":
-            raise ConfigError(f"{spec}: litellm: models take the chat API only: drop --*-api")
+        self.api = "chat" if prefix == "litellm" else options.api or "chat"  # as LiteLLMBackend
         self.endpoints = options.endpoints
         self._key = self._api_key(prefix, options.api_key_env)
         if prefix == "litellm":
@@ -161,17 +156,16 @@ class PoolBackend(LLM):
         """The Router's last error, once every server it tried failed, on the error tree."""
         detail = redact(" ".join(str(exc).split())[:300], self.secrets())
         status = getattr(exc, "status_code", None)
-        if isinstance(exc, openai.APIConnectionError):  # timeouts too
-            if not self._connected_once and not isinstance(exc, openai.APITimeoutError):
-                return FatalLLMError(
-                    f"cannot connect to any of {', '.join(self.endpoints)}: start the servers, "
-                    "or fix --*-base-url"
-                )
-            return TransientLLMError(f"{self.spec}: every server failed ({detail})")
+        if _unreachable(exc) and not self._connected_once:
+            return FatalLLMError(
+                f"cannot connect to any of {', '.join(self.endpoints)}: start the servers, "
+                "or fix --*-base-url"
+            )
+        failed = TransientLLMError(f"{self.spec}: every server failed ({detail})")
+        if _unreachable(exc) or isinstance(exc, openai.APIConnectionError):  # timeouts too
+            return failed
         if not isinstance(exc, openai.APIError | ValueError) or not isinstance(status, int):
-            if isinstance(exc, openai.APIError):
-                return TransientLLMError(f"{self.spec}: every server failed ({detail})")
-            return exc  # neither the Router's nor a server's: a bug, not worth a retry
+            return failed if isinstance(exc, openai.APIError) else exc  # else a bug: no retry
         if status in TRANSIENT_STATUS or status >= 500:
             cooldown = getattr(exc, "cooldown_time", None)  # every server is in cooldown
             retry_after = float(cooldown) if isinstance(cooldown, int | float) else None
@@ -189,3 +183,19 @@ class PoolBackend(LLM):
         if self.served:
             spread = ", ".join(f"{url} {n}" for url, n in sorted(self.served.items()))
             log.info("%s: completions per server: %s", self.spec, spread)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether no server could be reached at all. LiteLLM reports a refused connection as a
+    500 whose cause (when it kept it) is the OpenAI client's connection error, and whose text
+    is that error's, ``Connection error``."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, openai.APITimeoutError):
+            return False
+        if isinstance(seen, openai.APIConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Connection error" in str(exc)

@@ -216,8 +216,10 @@ class StubServer:
         return self
 
     def stop(self) -> None:
+        """Close the server, dropping the requests in flight (as a killed server); once."""
         if self._loop is not None and self._server is not None:
             loop, server = self._loop, self._server
+            self._server = None
 
             async def shutdown() -> None:
                 server.close()
