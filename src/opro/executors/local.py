@@ -2,13 +2,14 @@
 
 ``parallel=1`` runs them one after another in this process, as ``opro sweep`` always has (a
 debugger and ``-v`` tracebacks reach them). ``parallel=N`` keeps N in flight, each in a worker
-process of a ``concurrent.futures`` process pool (spawned, not forked), their progress coming
-back on a managed queue. Processes rather than threads: a run's own work (building prompts,
-parsing, scoring tours, metrics) holds the GIL; an embedded model is loaded per process
-anyway; a crash or an out-of-memory kill ends one worker, not the driver; signal handlers
-work in each run's main thread; and it is the Ray executor's path in small — tasks, events
-and results pickled — so a sweep that runs with ``--parallel`` runs on a cluster. A worker
-that dies leaves its run dir resumable: the sweep says so and stops; run it again.
+process of a ``concurrent.futures`` process pool (forked from a server that imported opro
+once), their progress coming back on a managed queue. Processes rather than threads: a run's
+own work (building prompts, parsing, scoring tours, metrics) holds the GIL; an embedded model
+is loaded per process anyway; a crash or an out-of-memory kill ends one worker, not the
+driver; signal handlers work in each run's main thread; and it is the Ray executor's path in
+small — tasks, events and results pickled — so a sweep that runs with ``--parallel`` runs on
+a cluster. A worker that dies leaves its run dir resumable: the sweep says so and stops; run
+it again.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class LocalExecutor:
         self._in_pool(tasks, watch)
 
     def _in_pool(self, tasks: Sequence[RunTask], watch: SweepWatch) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         manager = SyncManager(ctx=context)
         manager.start(_ignore_interrupt)  # the queue outlives a Ctrl-C, until the runs stop
         try:
@@ -111,6 +112,18 @@ def _result(future: Future[TaskResult], task: RunTask) -> TaskResult:
     if isinstance(error, BrokenProcessPool):
         return TaskResult(task.index, "failed", DIED, 3)
     return TaskResult.failure(task.index, error)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that imported opro once (``forkserver``): N
+    workers start in about the time of one import, where spawning pays it N times; and,
+    unlike forking this process, none inherits its threads. Spawned where there is no
+    forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["opro.executors.task"])
+    return context
 
 
 def _ignore_interrupt() -> None:

@@ -15,20 +15,38 @@ data and the keys its runs need (see README "Scaling out").
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opro.errors import ConfigError, MissingDependency
-from opro.executors.task import QueueSink, RunTask, TaskResult, execute
+from opro.executors.task import RunTask, TaskEvent, TaskResult, execute
 from opro.executors.watch import SweepWatch
+
+log = logging.getLogger(__name__)
 
 
 class RunInterrupted(Exception):
     """A run stopped by a signal in a Ray worker: Ray starts the task again (it resumes)."""
 
 
-def run_task(task: RunTask, sink: QueueSink, lock_wait_s: float, heartbeat_s: float) -> TaskResult:
+@dataclass(frozen=True)
+class ActorSink:
+    """Events to the Ray queue's actor without waiting for it: a task blocked in ``ray.get``
+    lends its CPUs to another task, which would let more runs in flight than asked."""
+
+    actor: Any
+
+    def __call__(self, event: TaskEvent) -> None:
+        try:
+            self.actor.put_nowait.remote(event)
+        except Exception as exc:  # the driver is gone or going: progress never fails a run
+            log.debug("progress event lost: %s", exc)
+
+
+def run_task(task: RunTask, sink: ActorSink, lock_wait_s: float, heartbeat_s: float) -> TaskResult:
     """The Ray task: ``execute``, a signal's stop raised so that Ray retries it."""
     result = execute(task, sink, lock_wait_s=lock_wait_s, heartbeat_s=heartbeat_s)
     if result.status == "stopped" and result.reason.startswith("interrupted"):
@@ -74,7 +92,8 @@ class RayExecutor:
         try:
             self._drive(ray, tasks, watch, events)
         finally:
-            events.shutdown()
+            with contextlib.suppress(Exception):  # a queue already lost
+                events.shutdown()
             if ours:
                 ray.shutdown()
 
@@ -86,15 +105,15 @@ class RayExecutor:
             max_retries=self.retries,
             retry_exceptions=[RunInterrupted],
         )
-        sink = QueueSink(events)
+        sink = ActorSink(events.actor)
         pending = {
             remote.remote(task, sink, self.lock_wait_s, self.heartbeat_s): task for task in tasks
         }
-        cancelled = False
+        cancelled, listening = False, True
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
-                _drain(events, watch)
+                listening = listening and _drain(events, watch)
                 for ref in ready:
                     task = pending.pop(ref)
                     result = _result(ray, ref, task, watch, self.retries)
@@ -111,11 +130,19 @@ class RayExecutor:
             raise
 
 
-def _drain(events: Any, watch: SweepWatch) -> None:
-    size = events.qsize()
-    if size:
-        for event in events.get_nowait_batch(size):
+def _drain(events: Any, watch: SweepWatch) -> bool:
+    """Hand the queued events to ``watch``; False once the queue is lost (its actor killed,
+    e.g. by Ray's memory monitor): progress is not worth a sweep, which goes on without."""
+    from ray import exceptions
+
+    try:
+        size = events.qsize()
+        for event in events.get_nowait_batch(size) if size else []:
             watch.receive(event)
+    except exceptions.RayError as exc:
+        log.warning("opro: the sweep's progress queue is lost (%s); the runs go on", exc)
+        return False
+    return True
 
 
 def _result(

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -59,6 +59,9 @@ class TaskResult:
     exit_code: int = 0
     """What ``opro sweep`` exits with when this run is the one that stopped it."""
     already_finished: bool = False
+    final: tuple[str, Snapshot] | None = None
+    """The last run it reported on and that run's counters at its end (so the driver has
+    them whatever order events and results arrive in)."""
 
     @classmethod
     def of_run(cls, index: int, result: RunResult) -> TaskResult:
@@ -123,6 +126,7 @@ class Reporter:
         self.sink = sink
         self.heartbeat_s = heartbeat_s
         self._run_dir = ""
+        self.last: tuple[str, Snapshot] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -145,10 +149,12 @@ class Reporter:
                 self.sink(TaskEvent(self.index, "live", run_dir, snapshot=snapshot))
 
     def step_finished(self, snapshot: Snapshot) -> None:
+        self.last = (self._run_dir, snapshot)
         self.sink(TaskEvent(self.index, "step", self._run_dir, snapshot=snapshot))
 
     def run_finished(self, end: RunEnd) -> None:
         self.close()
+        self.last = (end.run_dir, end.final)
         self.sink(TaskEvent(self.index, "finished", end.run_dir, snapshot=end.final, end=end))
 
     def examples_scored(self, done: int, total: int) -> None:
@@ -169,7 +175,8 @@ def execute(
     reporter = Reporter(task.index, sink, heartbeat_s)
     while True:
         try:
-            return TaskResult.of_run(task.index, _start_or_resume(task, reporter))
+            result = TaskResult.of_run(task.index, _start_or_resume(task, reporter))
+            return replace(result, final=reporter.last)
         except RunLocked as exc:
             if time.monotonic() >= deadline:
                 return TaskResult.failure(task.index, exc)

@@ -87,6 +87,8 @@ class SweepWatch:
                 entry.snapshots[event.run_dir] = event.snapshot
                 if event.kind == "step" and event.snapshot.step is not None:
                     entry.steps[event.run_dir] = event.snapshot.step + 1
+            if entry.result is not None:
+                return  # late news of a run that ended (events may trail its result)
             if first:
                 self._tell("started", entry)
             elif event.kind in ("step", "live"):
@@ -100,6 +102,8 @@ class SweepWatch:
         with self._lock:
             entry = self._tasks[result.index]
             entry.result = result
+            if result.final is not None:
+                entry.last_run, entry.snapshots[result.final[0]] = result.final
             self._tell("ended", entry)
 
     def results(self) -> dict[int, TaskResult]:
