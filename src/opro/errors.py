@@ -29,6 +29,10 @@ class MissingDependency(ConfigError):
     """An optional extra is needed for what was asked."""
 
 
+class RunLocked(ConfigError):
+    """Another process is writing the run dir (its lock is held)."""
+
+
 class LLMError(OproError):
     exit_code = 3
 

@@ -1,8 +1,10 @@
 """The progress contract: what a long job tells whoever watches it, as frozen values.
 
 The engine calls a ``Progress`` observer (``run_started`` → ``step_finished`` per recorded
-step → ``run_finished``; ``examples_scored`` while ``evaluate`` scores); the CLI chooses how
-to show it (``opro.progress_display``). A value here holds counts, scores and seconds only,
+step → ``run_finished``; ``examples_scored`` while ``evaluate`` scores); a sweep's driver
+calls a ``SweepProgress`` (``sweep_changed``: its runs done, running and stopped, their
+calls and cost, its ETA), whatever executor runs the runs; the CLI chooses how to show them
+(``opro.progress_display``). A value here holds counts, scores and seconds only,
 never a prompt, an output or a key. No dependencies: any layer may import this module.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,54 @@ class Progress(Protocol):
         """``done`` of ``total`` (instruction, example) pairs are scored (``evaluate``)."""
 
 
+@dataclass(frozen=True)
+class SweepState:
+    """Where a sweep stands, over every executor's runs."""
+
+    runs: int
+    done: int
+    """Runs finished, in this session or before it."""
+    running: int
+    stopped: int
+    """Runs that ended without finishing (a cap, an LLM failure): continued by resuming."""
+    failed: int
+    """Runs that could not run (an error), or whose worker kept dying."""
+    calls: int
+    """LLM calls of the runs this session has run, over all their sessions."""
+    cached_calls: int
+    tokens: int
+    cost_usd: float | None
+    elapsed_s: float
+    """Seconds since this session of the sweep began."""
+    eta_s: float | None
+    """This session's pace (steps recorded per second) over the steps left; None until a
+    step is recorded."""
+
+
+@dataclass(frozen=True)
+class SweepUpdate:
+    """A run of a sweep started, recorded a step (or spent calls), or ended."""
+
+    event: Literal["started", "progress", "ended"]
+    state: SweepState
+    label: str
+    """The run: its setting and seed, e.g. ``order='random', seed 1``."""
+    run_dir: str
+    status: str | None = None
+    """``ended``: finished, stopped or failed."""
+    reason: str | None = None
+    """``ended``: the stop reason, or the error in one line."""
+    final: Snapshot | None = None
+    """``ended``: the run's counters at its end, when it recorded any."""
+
+
+class SweepProgress(Protocol):
+    """An observer of a sweep, called from the driver's thread only."""
+
+    def sweep_changed(self, update: SweepUpdate) -> None:
+        """A run started or ended (always told), or made progress (at most every second)."""
+
+
 class NoProgress:
     """The observer that ignores everything (the default)."""
 
@@ -83,6 +133,9 @@ class NoProgress:
         pass
 
     def examples_scored(self, done: int, total: int) -> None:
+        pass
+
+    def sweep_changed(self, update: SweepUpdate) -> None:
         pass
 
 

@@ -1,10 +1,11 @@
 """How the CLI shows progress, log records and notices on stderr (stdout is left alone).
 
-Four displays implement ``opro.progress.Progress``: ``LiveDisplay`` (a rich line that
-refreshes in a terminal, log records printed above it), ``PlainDisplay`` (one line per step
-when stderr is not a terminal, so CI logs stay readable), ``JsonDisplay`` (one JSON object
-per line and event, log records included) and ``QuietDisplay`` (nothing but notices and
-errors). ``open_display`` picks one and sets up logging to match; closing it undoes both.
+Four displays implement ``opro.progress.Progress`` and ``SweepProgress``: ``LiveDisplay``
+(a rich line that refreshes in a terminal, log records printed above it), ``PlainDisplay``
+(one line per step, or per sweep run started and ended, when stderr is not a terminal, so CI
+logs stay readable), ``JsonDisplay`` (one JSON object per line and event, log records
+included) and ``QuietDisplay`` (nothing but notices and errors). ``open_display`` picks
+one and sets up logging to match; closing it undoes both.
 No display ever shows a prompt, a model output or a key, nor a control character: text
 from a model or a server (an instruction, an error's detail) may carry terminal escape
 codes, and ``printable`` shows them as visible escapes instead of letting them act.
@@ -18,7 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol
@@ -26,10 +27,21 @@ from typing import IO, Any, Literal, Protocol
 from rich.console import Console
 
 from opro.errors import redact
-from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
+from opro.progress import (
+    NoProgress,
+    Progress,
+    RunEnd,
+    RunStart,
+    Snapshot,
+    SweepProgress,
+    SweepState,
+    SweepUpdate,
+)
 
 Mode = Literal["auto", "quiet", "json"]
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+SWEEP_EVERY_S = 30.0
+"""Seconds between the plain display's sweep counters while no run starts or ends."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 and C1 control characters but newline and tab: ESC begins terminal escape codes."""
 
@@ -39,7 +51,7 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-class Display(Progress, Protocol):
+class Display(Progress, SweepProgress, Protocol):
     """A ``Progress`` that also prints the CLI's notices and errors, and can be closed."""
 
     def notice(self, text: str) -> None: ...
@@ -71,6 +83,25 @@ def counters(s: Snapshot) -> str:
 
 def end_line(end: RunEnd) -> str:
     return f"[{Path(end.run_dir).name}] {end.status} ({end.stop_reason}): {counters(end.final)}"
+
+
+def sweep_counters(s: SweepState) -> str:
+    """``3/16 done  2 running  0 stopped  0 failed  calls 120 (4 cached)  ...  ETA 1:30``."""
+    cost = "$?" if s.cost_usd is None else f"${s.cost_usd:.4f}"
+    return (
+        f"{s.done}/{s.runs} done  {s.running} running  {s.stopped} stopped  {s.failed} failed  "
+        f"calls {s.calls} ({s.cached_calls} cached)  tokens {s.tokens}  {cost}  "
+        f"elapsed {clock(s.elapsed_s)}  ETA {clock(s.eta_s)}"
+    )
+
+
+def sweep_run_line(update: SweepUpdate) -> str:
+    """A sweep's run that started or ended, as one line."""
+    if update.event == "started":
+        return f"[sweep] started {update.label}"
+    reason = "" if update.reason is None else f" ({update.reason})"
+    final = "" if update.final is None else f": {counters(update.final)}"
+    return f"[sweep] {update.label}: {update.status}{reason}{final}"
 
 
 class _Examples:
@@ -125,6 +156,7 @@ class PlainDisplay(QuietDisplay):
         super().__init__(stream)
         self._name = ""
         self._examples = _Examples(10)
+        self._sweep_shown = time.monotonic()
 
     def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
         self._name = Path(start.run_dir).name
@@ -142,6 +174,15 @@ class PlainDisplay(QuietDisplay):
             self._line(
                 f"[evaluate] {done}/{total} scored  elapsed {clock(elapsed)}  ETA {clock(eta)}"
             )
+
+    def sweep_changed(self, update: SweepUpdate) -> None:
+        """A line per run started and ended; the counters after an end, and every 30 s."""
+        now = time.monotonic()
+        if update.event != "progress":
+            self._line(sweep_run_line(update))
+        if update.event == "ended" or now - self._sweep_shown >= SWEEP_EVERY_S:
+            self._sweep_shown = now
+            self._line(f"[sweep] {sweep_counters(update.state)}")
 
 
 def _rounded(value: float | None) -> float | None:
@@ -186,6 +227,12 @@ class JsonDisplay(QuietDisplay):
                 "examples", done=done, total=total, elapsed_s=_rounded(elapsed), eta_s=_rounded(eta)
             )
 
+    def sweep_changed(self, update: SweepUpdate) -> None:
+        final = None if update.final is None else self._snapshot(update.final)
+        run = {"run": update.run_dir, "label": update.label, "status": update.status}
+        state = asdict(update.state) | {"eta_s": _rounded(update.state.eta_s)}
+        self.emit("sweep", change=update.event, **run, reason=update.reason, final=final, **state)
+
     def notice(self, text: str) -> None:
         self.emit("notice", message=text)
 
@@ -227,6 +274,7 @@ class LiveDisplay(QuietDisplay):
         self._poll: Callable[[], Snapshot] | None = None
         self._scored = (0, 0)
         self._examples = _Examples(100)
+        self._sweep: tuple[SweepState, float] | None = None
 
     def _start(self) -> None:
         from rich.live import Live
@@ -252,7 +300,15 @@ class LiveDisplay(QuietDisplay):
         from rich.text import Text
 
         grid = Table.grid(padding=(0, 1))
-        if self._poll is not None:
+        if self._sweep is not None:
+            state, at = self._sweep
+            ago = time.monotonic() - at
+            eta = None if state.eta_s is None else max(state.eta_s - ago, 0.0)
+            state = replace(state, elapsed_s=state.elapsed_s + ago, eta_s=eta)
+            ended = state.done + state.stopped + state.failed
+            label, bar = "[sweep]", ProgressBar(total=max(state.runs, 1), completed=ended)
+            text = sweep_counters(state)
+        elif self._poll is not None:
             s = self._poll()
             label, bar = f"[{self._name}]", ProgressBar(total=s.steps, completed=s.step or 0)
             text = counters(s)
@@ -268,6 +324,14 @@ class LiveDisplay(QuietDisplay):
     def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:
         self._name, self._poll = Path(start.run_dir).name, live
         self._start()
+
+    def sweep_changed(self, update: SweepUpdate) -> None:
+        """The sweep's counters on the live line; a line stays for each run that ends."""
+        self._sweep = (update.state, time.monotonic())
+        if update.event == "ended":
+            self._line(sweep_run_line(update))
+        if self._live is None and update.state.running > 0:
+            self._start()
 
     def step_finished(self, snapshot: Snapshot) -> None:
         if self._live is not None:

@@ -30,7 +30,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from opro.errors import ConfigError
+from opro.errors import ConfigError, RunLocked
 from opro.files import MB, read_bounded
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary, StepRecord
@@ -231,7 +231,7 @@ class RunDir:
         except OSError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another process"
             os.close(fd)
-            raise ConfigError(
+            raise RunLocked(
                 f"{self.path} is being written by process {holder}: wait for it to end (or "
                 "stop it), then `opro resume` it"
             ) from None

@@ -296,13 +296,14 @@ def _shown(name: str, value: Any) -> Any:
     return value
 
 
-def resume_options(run: PlannedRun, progress: Progress) -> RunOptions:
-    """How to continue a run this sweep began: the code and the base URLs its spec names
-    come from the sweep file the user gave, so they are trusted and given again — as long
-    as the run dir names nothing else (an edited one is resumed only by hand)."""
-    stored = RunDir(run.directory).config().spec
-    urls = {role: c.base_url for role, c in run.spec.roles().items() if c.base_url}
-    trusted = set(stored.imports()) <= set(run.spec.imports())
+def resume_options(directory: Path, spec: RunSpec, progress: Progress) -> RunOptions:
+    """How to continue a run a sweep began (``spec``: the run's, from the sweep file): the
+    code and the base URLs its spec names come from the sweep file the user gave, so they
+    are trusted and given again — as long as the run dir names nothing else (an edited one
+    is resumed only by hand)."""
+    stored = RunDir(directory).config().spec
+    urls = {role: c.base_url for role, c in spec.roles().items() if isinstance(c.base_url, str)}
+    trusted = set(stored.imports()) <= set(spec.imports())
     return RunOptions(progress=progress, trust_code=trusted, base_urls=urls)
 
 

@@ -77,7 +77,9 @@ def _argument(name: str, info: FieldInfo, default: Any) -> dict[str, Any] | None
     """argparse keywords for one setting, or None for a setting with no flag (points)."""
     kind = info.annotation
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        # one value or several (``str | tuple[str, ...]``, a role's base URLs): a repeated flag
+        kind = tuple[str, ...] if tuple[str, ...] in options else options[0]
     hidden = default is None or default is ... or default == ()
     shown = "" if hidden else f" (default {_shown(default)})"
     keywords: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}

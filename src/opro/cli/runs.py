@@ -21,7 +21,8 @@ from opro.cli.options import (
     path_arg,
     spec_from,
 )
-from opro.errors import OproError
+from opro.errors import ConfigError, OproError
+from opro.executors import Executor, LocalExecutor, RunTask, TaskResult, run_sweep
 from opro.problems.registry import kind_of, kinds
 from opro.problems.runs import JobSummary
 from opro.progress_display import Display
@@ -211,33 +212,115 @@ def add_sweep_command(sub: Any) -> None:
         metavar="DIR",
         help="where the runs go (default runs/sweep-DATE); run again to continue a sweep",
     )
+    group = parser.add_argument_group("executor (where the runs run; the results are the same)")
+    group.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this machine (default); ray: a Ray cluster, each run a task "
+        "(pip install 'opro[ray]'; --out on a filesystem every node sees)",
+    )
+    group.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="local: runs at once, each in its own process (default 1: one after another)",
+    )
+    group.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="when a run stops or fails, still start the others (default: start no more)",
+    )
+    group.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="ray: the cluster, e.g. auto or HOST:6379 (default $RAY_ADDRESS, else a Ray "
+        "started on this machine for the sweep)",
+    )
+    group.add_argument(
+        "--task-cpus",
+        type=float,
+        metavar="X",
+        help="ray: CPUs per run (default 1; less for runs that mostly wait on model servers)",
+    )
+    group.add_argument("--task-gpus", type=float, metavar="X", help="ray: GPUs per run (default 0)")
+    group.add_argument(
+        "--task-resource",
+        action="append",
+        type=_resource,
+        metavar="NAME=X",
+        help="ray: a custom resource per run, e.g. scorer=1 to bound the runs sharing a "
+        "scorer; repeat",
+    )
+    group.add_argument(
+        "--task-retries",
+        type=int,
+        metavar="N",
+        help="ray: times a run whose worker died starts again, resuming (default 3)",
+    )
     parser.set_defaults(run=cmd_sweep)
+
+
+def _resource(text: str) -> tuple[str, float]:
+    name, sep, amount = text.partition("=")
+    try:
+        value = float(amount)
+    except ValueError:
+        value = -1.0
+    if not sep or not name or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=AMOUNT, e.g. scorer=1")
+    return name, value
+
+
+RAY_FLAGS = {"address": "--address", "task_cpus": "--task-cpus", "task_gpus": "--task-gpus",
+             "task_resource": "--task-resource", "task_retries": "--task-retries"}  # fmt: skip
+
+
+def executor_from(args: argparse.Namespace) -> Executor:
+    """The executor the flags name; a flag of the other executor is refused."""
+    if args.executor == "local":
+        for name, flag in RAY_FLAGS.items():
+            if getattr(args, name) is not None:
+                raise ConfigError(f"{flag} is for --executor ray")
+        return LocalExecutor(1 if args.parallel is None else args.parallel)
+    if args.parallel is not None:
+        raise ConfigError(
+            "--parallel is for --executor local: on Ray the cluster bounds the runs in flight "
+            "(--task-cpus, --task-resource)"
+        )
+    from opro.executors.ray_cluster import RayExecutor
+
+    return RayExecutor(
+        address=args.address,
+        cpus=1.0 if args.task_cpus is None else args.task_cpus,
+        gpus=args.task_gpus or 0.0,
+        resources=dict(args.task_resource or []),
+        retries=3 if args.task_retries is None else args.task_retries,
+    )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     plan = sweep.load_sweep(args.file)
     out: Path = args.out or default_out("sweep")
     runs = plan.runs(out, str(args.file))  # every setting checked before the first run
+    executor = executor_from(args)
     sweep.claim(out, plan)
     display = display_of(args)
-    for i, run in enumerate(runs, 1):
-        if sweep.finished(run.directory):
-            continue
-        display.notice(f"opro sweep: run {i}/{len(runs)}: {run.setting.label}, seed {run.seed}")
-        if (run.directory / "config.json").is_file():  # begun before: continue it
-            result = api.resume(run.directory, sweep.resume_options(run, display))
-        else:
-            options = RunOptions(run.directory, run.caps, run.cache, run.use_cache, display)
-            result = api.start(run.spec, options)
-        if result.status != "finished":
-            if result.stop_reason == "budget":
-                trust = " --trust-code" if run.spec.imports() else ""  # the sweep file named it
-                how = f"raise its cap with `opro resume {run.directory}{trust} --max-calls N` (or "
-                how += "--budget-usd / --time-limit), then run the same `opro sweep` again"
-            else:
-                how = "run the same `opro sweep` command again to continue"
-            display.notice(f"opro: sweep stopped at {run.directory}: {how}")
-            return 4 if result.stop_reason == "llm_error" else 3
+    tasks = [
+        RunTask(i, f"{run.setting.label}, seed {run.seed}", run.directory, run.spec, run.caps,
+                None if run.cache is None else str(run.cache), run.use_cache)
+        for i, run in enumerate(runs)
+    ]  # fmt: skip
+    done = [sweep.finished(run.directory) for run in runs]
+    outcome = run_sweep(tasks, executor, display, keep_going=args.keep_going, done=done)
+    if not outcome.finished:
+        for run, result in zip(runs, outcome.results, strict=True):
+            if result is not None and result.status != "finished":
+                display.notice(
+                    f"opro: sweep stopped at {run.directory} ({result.status}: {result.reason}): "
+                    + _how(result, run)
+                )
+        return outcome.exit_code
     summaries = [sweep.read_summary(run.directory) for run in runs]
     result_table = sweep.write_results(out, plan, runs, summaries)
     reports = [
@@ -254,3 +337,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for path in reports:
         print(path)
     return 0
+
+
+def _how(result: TaskResult, run: sweep.PlannedRun) -> str:
+    """How to continue a sweep that ``result`` stopped."""
+    if result.reason.startswith("budget"):
+        trust = " --trust-code" if run.spec.imports() else ""  # the sweep file named it
+        how = f"raise its cap with `opro resume {run.directory}{trust} --max-calls N` (or "
+        return how + "--budget-usd / --time-limit), then run the same `opro sweep` again"
+    if result.status == "failed" and result.exit_code == 2:
+        return "fix that, then run the same `opro sweep` again"
+    return "run the same `opro sweep` command again to continue"

@@ -29,6 +29,9 @@ class BackendOptions:
     """
 
     base_url: str | None = None
+    endpoints: tuple[str, ...] = ()
+    """Several base URLs serving one model (replicas): requests are spread over them
+    (``opro.llm.pool``); empty for one server, whose URL is ``base_url``."""
     api_key_env: str | None = None
     api: Api | None = None
     timeout_s: float = 120.0

@@ -57,6 +57,10 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+POOLED = ("openai", "litellm")
+"""The backends whose role may name several base URLs (``opro.llm.pool``)."""
+
+
 class LLMConfig(BaseModel):
     """One role's model and how to reach it. A bare spec string is accepted where an
     ``LLMConfig`` is expected (``"openai:gpt-4o-mini"``)."""
@@ -68,8 +72,10 @@ class LLMConfig(BaseModel):
         description="openai:MODEL, litellm:MODEL, local:gemma3-270m, local:smollm2, "
         "local:FILE.gguf",
     )
-    base_url: str | None = Field(
-        None, description="OpenAI-compatible server URL (default $OPENAI_BASE_URL)"
+    base_url: str | tuple[str, ...] | None = Field(
+        None,
+        description="OpenAI-compatible server URL (default $OPENAI_BASE_URL); several: replicas "
+        "of one model, each request to the least busy",
     )
     api_key_env: str | None = Field(
         None,
@@ -80,7 +86,10 @@ class LLMConfig(BaseModel):
         None, description="chat (default for hosted and instruct models) or plain completion"
     )
     concurrency: int | None = Field(
-        None, ge=1, description="calls in flight at once (default: 16 servers, 8 litellm, 64 local)"
+        None,
+        ge=1,
+        description="calls in flight at once (default: 16 servers, 8 litellm, 64 local; times "
+        "the number of base URLs)",
     )
     timeout_s: float = Field(120.0, gt=0, description="seconds per request before it is retried")
     max_retries: int = Field(6, ge=0, description="retries of a 429/5xx/timeout before giving up")
@@ -111,6 +120,29 @@ class LLMConfig(BaseModel):
         split_spec(spec)  # raises ConfigError with a "did you mean"
         return spec
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _one_or_several_urls(cls, value: object) -> object:
+        """One URL stays a string; a list of them (a repeated flag) a tuple of distinct
+        http(s) URLs, or one string when it holds only one."""
+        if not isinstance(value, list | tuple):
+            return value
+        urls = [str(url).rstrip("/") for url in value]
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a base URL is repeated: give each server once")
+        return urls[0] if len(urls) == 1 else tuple(urls)
+
+    @model_validator(mode="after")
+    def _several_urls_need_a_server_backend(self) -> LLMConfig:
+        if self.endpoints and self.backend not in POOLED:
+            raise ValueError(
+                f"several base URLs need an openai: or litellm: model, not {self.spec!r}"
+            )
+        return self
+
     @field_validator("price")
     @classmethod
     def _non_negative(cls, price: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -119,8 +151,13 @@ class LLMConfig(BaseModel):
         return price
 
     def redacted(self) -> LLMConfig:
-        """This config with the secrets of its base URL replaced (see ``redact_url``)."""
-        if self.base_url is None or redact_url(self.base_url) == self.base_url:
+        """This config with the secrets of its base URL(s) replaced (see ``redact_url``)."""
+        if self.base_url is None:
+            return self
+        if isinstance(self.base_url, tuple):
+            urls = tuple(redact_url(url) for url in self.base_url)
+            return self if urls == self.base_url else self.model_copy(update={"base_url": urls})
+        if redact_url(self.base_url) == self.base_url:
             return self
         return self.model_copy(update={"base_url": redact_url(self.base_url)})
 
@@ -128,9 +165,15 @@ class LLMConfig(BaseModel):
     def backend(self) -> str:
         return split_spec(self.spec)[0]
 
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The servers a role's requests are spread over; empty for one (or none)."""
+        return self.base_url if isinstance(self.base_url, tuple) else ()
+
     def backend_options(self) -> BackendOptions:
         return BackendOptions(
-            base_url=self.base_url,
+            base_url=self.base_url if isinstance(self.base_url, str) else None,
+            endpoints=self.endpoints,
             api_key_env=self.api_key_env,
             api=self.api,
             timeout_s=self.timeout_s,
@@ -141,7 +184,8 @@ class LLMConfig(BaseModel):
     def stack_options(self, role: str, seed: int = 0) -> StackOptions:
         return StackOptions(
             role=role,
-            concurrency=self.concurrency or DEFAULT_CONCURRENCY.get(self.backend, 8),
+            concurrency=self.concurrency
+            or DEFAULT_CONCURRENCY.get(self.backend, 8) * max(len(self.endpoints), 1),
             retry=RetryPolicy(max_retries=self.max_retries),
             price=Price(*self.price) if self.price else None,
             retry_seed=seed,

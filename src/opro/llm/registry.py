@@ -77,12 +77,18 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 
 def create_backend(spec: str, options: BackendOptions | None = None) -> LLM:
-    """Build the bare backend for ``spec`` (no cache, retries or limits: see ``stack``)."""
+    """Build the bare backend for ``spec`` (no cache, retries or limits: see ``stack``); with
+    several ``options.endpoints``, one backend spreading requests over them."""
     prefix, name = split_spec(spec)
+    options = options or BackendOptions()
+    if options.endpoints:  # replicas of one model: balanced by LiteLLM's Router
+        from opro.llm.pool import PoolBackend
+
+        return PoolBackend(spec, options)
     module_name, _, class_name = BACKENDS[prefix].target.partition(":")
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
-    backend: LLM = cls(name, options or BackendOptions())
+    backend: LLM = cls(name, options)
     return backend
 
 

@@ -142,14 +142,15 @@ class RunSpec(_Frozen):
                     f"{', '.join(roles)})"
                 )
             stored = roles[role].base_url
-            if stored is None or redact_url(url) != stored:
+            if not isinstance(stored, str) or redact_url(url) != stored:
                 raise ConfigError(
                     f"--base-url {role}=... is not the run's {role} URL ({stored}): give that "
                     "very URL (a resume continues with the same server)"
                 )
             update[role] = roles[role].model_copy(update={"base_url": url})
         for role, config in roles.items():
-            if role not in update and config.base_url and REDACTED in config.base_url:
+            kept = config.base_url if isinstance(config.base_url, tuple) else (config.base_url,)
+            if role not in update and any(url and REDACTED in url for url in kept):
                 raise ConfigError(
                     f"{where} keeps the {role}'s base URL without its secret "
                     f"({config.base_url}): give it again with `opro resume --base-url "

@@ -6,11 +6,13 @@ takes the next fault from a plan: ``ok``, an HTTP status (``429`` with Retry-Aft
 ``401``...), ``drop`` (close the connection without answering), ``slow`` (answer after
 ``slow_s``, past a client's timeout) or a malformed 200 reply (``MALFORMED``: no choices,
 invalid JSON, an HTML page, a choice without its message, a null content). Every request
-body is recorded.
+body is recorded. ``max_concurrency`` makes it a server of bounded capacity (as vLLM's
+batch size): that many requests are served at once, the others wait in line.
 
 Run it standalone (for a benchmark in a separate process)::
 
-    python -m opro.testing.stub_server --latency 0.5 [--port 0]   # prints its base URL
+    python -m opro.testing.stub_server --latency 0.5 [--port 0] [--max-concurrency 4]
+    # prints its base URL
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class StubServer:
     retry_after: str | None = "1"
     slow_s: float = 5.0
     reply: Callable[[dict[str, Any]], str] = default_reply
+    max_concurrency: int | None = None
+    """Requests served at once (the others queue); None: no limit."""
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -97,6 +101,7 @@ class StubServer:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -106,6 +111,8 @@ class StubServer:
     # -- serving ------------------------------------------------------------------
 
     async def serve(self) -> None:
+        if self.max_concurrency is not None:
+            self._slots = asyncio.Semaphore(self.max_concurrency)
         self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -151,11 +158,12 @@ class StubServer:
             self.requests.append(body)
             self.headers_seen.append(headers)
         fault = self.plan(number)
-        await asyncio.sleep(self.latency_s)
-        if fault == "drop":
-            return False
-        if fault == "slow":
-            await asyncio.sleep(self.slow_s)
+        async with self._slots or contextlib.nullcontext():
+            await asyncio.sleep(self.latency_s)
+            if fault == "drop":
+                return False
+            if fault == "slow":
+                await asyncio.sleep(self.slow_s)
         if self.reasoning and "max_tokens" in body:
             message = (
                 "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
@@ -266,8 +274,10 @@ class StubServer:
         return self
 
     def stop(self) -> None:
+        """Close the server, dropping the requests in flight (as a killed server); once."""
         if self._loop is not None and self._server is not None:
             loop, server = self._loop, self._server
+            self._server = None
 
             async def shutdown() -> None:
                 server.close()
@@ -291,8 +301,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--max-concurrency", type=int, default=None)
     args = parser.parse_args()
-    server = StubServer(latency_s=args.latency, port=args.port)
+    server = StubServer(
+        latency_s=args.latency, port=args.port, max_concurrency=args.max_concurrency
+    )
 
     async def run() -> None:
         await server.serve()
