@@ -39,6 +39,10 @@ def dataset(tmp_path: Path) -> str:
     return f"jsonl:{path}"
 
 
+def task(data: str, config: LLMConfig) -> InstructionsSpec:
+    return InstructionsSpec(dataset=data, scorer=config)
+
+
 def knows(body: dict[str, Any]) -> str:
     """A scorer that answers every question right: a wrong mark can only come from opro."""
     item = int(re.findall(r"Item (\d+):", body["prompt"])[-1])
@@ -64,7 +68,7 @@ def test_a_server_killed_mid_evaluation_loses_nothing_and_the_load_is_spread(
         killer.start()
         # No retry in the stack: a request every server refused would be a failed example.
         config = scorer([s.url for s in pool], concurrency=6, max_retries=0)
-        result = api.evaluate(dataset(tmp_path), INSTRUCTIONS, scorer=config, split="all")
+        result = api.evaluate(task(dataset(tmp_path), config), INSTRUCTIONS, split="all")
         killer.join(5)
     finally:
         for server in pool:
@@ -100,10 +104,10 @@ def test_the_cache_does_not_care_which_server_answered(tmp_path: Path) -> None:
     data = dataset(tmp_path)
     try:
         first = api.evaluate(
-            data, INSTRUCTIONS, scorer=scorer([pool[0].url, pool[1].url]), split="all", cache=cache
+            task(data, scorer([pool[0].url, pool[1].url])), INSTRUCTIONS, split="all", cache=cache
         )
         again = api.evaluate(
-            data, INSTRUCTIONS, scorer=scorer([pool[2].url, pool[0].url]), split="all", cache=cache
+            task(data, scorer([pool[2].url, pool[0].url])), INSTRUCTIONS, split="all", cache=cache
         )
     finally:
         for server in pool:
