@@ -19,6 +19,7 @@ import json
 import math
 import subprocess
 import sys
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,11 @@ def task_result(run: Path) -> TaskResult:
     )
 
 
+def finished(run: Path) -> bool:
+    summary = RunDir.open(run).summary()
+    return summary is not None and summary.status == "finished"
+
+
 def figure(results: list[TaskResult]) -> Figure:
     fig = Figure(figsize=(8.5, 0.55 * len(results) + 1.8))
     ax = fig.add_subplot()
@@ -167,13 +173,17 @@ def main() -> int:
     if not args.skip_sweep:
         run_sweep(args.out)
     runs = sorted(p.parent for p in args.out.glob("grid/*/seed-*/summary.json"))
-    results = [task_result(run) for run in runs]
+    results = [task_result(run) for run in runs if finished(run)]
+    done = {f"bbh:{r.task}" for r in results}
+    planned = tomllib.loads(SWEEP.read_text(encoding="utf-8"))["axes"]["dataset"]
+    missing = [task.removeprefix("bbh:") for task in planned if task not in done]
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "figure.svg").write_bytes(plotting.to_svg(figure(results)))
-    (args.docs / "table.md").write_text(table(results), encoding="utf-8")
+    note = f"\nNot finished (run the command again to continue): {', '.join(missing)}.\n"
+    (args.docs / "table.md").write_text(table(results) + (note if missing else ""), "utf-8")
     data: list[dict[str, Any]] = [asdict(r) for r in results]
     (args.docs / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    print(table(results))
+    print(table(results) + (note if missing else ""))
     return 0
 
 
