@@ -16,7 +16,8 @@ from rich.console import Console
 
 from opro import Caps, InstructionsSpec, LinregSpec, RunOptions, api
 from opro.progress import RunEnd, RunStart, Snapshot, eta
-from opro.progress_display import LiveDisplay, PlainDisplay, clock
+from opro.progress_display import LiveDisplay, PlainDisplay
+from opro.progress_text import clock
 from opro.testing.stub_server import StubServer
 from tests.conftest import ROOT, SENTINEL_KEY, SHARED_DATA, assert_one_line_error, run_cli
 from tests.doubles import run_kind

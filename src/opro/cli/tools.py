@@ -29,7 +29,7 @@ from opro.llm.models import EMBEDDED
 from opro.llm.registry import BACKENDS
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.spec import MAX_SAMPLES
-from opro.progress_display import printable
+from opro.progress_text import printable
 
 EVALUATE_SETTINGS = {"dataset", "data_dir", "test_dataset", "question_field", "answer_field",
                      "train_ratio", "train_size", "position", "answer_mode", "scorer_max_tokens",
