@@ -16,13 +16,14 @@ import openai
 from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.limits import parse_retry_after
+from opro.llm.litellm_import import import_litellm
 from opro.types import Completion, Request, Usage
 
 
 class LiteLLMBackend(LLM):
     def __init__(self, model: str, options: BackendOptions) -> None:
         try:
-            import litellm
+            litellm = import_litellm()
         except ImportError:
             raise MissingDependency(
                 "litellm: models need LiteLLM: pip install 'opro[litellm]'"

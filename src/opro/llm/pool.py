@@ -31,6 +31,7 @@ import openai
 from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.limits import parse_retry_after
+from opro.llm.litellm_import import import_litellm
 from opro.llm.registry import split_spec
 from opro.types import Completion, Request, Usage
 
@@ -45,10 +46,7 @@ TRANSIENT_STATUS = frozenset({408, 409, 429})
 
 def _router_class() -> Any:
     try:
-        # LiteLLM fetches a price list from the network at import unless told not to, and
-        # its aiohttp sessions outlive a run's event loop (warnings at exit): httpx instead.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("DISABLE_AIOHTTP_TRANSPORT", "True")
+        import_litellm()  # offline and quiet
         from litellm.router import Router
     except ImportError:
         raise MissingDependency(

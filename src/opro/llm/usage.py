@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict, Field
 
 from opro.errors import BudgetExceeded, ConfigError
+from opro.llm.litellm_import import import_litellm
 from opro.types import Usage
 
 
@@ -83,7 +84,7 @@ def litellm_price(name: str) -> Price | None:
     """``name`` (``gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``) in LiteLLM's price
     map, per million tokens; None without LiteLLM or without the model."""
     try:
-        import litellm
+        litellm = import_litellm()
     except ImportError:
         return None
     table = getattr(litellm, "model_cost", None)
