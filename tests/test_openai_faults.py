@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import openai
 import pytest
 
 from opro.errors import FatalLLMError, RetriesExhausted
 from opro.llm.base import BackendOptions
 from opro.llm.limits import RetryPolicy
+from opro.llm.openai import POOL_SIZE, OpenAIBackend
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
 from opro.llm.usage import Budget
 from opro.testing.stub_server import StubServer, plan_from
@@ -127,3 +130,70 @@ def test_unreachable_server_is_a_fatal_error_naming_the_url(key) -> None:  # typ
 def test_local_servers_need_no_key(server_factory) -> None:  # type: ignore[no-untyped-def]
     server = serve(server_factory)
     assert complete(stack(server), Request("x")).text
+
+
+@pytest.mark.parametrize("api", ["chat", "completion"])
+def test_the_body_sent_is_the_one_the_sdks_create_sends(server_factory, key, api) -> None:  # type: ignore[no-untyped-def]
+    """The backend posts its body through the SDK client without ``create``'s transform:
+    the server sees exactly what ``create`` would have sent."""
+    server = serve(server_factory)
+    request = Request(
+        "What is 2+2?", 9, 0.7, ("\n", "Q:"), seed=3, system="Be brief.", grammar='root ::= "4"'
+    )
+
+    async def both() -> None:
+        backend = OpenAIBackend("stub-model", BackendOptions(base_url=server.url, api=api))
+        try:
+            await backend.complete(request)
+        finally:
+            await backend.aclose()
+        sdk = openai.AsyncOpenAI(base_url=server.url, max_retries=0)
+        common: dict[str, Any] = {
+            "model": "stub-model",
+            "max_tokens": 9,
+            "temperature": 0.7,
+            "stop": ["\n", "Q:"],
+            "seed": request.derived_seed(),
+            "extra_body": {"grammar": 'root ::= "4"'},
+        }
+        try:
+            if api == "chat":
+                messages: Any = [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "What is 2+2?"},
+                ]
+                await sdk.chat.completions.create(messages=messages, **common)
+            else:
+                await sdk.completions.create(prompt="Be brief.\n\nWhat is 2+2?", **common)
+        finally:
+            await sdk.close()
+
+    asyncio.run(both())
+    ours, sdks = server.requests
+    assert ours == sdks
+    assert server.headers_seen[0]["content-type"] == server.headers_seen[1]["content-type"]
+
+
+def test_many_calls_in_flight_share_small_connection_pools(server_factory, key) -> None:  # type: ignore[no-untyped-def]
+    """httpx's pool scans every connection at each request and reply, so 256 calls in one
+    pool cost the client milliseconds of CPU each: calls in flight are spread over SDK
+    clients of at most POOL_SIZE each, all answered at once, all closed at the end."""
+    n = 5 * POOL_SIZE
+    server = serve(server_factory, latency_s=0.5)
+    backend = OpenAIBackend("stub-model", BackendOptions(base_url=server.url))
+
+    async def burst() -> list[str]:
+        try:
+            done = await asyncio.gather(*(backend.complete(Request(f"q{i}")) for i in range(n)))
+            return [c.text for c in done]
+        finally:
+            await backend.aclose()
+
+    started = time.monotonic()
+    texts = asyncio.run(burst())
+    assert len(texts) == n
+    assert all(texts)
+    assert time.monotonic() - started < 4.0, "the calls were not in flight together"
+    assert len(backend._pools) == 5
+    assert backend._busy == [0] * 5
+    assert all(client.is_closed() for client in backend._pools)

@@ -10,14 +10,15 @@ retried like a 500 and never cached.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
+import ssl
 import urllib.parse
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
@@ -28,6 +29,12 @@ from opro.types import Completion, Request, Usage
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 NO_KEY_PLACEHOLDER = "no-key"  # local servers accept any key; the SDK insists on one
+POOL_SIZE = 8
+"""Requests in flight per SDK client. Each client has its own HTTP connection pool, and
+httpx's pool scans all its connections at every request and every reply: one pool of 256
+connections cost 4 ms of CPU a call (benchmarks/evaluate_load.py), so that 256 calls in
+flight were bound by this process's CPU, not by the server. Beyond this many in flight
+per client, one more is made (the TLS context is shared, so a client costs ~0.3 ms)."""
 
 
 class OpenAIBackend(LLM):
@@ -54,16 +61,35 @@ class OpenAIBackend(LLM):
         # A query in the base URL (``?api-key=...``, ``?api-version=...``) goes with every
         # request: the SDK would append the endpoint's path after it.
         url, _, query = (self.base_url or "").partition("?")
-        self._client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=url or None,
-            max_retries=0,
-            timeout=options.timeout_s,
-            default_query=dict(urllib.parse.parse_qsl(query)) if query else None,
-        )
+        self._client_args: dict[str, Any] = {
+            "api_key": key,
+            "base_url": url or None,
+            "max_retries": 0,
+            "timeout": options.timeout_s,
+            "default_query": dict(urllib.parse.parse_qsl(query)) if query else None,
+        }
+        self._ssl = _ssl_context()
+        self._pools = [self._new_client()]
+        self._busy = [0]
         self._connected_once = False
         self._token_limit = options.token_limit or "max_tokens"
         self._token_limit_named = options.token_limit is not None
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        """An SDK client with its own connection pool; the TLS context (its CA bundle read
+        once, ~40 ms) is shared."""
+        http = openai.DefaultAsyncHttpxClient(verify=self._ssl)
+        return openai.AsyncOpenAI(**self._client_args, http_client=http)
+
+    def _pool(self) -> int:
+        """The client (and HTTP connection pool) for the next request: the least busy one
+        with room, or a new one once each has ``POOL_SIZE`` requests in flight."""
+        busy = min(range(len(self._busy)), key=self._busy.__getitem__)
+        if self._busy[busy] >= POOL_SIZE:
+            self._pools.append(self._new_client())
+            self._busy.append(0)
+            busy = len(self._pools) - 1
+        return busy
 
     def identity(self) -> dict[str, Any]:
         # The URL without its secrets: a cache key holds none, and outlives a rotated one.
@@ -87,31 +113,39 @@ class OpenAIBackend(LLM):
             return await self._complete(request, self._token_limit)
 
     async def _complete(self, request: Request, token_limit: str) -> Completion:
-        common: dict[str, Any] = {
+        # The body as ``chat.completions.create`` / ``completions.create`` would send it, posted
+        # through the same client (errors, timeouts, headers, the reply's types): ``create``
+        # first walks every argument through the SDK's TypedDict transform, about a fifth of
+        # the client's CPU per call, which leaves plain strings and numbers as they are.
+        body: dict[str, Any] = {
             "model": self.model,
             token_limit: request.max_tokens,
             "temperature": request.temperature,
         }
         if request.stop:
-            common["stop"] = list(request.stop)
+            body["stop"] = list(request.stop)
         if request.seed is not None:
-            common["seed"] = request.derived_seed()
+            body["seed"] = request.derived_seed()
         if request.grammar is not None:
-            common["extra_body"] = {"grammar": request.grammar}  # llama.cpp server
+            body["grammar"] = request.grammar  # llama.cpp server
+        pool = self._pool()
+        client = self._pools[pool]
+        self._busy[pool] += 1
         try:
             if self.api == "chat":
-                messages: list[ChatCompletionMessageParam] = []
+                messages: list[dict[str, str]] = []
                 if request.system is not None:
                     messages.append({"role": "system", "content": request.system})
                 messages.append({"role": "user", "content": request.prompt})
-                reply: Any = await self._client.chat.completions.create(messages=messages, **common)
+                body["messages"] = messages
+                reply: Any = await client.post("/chat/completions", body=body, cast_to=object)
             else:
-                prompt = (
+                body["prompt"] = (
                     request.prompt
                     if request.system is None
                     else request.system + "\n\n" + request.prompt
                 )
-                reply = await self._client.completions.create(prompt=prompt, **common)
+                reply = await client.post("/completions", body=body, cast_to=object)
             self._connected_once = True
         except openai.APIStatusError as exc:
             self._connected_once = True
@@ -132,32 +166,37 @@ class OpenAIBackend(LLM):
             # A 200 whose body is not JSON (a proxy's error page, a cut-off body): the SDK
             # fails to decode it. As a 500, it is worth retrying; it is never cached.
             raise self._malformed(f"undecodable body: {self._clean(exc)}") from None
+        finally:
+            self._busy[pool] -= 1
         return self._completion(reply, request)
 
     def _completion(self, reply: Any, request: Request) -> Completion:
-        """The ``Completion`` in a decoded reply, or a ``TransientLLMError`` when the reply
-        lacks what every OpenAI-compatible server sends: the SDK builds its reply objects
-        without validating them, so each field is checked here."""
-        choices = getattr(reply, "choices", None)
+        """The ``Completion`` in a decoded reply (the JSON as it came: ``cast_to=object``
+        skips building the SDK's reply objects, a tenth of the CPU per call), or a
+        ``TransientLLMError`` when it lacks what every OpenAI-compatible server sends."""
+        if isinstance(reply, str):  # the SDK's answer to a body that is not JSON
+            raise self._malformed("not JSON")
+        choices = reply.get("choices") if isinstance(reply, dict) else None
         if not isinstance(choices, list) or not choices:
-            kind = type(reply).__name__
-            raise self._malformed("no choices" if kind != "str" else "not JSON")
+            raise self._malformed("no choices")
         choice = choices[0]
+        if not isinstance(choice, dict):
+            raise self._malformed(f"a choice that is {type(choice).__name__}")
         if self.api == "chat":
-            message = getattr(choice, "message", None)
-            if message is None:
+            message = choice.get("message")
+            if not isinstance(message, dict):
                 raise self._malformed("a choice without a message")
-            text = getattr(message, "content", None)
+            text = message.get("content")
         else:
-            text = getattr(choice, "text", None)
+            text = choice.get("text")
         if not isinstance(text, str):  # a null content is no answer, not an empty one
             raise self._malformed(f"the answer is {type(text).__name__}, not text")
-        finish = getattr(choice, "finish_reason", None)
-        model = getattr(reply, "model", None)
+        finish = choice.get("finish_reason")
+        model = reply.get("model")
         return Completion(
             text=text,
             finish_reason=finish if isinstance(finish, str) else None,
-            usage=_usage(getattr(reply, "usage", None), request, text),
+            usage=_usage(reply.get("usage"), request, text),
             model=model if isinstance(model, str) and model else self.model,
         )
 
@@ -196,17 +235,31 @@ class OpenAIBackend(LLM):
         return redact(text, list(self.secrets()))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        for client in self._pools:
+            await client.close()
 
 
 def _usage(usage: Any, request: Request, text: str) -> Usage:
     """The reply's token counts; where a server leaves them out (or sends nonsense), an
     estimate (~4 characters a token), so that token and dollar caps still count the call."""
-    counts = [getattr(usage, name, None) for name in ("prompt_tokens", "completion_tokens")]
+    names = ("prompt_tokens", "completion_tokens")
+    counts = [usage.get(name) if isinstance(usage, dict) else None for name in names]
     if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
         return Usage(counts[0], counts[1])  # type: ignore[arg-type]
     prompt = len(request.prompt) + len(request.system or "")
     return Usage(prompt // 4 + 1, len(text) // 4 + 1)
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS context the SDK's HTTP client would make for itself (``httpx2`` or, with
+    older SDKs, ``httpx``: its ``create_ssl_context``, honouring SSL_CERT_FILE/DIR)."""
+    library = next(
+        cls.__module__.partition(".")[0]
+        for cls in openai.DefaultAsyncHttpxClient.__mro__
+        if cls.__module__.startswith("httpx")
+    )
+    context: ssl.SSLContext = importlib.import_module(library).create_ssl_context()
+    return context
 
 
 def _base_url(url: str | None) -> str | None:

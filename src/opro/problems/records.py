@@ -24,7 +24,7 @@ FINISHED = ("max_steps", "optimum", "patience")
 
 
 def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
+    value: object = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{key!r} is {value!r}, not an integer")
     return int(value)
