@@ -80,7 +80,8 @@ def task_result(run: Path) -> TaskResult:
     spec = folder.config().spec
     assert isinstance(spec, InstructionsSpec)
     summary = folder.summary()
-    assert summary is not None and summary.status == "finished", f"{run} has not finished"
+    assert summary is not None, f"{run} has no summary"
+    assert summary.status == "finished", f"{run} has not finished"
     details = summary.details
     rows = {r["instruction"]: r for r in details["test_evaluation"]}
     start, found = rows[details["initial_instruction"]], rows[details["best_instruction"]]

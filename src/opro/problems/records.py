@@ -26,7 +26,7 @@ def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{key!r} is {value!r}, not an integer")
-    return value
+    return int(value)
 
 
 def _number(data: Mapping[str, Any], key: str, default: float | None = None) -> float:
