@@ -8,7 +8,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV     := .tools/bin/uv
-EXTRAS := --extra local --extra dev
+# ray and litellm: the Ray sweep and the multi-server tests run in make test (CI) too.
+EXTRAS := --extra local --extra dev --extra ray --extra litellm
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test lint bench readme clean install lock test-latest
@@ -51,7 +52,7 @@ test-latest: $(UV)
 	bash scripts/system-deps.sh --browser
 	rm -rf .venv-latest
 	$(UV) venv --quiet --python $(PYTHON) .venv-latest
-	$(UV) pip install --python .venv-latest/bin/python --upgrade -e '.[local,dev]'
+	$(UV) pip install --python .venv-latest/bin/python --upgrade -e '.[local,dev,ray,litellm]'
 	$(UV) pip list --python .venv-latest/bin/python
 	.venv-latest/bin/ruff check src tests benchmarks scripts
 	.venv-latest/bin/mypy

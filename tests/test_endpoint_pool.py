@@ -24,6 +24,7 @@ from opro.llm.config import LLMConfig
 from opro.llm.registry import create_backend
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.registry import parse_spec
+from opro.sweep import plan_from_dict
 from opro.testing.stub_server import StubServer
 
 pytest.importorskip("litellm")
@@ -147,6 +148,14 @@ def test_several_base_urls_from_a_repeated_flag_or_a_list() -> None:
     assert (config.base_url, config.endpoints) == (None, ("http://a/v1", "http://b/v1"))
     stored = json.loads(json.dumps(spec.model_dump(mode="json")))  # config.json
     assert parse_spec(stored, "config.json") == spec
+    plan = plan_from_dict(
+        {"command": "optimize", "base": {"dataset": "bbh:navigate", "scorer": "openai:m"},
+         "axes": {"scorer-base-url": [["http://a/v1", "http://b/v1"], "http://c/v1"]}}
+    )  # fmt: skip
+    assert [run.spec.scorer.base_url for run in plan.runs(Path("out"))] == [  # type: ignore[attr-defined]
+        ("http://a/v1", "http://b/v1"),
+        "http://c/v1",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -198,3 +198,22 @@ def test_ray_executor_flags(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "'scorer' is not NAME=AMOUNT, e.g. scorer=1" in err[0]
+
+
+def test_the_forkserver_preloads_the_runs_kinds_and_server_backends_only(tmp_path: Path) -> None:
+    """Workers fork from a server that imported what every run needs first: the runner, the
+    runs' kinds and plain server backends; not LiteLLM (a pool) nor an embedded runtime."""
+    from opro.executors.local import _modules
+
+    def task(**settings: Any) -> RunTask:
+        spec = build_spec(LinregSpec, {"reps": 1, "steps": 1} | settings)
+        return RunTask(0, "run", tmp_path / "run", spec, Caps(), None, False)
+
+    assert _modules([task(optimizer=WALKER)]) == {
+        "opro.executors.task", "opro.problems.linreg", "opro.llm.fake"
+    }  # fmt: skip
+    served = task(optimizer="openai:m", **{"optimizer-base-url": "http://a/v1"})
+    pooled = task(optimizer="openai:m", **{"optimizer-base-url": ["http://a/v1", "http://b/v1"]})
+    embedded = task(optimizer="local:smollm2")
+    assert _modules([served]) == {"opro.executors.task", "opro.problems.linreg", "opro.llm.openai"}
+    assert _modules([pooled, embedded]) == {"opro.executors.task", "opro.problems.linreg"}

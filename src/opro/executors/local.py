@@ -28,7 +28,11 @@ from typing import Any
 from opro.errors import ConfigError
 from opro.executors.task import QueueSink, RunTask, TaskResult, execute
 from opro.executors.watch import SweepWatch
+from opro.llm.registry import BACKENDS
+from opro.problems.registry import kind_of
 
+PRELOADED = ("openai", "fake")
+"""Backends whose module the worker processes import before they fork."""
 DIED = (
     "its worker process died (killed, or out of memory): run the same `opro sweep` again to "
     "continue it from its last step"
@@ -56,7 +60,7 @@ class LocalExecutor:
         self._in_pool(tasks, watch)
 
     def _in_pool(self, tasks: Sequence[RunTask], watch: SweepWatch) -> None:
-        context = _context()
+        context = _context(tasks)
         manager = SyncManager(ctx=context)
         manager.start(_ignore_interrupt)  # the queue outlives a Ctrl-C, until the runs stop
         try:
@@ -114,16 +118,28 @@ def _result(future: Future[TaskResult], task: RunTask) -> TaskResult:
     return TaskResult.failure(task.index, error)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a server process that imported opro once (``forkserver``): N
-    workers start in about the time of one import, where spawning pays it N times; and,
-    unlike forking this process, none inherits its threads. Spawned where there is no
-    forkserver."""
+def _context(tasks: Sequence[RunTask]) -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that imported what the runs need once
+    (``forkserver``): N workers start in about the time of one import, where spawning pays
+    it N times; and, unlike forking this process, none inherits its threads. Spawned where
+    there is no forkserver."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["opro.executors.task"])
+    context.set_forkserver_preload(sorted(_modules(tasks)))
     return context
+
+
+def _modules(tasks: Sequence[RunTask]) -> set[str]:
+    """The modules every run imports first: the runner, its kind, its server backends (not
+    the embedded model's runtime, nor LiteLLM: heavy, and only some runs use them)."""
+    names = {"opro.executors.task"}
+    for task in tasks:
+        names.add(type(kind_of(task.spec.kind)).__module__)
+        for config in task.spec.roles().values():
+            if config.backend in PRELOADED and not config.endpoints:
+                names.add(BACKENDS[config.backend].target.partition(":")[0])
+    return names
 
 
 def _ignore_interrupt() -> None:
