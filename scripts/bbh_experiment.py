@@ -108,7 +108,7 @@ def task_result(run: Path) -> TaskResult:
         train_found=details["best_train_score"],
         test_start=start["test_score"],
         test_found=found["test_score"],
-        test_step_by_step=round(100 * (step_by_step.accuracy or 0.0), 6),
+        test_step_by_step=round(step_by_step.accuracy or 0.0, 6),  # percent
         gain=gain,
         gain_low=low,
         gain_high=high,

@@ -137,7 +137,9 @@ class InstructionScore:
         nothing was answered."""
         if not self.answered:
             return None
-        total = sum(r.score for r in self.results if r.status not in ("failed", "unscored"))
+        total = sum(
+            r.score for r in self.results if r.status not in ("failed", "unscored", "stopped")
+        )
         return round(100.0 * total / self.answered, 6)
 
     @property
