@@ -15,6 +15,7 @@ from typing import Any
 
 from opro.errors import ConfigError, MissingDependency
 from opro.problems.spec import settings_of, value_at
+from opro.progress_text import printable
 from opro.runlog import RunDir, write_json_atomic
 
 RECORD = "mlflow.json"
@@ -26,7 +27,6 @@ def log_run(run_dir: Path, tracking_uri: str | None, experiment: str = "opro") -
     """Log ``run_dir`` (a run, or a job: each of its runs) to MLflow; the MLflow run id."""
     try:
         import mlflow
-        from mlflow.exceptions import MlflowException
     except ImportError:
         raise MissingDependency(
             "--mlflow needs MLflow: pip install 'opro[mlflow]' (or mlflow-skinny)"
@@ -36,9 +36,14 @@ def log_run(run_dir: Path, tracking_uri: str | None, experiment: str = "opro") -
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     try:
         return _log(mlflow, run_dir, uri, experiment)
-    except MlflowException as exc:
-        message = " ".join(str(exc).split())[:300]
-        raise ConfigError(f"could not log {run_dir} to MLflow at {uri}: {message}") from None
+    except Exception as exc:
+        # MLflow's stores raise bare Exceptions too (a file store whose folder is gone): at
+        # the end of a saved run, any of them is one line, never an internal error.
+        message = printable(" ".join(str(exc).split())[:300])
+        raise ConfigError(
+            f"could not log {run_dir} to MLflow at {printable(uri)!r}: {message} (the run "
+            "is saved: fix the URI and log it with `opro resume DIR --mlflow URI`)"
+        ) from None
 
 
 def _log(mlflow: Any, run_dir: Path, uri: str, experiment: str) -> str:

@@ -130,7 +130,9 @@ def test_a_signal_stops_the_exact_solver_at_once(
     sent = time.monotonic()
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < 3, err
+    # Unanswered, the solve would run on for minutes (--time-limit 300); 20 s, not "a second
+    # or two", leaves room for a loaded 2-core CI machine (this is no speed test).
+    assert time.monotonic() - sent < 20, err
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["opro: interrupted"]
     assert not out.exists()

@@ -52,7 +52,7 @@ def case(tmp: Path, name: str) -> tuple[list[str], tuple[str, ...]]:
         "price-nan": (["optimize", *BOOLEAN, *FAKES, "--scorer-price", "nan,inf", *out],
                       ("must be two finite, non-negative numbers",)),
         "one-example": (["optimize", "--dataset", f"jsonl:{tmp / 'one.jsonl'}", *FAKES, *out],
-                        ("has 1 example(s)", "give at least 5 examples")),
+                        ("has no training examples", "--train-size", "--test-dataset")),
         "nested-dataset": (["evaluate", "--dataset", f"jsonl:{tmp / 'nested.jsonl'}",
                             *FAKES[:2], "--instruction", "x"], ("JSON nested too deeply",)),
         "n-huge": (["complete", "hi", "--model", "fake:echo", "-n", "100000000"],
