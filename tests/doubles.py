@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,19 @@ def slow_instruction_proposer(request: Request) -> str:
     """``instruction_proposer``, slow enough for a kill to land mid-run."""
     time.sleep(0.05)
     return instruction_proposer(request)
+
+
+def kill_after_lines(command: list[str], steps_file: Path, lines: int, env: dict[str, str]) -> int:
+    """Start ``command``, SIGKILL it once ``steps_file`` holds ``lines`` lines (mid-run);
+    returns its exit status (-9 when the kill landed, 0 if it finished first)."""
+    proc = subprocess.Popen(
+        command, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps_file.exists() and steps_file.read_bytes().count(b"\n") >= lines:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    return proc.wait(60)

@@ -6,9 +6,7 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from opro import Caps, LinregSpec, LLMConfig, RunOptions, TspSpec, api
 from opro.errors import ConfigError
 from opro.runlog import RunDir
 from tests.conftest import PYTHONPATH, ROOT, assert_one_line_error, run_cli
-from tests.doubles import run_kind, steps_of
+from tests.doubles import kill_after_lines, run_kind, steps_of
 
 GARBAGE = "fake:tests.doubles:garbage"
 WALKER = "fake:tests.doubles:linreg_walker"
@@ -137,21 +135,6 @@ def test_truncated_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
     assert [r["step"] for r in steps_of(run)] == [0, 1, 2]
 
 
-def _kill_after(command: list[str], steps_file: Path, lines: int, env: dict[str, str]) -> int:
-    """Start ``command``, SIGKILL it once ``steps_file`` holds ``lines`` lines (mid-run);
-    returns its exit status (-9 when the kill landed, 0 if it finished first)."""
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps_file.exists() and steps_file.read_bytes().count(b"\n") >= lines:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    return proc.wait(60)
-
-
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     seed = random.randrange(10**6)
     print(f"kill-moment seed: {seed}")
@@ -179,7 +162,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     resume = [sys.executable, "-m", "opro.cli", "resume", str(out), "--trust-code"]
     kill_points = sorted(rng.sample(range(1, 25), 5))  # after this many complete steps
     statuses = [
-        _kill_after(start if i == 0 else resume, steps_file, k, env)
+        kill_after_lines(start if i == 0 else resume, steps_file, k, env)
         for i, k in enumerate(kill_points)
     ]
     assert statuses == [-signal.SIGKILL] * 5, f"seed {seed}: kills at {kill_points}: {statuses}"

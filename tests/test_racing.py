@@ -10,9 +10,7 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from opro.problems.instructions.spec import InstructionsSpec
 from opro.runner import RunOptions, RunResult
 from opro.types import Request
 from tests.conftest import ROOT, SHARED_DATA, run_cli
-from tests.doubles import run_kind, steps_of, summary_of
+from tests.doubles import kill_after_lines, run_kind, steps_of, summary_of
 
 
 def test_rounds_end_at_sizes_fixed_by_the_fold_alone() -> None:
@@ -218,20 +216,6 @@ def test_a_racing_run_stopped_by_a_budget_resumes_to_the_uninterrupted_run(
         assert resumed.summary.details[key] == whole.summary.details[key], key
 
 
-def _kill_after_steps(command: list[str], steps_file: Path, lines: int) -> int:
-    """Start ``command``; SIGKILL it once ``steps_file`` holds ``lines`` steps. Its status."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps_file.exists() and steps_file.read_bytes().count(b"\n") >= lines:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.002)
-    return proc.wait(60)
-
-
 @pytest.mark.slow
 def test_a_racing_run_killed_at_random_steps_resumes_to_the_uninterrupted_run(
     tmp_path: Path,
@@ -255,12 +239,13 @@ def test_a_racing_run_killed_at_random_steps_resumes_to_the_uninterrupted_run(
     out = tmp_path / "killed"
     kill_points = sorted(random.Random(seed).sample(range(1, 12), 3))
     statuses = [
-        _kill_after_steps(
+        kill_after_lines(
             [*cli, *args, "--out", str(out)]
             if i == 0
             else [*cli, "resume", str(out), "--trust-code"],
             out / "steps.jsonl",
             k,
+            dict(os.environ, PYTHONPATH=str(ROOT)),
         )
         for i, k in enumerate(kill_points)
     ]
