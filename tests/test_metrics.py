@@ -127,6 +127,30 @@ def test_boolean(row: tuple[str, str, str, bool, bool]) -> None:
     _check_row("boolean", row)
 
 
+# A scorer that echoes the options has not answered (bbh:navigate on gemma3-270m wrote
+# ")\n- Yes\n- No\n\nA: ..." to most questions; read as "Yes", it looked like a 43-point gain).
+BOOLEAN_LISTINGS = [
+    (")\n- Yes\n- No\n\nA: Sound the letters", "Yes", False),
+    (")\n- Yes\n- No\n\nA: Sound the letters", "No", False),
+    ("Yes or No?", "Yes", False),
+    ("True/False", "True", False),
+    ("- valid - invalid", "valid", False),
+    ("Yes. No one would doubt it.", "Yes", True),
+    ("Yes, no doubt", "Yes", True),
+    ("No, it is not.", "No", True),
+    ("Yes or no? The answer is no.", "No", True),
+]
+
+
+@pytest.mark.parametrize(("prediction", "target", "correct"), BOOLEAN_LISTINGS)
+def test_strict_boolean_reads_a_listing_of_both_labels_as_no_answer(
+    prediction: str, target: str, correct: bool
+) -> None:
+    assert score_answer(prediction, target, kind="boolean") is correct
+    if not correct:
+        assert normalize_prediction(prediction, kind="boolean") == ""
+
+
 @pytest.mark.parametrize("row", CHOICE)
 def test_choice(row: tuple[str, str, str, bool, bool]) -> None:
     _check_row("choice", row)

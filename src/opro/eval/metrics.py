@@ -179,9 +179,22 @@ def _score_choice(segment: str, target: str, question: str) -> bool:
 # --- boolean and text ------------------------------------------------------------------
 
 
+_OPPOSITE = {"true": "false", "false": "true", "yes": "no", "no": "yes",
+             "valid": "invalid", "invalid": "valid"}
+# Both labels in a row, as in an echoed option list ("- Yes\n- No", "Yes or No?", "True/False"):
+# only separators between them, and nothing but punctuation after the second on its line.
+_LISTING = r"[\s\-*/,;:|.()]*(?:or[\s\-*/,;:|.()]+)?{}(?=[ \t.,;:!?)\]\"']*(?:\n|$))"
+
+
 def _first_boolean(segment: str) -> str:
+    """The first boolean word, or "" when it only starts a listing of both labels: a scorer
+    that echoes the options ("- Yes - No") has not answered, it is not saying "yes"."""
     found = _BOOLEAN.search(segment)
-    return found.group(1).lower() if found else ""
+    if not found:
+        return ""
+    word = found.group(1).lower()
+    listing = re.compile(_LISTING.format(_OPPOSITE[word]), re.IGNORECASE)
+    return "" if listing.match(segment, found.end()) else word
 
 
 def _score_text(segment: str, target: str) -> bool:
