@@ -249,3 +249,23 @@ def test_a_run_from_a_notebook_shows_its_progress(
     assert shown[0]._live is None  # closed: no refresh thread left behind
     opro.start(spec(), opro.RunOptions(out=tmp_path / "q", progress=opro.NoProgress()))
     assert len(shown) == 1  # a progress given is used as it is
+
+
+def test_the_opro_script_imports_a_metric_from_the_directory_it_runs_in(tmp_path: Path) -> None:
+    """`opro` (the installed script, not `python -m`) finds my_metrics.py beside the data,
+    as the docs' own-task tutorial does."""
+    (tmp_path / "my_metrics.py").write_text(
+        "def says_yes(prediction, example):\n    return 'yes' in prediction.lower()\n"
+    )
+    (tmp_path / "data.csv").write_text("q,a\n" + "".join(f"q{i},yes\n" for i in range(10)))
+    script = Path(sys.executable).with_name("opro")
+    assert script.is_file(), script
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(script), "-q", "evaluate", "--dataset", "csv:data.csv", "--question-field", "q",
+         "--answer-field", "a", "--metric", "my_metrics:says_yes", "--scorer", "fake:echo",
+         "--instruction", "Say yes.", "--json", "--no-cache"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accuracy"] == 100.0

@@ -88,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quiet and args.log_json:
         parser.error("-q/--quiet and --log-json cannot be combined")
     mode: Mode = "json" if args.log_json else "quiet" if args.quiet else "auto"
+    # Code a run names (`--metric my_metrics:fn`, `fake:mod:fn`) is found where the user runs
+    # opro, as with `python -m opro` or in a notebook; the `opro` script alone would not look
+    # there. Appended, so a file in the directory never shadows an installed module.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     secrets = _secrets_in_environment()
     with _sigterm_as_ctrl_c(), open_display(mode, verbose=args.verbose, secrets=secrets) as display:
         args.display = display
