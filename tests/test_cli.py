@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from opro.testing.stub_server import StubServer
-from tests.conftest import SENTINEL_KEY, assert_one_line_error, run_cli
+from tests.conftest import PYTHONPATH, SENTINEL_KEY, assert_one_line_error, run_cli
 
 
 @pytest.mark.parametrize(
@@ -129,3 +132,20 @@ def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("opro ")
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`opro ... --json | head -c 10`: no "internal error", no traceback; the shell's 141."""
+    data = tmp_path / "d.csv"
+    data.write_text("question,answer\n" + "".join(f"q{i},a\n" for i in range(10)))
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: the first write fails with EPIPE
+    done = subprocess.run(
+        [sys.executable, "-m", "opro.cli", "-q", "evaluate", "--dataset", f"csv:{data}",
+         "--scorer", "fake:echo", "--instruction", "x", "--json", "--no-cache"],
+        stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+    )  # fmt: skip
+    os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""

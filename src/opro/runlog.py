@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError, RunLocked
-from opro.files import MB, read_bounded
+from opro.files import MB, make_readable, read_bounded
 from opro.llm.usage import Caps
 from opro.problems.records import RunSummary, StepRecord
 from opro.problems.registry import kind_of, parse_spec
@@ -81,6 +81,7 @@ def write_json_atomic(path: Path, data: Any, *, running: bool = False) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -278,3 +278,19 @@ def test_no_space_mid_run_is_one_line_and_the_run_resumes(
     assert not result.already_finished
     assert result.status == "finished"
     assert [json.loads(x)["step"] for x in steps_file.read_text().splitlines()] == [0, 1, 2, 3, 4]
+
+
+def test_files_written_by_rename_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    """mkstemp makes 0600: config.json and summary.json must be readable by whoever reads
+    a run dir on a shared filesystem, as any file under the user's umask."""
+    target = tmp_path / "summary.json"
+    old = os.umask(0o027)
+    try:
+        import opro.files
+
+        opro.files._umask.cache_clear()
+        write_json_atomic(target, {"a": 1})
+    finally:
+        os.umask(old)
+        opro.files._umask.cache_clear()
+    assert target.stat().st_mode & 0o777 == 0o640

@@ -128,6 +128,11 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     except KeyboardInterrupt:
         display.error("opro: interrupted", 130)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout left (`opro ... --json | head`): stop quietly, as Unix tools
+        # do; point stdout at /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except Exception as exc:
         if args.verbose:
             raise

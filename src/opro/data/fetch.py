@@ -42,6 +42,7 @@ from opro.data.formats import (
 )
 from opro.data.loaders import BBH_TASKS, MMLU_SUBJECTS, default_data_dir
 from opro.errors import ConfigError
+from opro.files import make_readable
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def _download(url: str, rel: str, target: Path, timeout: float) -> None:
                 "`opro data fetch` again, or check that --source serves the authors' data/ "
                 f"folder at commit {SOURCE_COMMIT[:7]}"
             )
+        make_readable(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

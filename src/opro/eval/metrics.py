@@ -179,8 +179,14 @@ def _score_choice(segment: str, target: str, question: str) -> bool:
 # --- boolean and text ------------------------------------------------------------------
 
 
-_OPPOSITE = {"true": "false", "false": "true", "yes": "no", "no": "yes",
-             "valid": "invalid", "invalid": "valid"}
+_OPPOSITE = {
+    "true": "false",
+    "false": "true",
+    "yes": "no",
+    "no": "yes",
+    "valid": "invalid",
+    "invalid": "valid",
+}
 # Both labels in a row, as in an echoed option list ("- Yes\n- No", "Yes or No?", "True/False"):
 # only separators between them, and nothing but punctuation after the second on its line.
 _LISTING = r"[\s\-*/,;:|.()]*(?:or[\s\-*/,;:|.()]+)?{}(?=[ \t.,;:!?)\]\"']*(?:\n|$))"

@@ -23,6 +23,7 @@ from pathlib import Path
 import jinja2
 
 from opro.errors import ConfigError
+from opro.files import make_readable
 from opro.problems.registry import Plot, kind_of
 from opro.problems.runs import JobRecord
 from opro.report.plots import overlay_plots
@@ -114,7 +115,7 @@ def _write_all(folder: Path, files: dict[str, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(temps[name], 0o644)  # mkstemp makes 0600; a report is for reading
+            make_readable(temps[name])
         for name, temp in temps.items():
             os.replace(temp, folder / name)
     except OSError as exc:
