@@ -12,7 +12,7 @@ UV     := .tools/bin/uv
 EXTRAS := --extra local --extra dev --extra ray --extra litellm
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench readme clean install lock test-latest
+.PHONY: demo test lint bench docs cli-reference clean install lock test-latest
 
 $(UV): scripts/uv-requirements.txt
 	bash scripts/system-deps.sh
@@ -64,8 +64,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/embedded_scoring.py
 	$(BIN)/python benchmarks/tsp_baselines.py
 
-# The README's CLI reference, regenerated from --help (tests/test_readme.py keeps it in sync).
-readme: $(STAMP)
+# The docs site at http://127.0.0.1:8000, rebuilt on every edit (tests/test_docs.py builds it
+# strictly, runs the tutorials' code and renders pages in headless Chromium).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# The docs' CLI reference, regenerated from --help (tests/test_docs.py keeps it in sync).
+cli-reference: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py --write
 
 clean:

@@ -4,16 +4,10 @@ Chromium where it can start, bad input refused in one line with nothing written.
 
 from __future__ import annotations
 
-import base64
 import inspect
 import json
-import os
 import shutil
-import sys
-import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -21,13 +15,14 @@ import pytest
 from opro import Caps, InstructionsSpec, LinregSpec, TspSpec, api, cli
 from opro.report import write_report
 from opro.report.plots import mean_band
+from tests import browser
+from tests.browser import check_rendering, parse, parser_check, svg_size
 from tests.conftest import SHARED_DATA
 from tests.doubles import run_kind
 
 SCRIPT = "<script>alert('x')</script> Think & check each operator."
 FAKE_SCORER = "fake:tests.doubles:boolean_scorer"
 FAKE_OPTIMIZER = "fake:tests.doubles:instruction_proposer"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 # -- runs made once for the module, by scripted models, without the call cache -------------
@@ -73,114 +68,12 @@ def _copy(run: Path, tmp_path: Path) -> Path:
 # -- checking what was written ----------------------------------------------------------
 
 
-def svg_size(data: bytes) -> tuple[float, float]:
-    """(width, height) of an SVG document, parsed in full; AssertionError if it is not one."""
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise AssertionError(f"not an SVG: {exc}") from None
-    assert root.tag == "{http://www.w3.org/2000/svg}svg", "not an SVG"
-    width, height = (float(root.attrib[k].removesuffix("pt")) for k in ("width", "height"))
-    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 10, "an empty drawing"
-    return width, height
-
-
 def assert_svgs(folder: Path, names: list[str]) -> None:
     """Each file exists and is a whole SVG drawing with a size > 0."""
     for name in names:
         path = folder / name
         assert path.is_file(), f"missing {name}; have {sorted(p.name for p in folder.iterdir())}"
         assert min(svg_size(path.read_bytes())) > 0
-
-
-class _Page(HTMLParser):
-    """The <img> sources and the table cells (by row) of a report page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.images: list[str] = []
-        self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            self.images.append(dict(attrs).get("src") or "")
-        elif tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append("".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def parse(html: Path) -> _Page:
-    page = _Page()
-    page.feed(html.read_text(encoding="utf-8"))
-    return page
-
-
-def parser_check(html: Path, expected: int) -> None:
-    """Every <img> is an SVG (a data URI, or a file beside the page) with a size > 0."""
-    sources = parse(html).images
-    assert len(sources) == expected, (len(sources), expected)
-    for src in sources:
-        if src.startswith("data:"):
-            head, _, payload = src.partition(",")
-            assert head == "data:image/svg+xml;base64", head
-            data = base64.b64decode(payload, validate=True)
-        else:
-            data = (html.parent / src).read_bytes()
-        assert min(svg_size(data)) > 0, src[:60]
-
-
-def browser_check(html: Path, expected: int) -> str | None:
-    """Every <img> loaded in headless Chromium with a size > 0; the reason it could not
-    start (None when it ran)."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        for path in (CHROMIUM, CHROMEDRIVER):
-            if not os.access(path, os.X_OK):
-                return f"no executable {path}"
-        options = Options()
-        options.binary_location = CHROMIUM
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    except Exception as exc:  # no selenium, a driver that does not start...
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
-    try:
-        driver.get(html.as_uri())
-        WebDriverWait(driver, 30).until(
-            lambda d: d.execute_script(
-                "return document.readyState === 'complete' && "
-                "Array.from(document.images).every(i => i.complete)"
-            )
-        )
-        images = driver.execute_script(
-            "return Array.from(document.images).map("
-            "i => [i.complete, i.naturalWidth, i.naturalHeight])"
-        )
-    finally:
-        driver.quit()
-    assert len(images) == expected, (len(images), expected)
-    for complete, width, height in images:
-        assert complete, images
-        assert min(width, height) > 0, images
-    return None
-
-
-# -- one directory per kind -------------------------------------------------------------
 
 
 def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -311,18 +204,6 @@ def test_stopped_and_summaryless_runs_report_their_steps(tmp_path: Path) -> None
 # -- a browser renders the page ----------------------------------------------------------
 
 
-def check_rendering(html: Path, expected: int, record: Callable[[str, object], None]) -> None:
-    """The HTML-parser check always; the browser check where Chromium starts, else a
-    warning saying so (the parser check has asserted the same images)."""
-    parser_check(html, expected)
-    reason = browser_check(html, expected)
-    if reason is not None:
-        message = f"chromium unavailable: {reason}; checked with an HTML parser instead"
-        print(message)
-        warnings.warn(message, stacklevel=2)
-    record("browser", "chromium" if reason is None else f"html.parser ({reason})")
-
-
 def test_report_renders_in_headless_chromium(
     runs: dict[str, Path], tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
@@ -334,7 +215,7 @@ def test_report_renders_in_headless_chromium(
 def test_without_chromium_the_check_says_so_and_still_asserts(
     runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
     out = write_report([runs["tsp"]], out=tmp_path / "r.html")
     recorded: dict[str, object] = {}
     with pytest.warns(UserWarning, match="chromium unavailable: no executable .*no-chromium"):

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema  # the dev extra
 import pytest
 
 from opro import Caps, InstructionsSpec, LinregSpec, TspSpec
@@ -58,9 +59,6 @@ def schema(name: str) -> Json:
 
 
 def validator(name: str) -> Any:
-    # jsonschema comes with the ray and litellm extras (as `make` installs them), not as a
-    # dependency of its own: without it only these validation tests are skipped.
-    jsonschema = pytest.importorskip("jsonschema")
     return jsonschema.Draft202012Validator(schema(name))
 
 
@@ -106,7 +104,6 @@ def test_the_committed_schemas_are_what_the_script_generates(tmp_path: Path) -> 
 
 
 def test_the_schemas_are_draft_2020_12_and_at_this_format() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     for name in FILES:
         data = schema(name)
         assert data["$schema"] == "https://json-schema.org/draft/2020-12/schema"

@@ -10,6 +10,8 @@ See ``opro.api`` (sync forms, evaluate, complete, report), ``opro.runner`` (star
 and ``opro.problems`` (the kinds and their specs).
 """
 
+from importlib.metadata import version as _version
+
 from opro.api import (
     Evaluation,
     Samples,
@@ -45,6 +47,9 @@ from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
 from opro.runner import RunOptions, RunResult, aresume, astart
 from opro.types import Completion, Request, Usage
 
+__version__ = _version("opro")
+"""The installed version (pyproject.toml holds it; ``opro --version`` prints it)."""
+
 __all__ = [
     "BudgetExceeded",
     "Caps",
@@ -77,6 +82,7 @@ __all__ = [
     "TspEngine",
     "TspSpec",
     "Usage",
+    "__version__",
     "acomplete",
     "aevaluate",
     "aresume",

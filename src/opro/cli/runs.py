@@ -205,7 +205,9 @@ def add_sweep_command(sub: Any) -> None:
         help="ablations: one command over several settings and seeds, from a TOML file, "
         "then their reports",
     )
-    parser.add_argument("file", type=Path, metavar="SWEEP.toml", help="the sweep file (see README)")
+    parser.add_argument(
+        "file", type=Path, metavar="SWEEP.toml", help="the sweep file (docs/how-to/sweeps.md)"
+    )
     parser.add_argument(
         "--out",
         type=path_arg,

@@ -15,8 +15,9 @@ settings as their ``evaluate_instructions.py`` sets them:
 Known faults are kept on purpose, because paper mode exists to compare with published numbers:
 a target contained in the output counts ("valid" in "invalid"; for AQuA/MMLU any output that
 contains the bare target letter), "true"/"1" count as "Yes", "-170" matches 170, "seventeen"
-reads as "7teen", and more (README: strict vs paper). Not here: prompting the scorer and its
-second pass (``opro.eval.scorer``), the correct scoring (``opro.eval.metrics``, strict mode).
+reads as "7teen", and more (docs/results/paper.md: strict vs paper). Not here: prompting
+the scorer and its second pass (``opro.eval.scorer``), the correct scoring
+(``opro.eval.metrics``, strict mode).
 """
 
 from __future__ import annotations

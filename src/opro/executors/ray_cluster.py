@@ -10,7 +10,7 @@ stopped by a signal (``interrupted``: a preempted node) is retried the same way.
 comes back on a Ray queue; results by ``ray.wait``.
 
 Every node must see the run dirs at the same path (a shared filesystem), and have opro, the
-data and the keys its runs need (see README "Scaling out").
+data and the keys its runs need (see docs/tutorials/scaling-out.md).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ llama.cpp servers serving the same model) gets this backend instead of one serve
 
 Why LiteLLM's Router rather than balancing by hand: it is maintained, it already has least-busy
 routing, cooldowns and failover across deployments, and it is already opro's ``litellm``
-extra. Its cost, measured by ``benchmarks/scaling.py`` (README "Scaling out"): a slow first
+extra. Its cost, measured by ``benchmarks/scaling.py`` (docs/results/benchmarks.md): a slow first
 import and a few milliseconds of CPU per request. One server keeps the plain OpenAI backend.
 """
 
