@@ -176,7 +176,7 @@ def describe(result: RunResult) -> list[str]:
         return [f"{head}: {summary.reps_finished} of {summary.reps} runs finished; {reached}",
                 f"means over the runs: {numbers or '-'}"]  # fmt: skip
     return [
-        f"{head} after {summary.steps_completed} steps",
+        f"{head} after {summary.steps_completed} step{'' if summary.steps_completed == 1 else 's'}",
         *kind_of(result.spec.kind).describe(summary),
     ]
 
