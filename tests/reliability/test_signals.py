@@ -25,13 +25,20 @@ from tests.conftest import PYTHONPATH, SHARED_DATA, Ran, assert_one_line_error
 from tests.doubles import steps_of, summary_of
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
+def _ctrl_c_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn(*args: str, sigint: Callable[[], None] | None = _ctrl_c_default) -> subprocess.Popen[str]:
+    """``opro ARGS`` as from a terminal: Ctrl-C handled, even when pytest itself was started
+    in the background of a script (where SIGINT is ignored, and children inherit that)."""
     return subprocess.Popen(
         [sys.executable, "-m", "opro.cli", "-q", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        preexec_fn=sigint,
     )
 
 
@@ -72,6 +79,23 @@ def test_a_signal_marks_the_run_interrupted_and_names_the_resume(
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert [s["step"] for s in steps_of(out)] == list(range(done + 2))
+
+
+def test_sigterm_ends_a_run_started_with_ctrl_c_ignored(tmp_path: Path) -> None:
+    """`opro ... &` in a script ignores SIGINT; `kill` must still end it (and the run dir
+    then resumes), not turn into an ignored SIGINT that leaves it running."""
+    out = tmp_path / "run"
+    args = ["--optimizer", "fake:tests.doubles:linreg_walker", "--reps", "1", "--no-cache"]
+    ignore = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    proc = spawn("linreg", *args, "--steps", "400", "--no-report", "--out", str(out), sigint=ignore)
+    steps = out / "steps.jsonl"
+    wait_for(lambda: steps.exists() and steps.read_text().count("\n") >= 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    resumed = spawn("resume", str(out), "--trust-code", "--max-calls", "8", "--no-report")
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):

@@ -108,6 +108,12 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started with Ctrl-C ignored (`opro ... &` in a script): SIGTERM keeps its default,
+        # ending the process (the run dir resumes from its last step), rather than becoming
+        # an ignored SIGINT that would leave the process running.
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, lambda _n, _f: signal.raise_signal(signal.SIGINT))
     try:
         yield
