@@ -10,7 +10,6 @@ for the test only (``{free_port}`` in NEW: a free TCP port), each OLD required t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from tests.browser import check_rendering
-from tests.conftest import PYTHONPATH, ROOT, SHARED_DATA
+from tests.conftest import PYTHONPATH, ROOT, SHARED_DATA, load_script
 
 DOCS = ROOT / "docs"
 TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
@@ -240,14 +239,7 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "cli_reference", ROOT / "scripts" / "cli_reference.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("cli_reference")
 
 
 def test_the_cli_reference_is_the_clis_help() -> None:

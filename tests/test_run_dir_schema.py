@@ -6,7 +6,6 @@ names every field and shows examples that validate."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from opro.problems.base import Partial
 from opro.problems.records import Candidate, RunSummary
 from opro.problems.registry import KINDS
 from opro.runlog import CONFIG, FORMAT, STEPS, SUMMARY
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA, load_script
 from tests.doubles import run_kind
 
 SCHEMA_DIR = ROOT / "docs" / "reference" / "schema"
@@ -43,14 +42,7 @@ Json = dict[str, Any]
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "run_dir_schema", ROOT / "scripts" / "run_dir_schema.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_dir_schema")
 
 
 def schema(name: str) -> Json:

@@ -189,7 +189,13 @@ _OPPOSITE = {
 }
 # Both labels in a row, as in an echoed option list ("- Yes\n- No", "Yes or No?", "True/False"):
 # only separators between them, and nothing but punctuation after the second on its line.
-_LISTING = r"[\s\-*/,;:|.()]*(?:or[\s\-*/,;:|.()]+)?{}(?=[ \t.,;:!?)\]\"']*(?:\n|$))"
+_LISTING = {
+    word: re.compile(
+        rf"[\s\-*/,;:|.()]*(?:or[\s\-*/,;:|.()]+)?{other}(?=[ \t.,;:!?)\]\"']*(?:\n|$))",
+        re.IGNORECASE,
+    )
+    for word, other in _OPPOSITE.items()
+}
 
 
 def _first_boolean(segment: str) -> str:
@@ -199,8 +205,7 @@ def _first_boolean(segment: str) -> str:
     if not found:
         return ""
     word = found.group(1).lower()
-    listing = re.compile(_LISTING.format(_OPPOSITE[word]), re.IGNORECASE)
-    return "" if listing.match(segment, found.end()) else word
+    return "" if _LISTING[word].match(segment, found.end()) else word
 
 
 def _score_text(segment: str, target: str) -> bool:
