@@ -54,7 +54,7 @@ def test_cache_round_trip_survives_reopening(tmp_path: Path) -> None:
 def test_unwritable_cache_location_is_a_config_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match="--no-cache"):
+    with pytest.raises(ConfigError, match="use_cache=False"):
         CallCache(blocker / "sub" / "c.sqlite")
 
 

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from opro.problems.instructions.kind import KIND as INSTRUCTIONS
 from opro.problems.instructions.spec import InstructionsSpec
 from tests.conftest import SHARED_DATA
 
-FIX = "pass --data-dir DIR or set OPRO_DATA_DIR"
+FIX = "give `data_dir` or set OPRO_DATA_DIR"
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_subsample() -> None:
     assert subsample(items, 500) == items
     with pytest.raises(ConfigError) as exc:
         subsample(items, 0)
-    one_line_error(exc, "--max-train")
+    one_line_error(exc, "give max_train N")
 
 
 # --- benchmark loaders ---------------------------------------------------------------
@@ -183,12 +184,12 @@ def test_transfer_sets_cannot_be_optimised_without_a_way_out(data_env: Path) -> 
     for name in ("multiarith", "aqua"):
         with pytest.raises(ConfigError) as exc:
             load_dataset(name).check_trainable()
-        one_line_error(exc, "transfer test set", "--dataset gsm8k", f"--dataset {name}")
+        one_line_error(exc, "transfer test set", "optimise on gsm8k", f"dataset {name}")
     load_dataset("aqua", train_ratio=0.5).check_trainable()
     load_dataset("bbh:navigate").check_trainable()
     apis = {"scorer": "completion", "optimizer": "completion"}
     spec = InstructionsSpec(dataset="aqua").resolved(apis)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="opro evaluate --dataset aqua"):  # `opro optimize`
+    with pytest.raises(ConfigError, match="opro evaluate, dataset aqua"):  # `opro optimize`
         INSTRUCTIONS.build(spec, {"scorer": FakeLLM("echo")})
 
 
@@ -384,11 +385,11 @@ def test_missing_user_file_and_tiny_train_fold(tmp_path: Path) -> None:
     assert (len(tiny.train), len(tiny.split("all"))) == (0, 4)
     with pytest.raises(ConfigError) as exc:  # optimizing names the real ways out
         tiny.check_trainable()
-    one_line_error(exc, "no training examples", "--train-size", "--train-ratio", "--test-dataset")
+    one_line_error(exc, "no training examples", "train_size", "train_ratio", "test_dataset")
     assert len(load_dataset(f"jsonl:{path}", train_size=2).train) == 2
     with pytest.raises(ConfigError) as exc:
         load_dataset(f"jsonl:{path}", train_size=4)
-    one_line_error(exc, "has 4 examples", "--train-size 4 leaves none to test on")
+    one_line_error(exc, "has 4 examples", "train_size 4 leaves none to test on")
 
 
 # --- fetch ---------------------------------------------------------------------------
@@ -470,7 +471,7 @@ def test_fetch_404_leaves_nothing(served: tuple[str, Path], tmp_path: Path) -> N
     dest = tmp_path / "dest"
     with pytest.raises(ConfigError) as exc:
         fetch_benchmarks(dest, base_url=url, only=["aqua"])
-    one_line_error(exc, "could not download", "AQuA.json", "404", "--source URL")
+    one_line_error(exc, "could not download", "AQuA.json", "404", "`source` URL")
     assert not [p for p in dest.rglob("*") if p.is_file()]
 
 
@@ -493,7 +494,7 @@ def test_fetch_refuses_a_file_that_is_not_the_authors(
     dest.mkdir()
     with pytest.raises(ConfigError) as exc:
         fetch_benchmarks(dest, base_url=url, files=["MultiArith-data/MultiArith.json"])
-    message = one_line_error(exc, "MultiArith.json", "SHA-256", "truncated or altered", "--source")
+    message = one_line_error(exc, "MultiArith.json", "SHA-256", "truncated or altered", "`source`")
     assert url in message
     assert not [p for p in dest.rglob("*") if p.is_file()]  # nothing partial, no .part
 
@@ -536,3 +537,26 @@ def test_data_commands(served: tuple[str, Path], tmp_path: Path) -> None:
     listed = run_cli("data", "list", "--data-dir", str(dest))
     assert "bbh:TASK" in listed.stdout
     assert "boolean_expressions" in listed.stdout
+
+
+def test_the_generated_adjective_order_task_needs_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opro.data.synthetic import ORDER
+
+    monkeypatch.setenv("OPRO_DATA_DIR", str(tmp_path / "nothing-here"))
+    data = load_dataset("synthetic:adjective_order")
+    assert (len(data.train), len(data.test), data.kind) == (50, 200, "choice")
+    assert data == load_dataset("synthetic:adjective_order")  # the same everywhere
+    examples = data.train + data.test
+    assert sorted(e.answer for e in examples).count("(A)") == 125
+    rank = {word: r for r, (_, words) in enumerate(ORDER) for word in words}
+    for e in examples:
+        options = dict(re.findall(r"^(\(\w\)) (.*)$", e.question, flags=re.MULTILINE))
+        right, wrong = options[e.answer], options[{"(A)": "(B)", "(B)": "(A)"}[e.answer]]
+        ranks = [rank[w] for w in right.split()[:-1]]
+        assert ranks == sorted(set(ranks)), e.question  # in order, each category once
+        assert sorted(wrong.split()) == sorted(right.split())
+        assert wrong != right
+    with pytest.raises(ConfigError, match=r"unknown generated task 'adjective_ordr'.*_order"):
+        load_dataset("synthetic:adjective_ordr")

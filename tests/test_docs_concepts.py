@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from opro import score_answer
+from opro.cli.options import with_flags
 from opro.data import Dataset, Example
 from opro.errors import ConfigError
 from opro.eval.racing import RaceRule
@@ -135,7 +136,7 @@ def _in_system_message() -> Request:
 def _a_begin_chat_error() -> str:
     with pytest.raises(ConfigError) as caught:
         ScorerOptions("A_begin", "chat")
-    return str(caught.value)
+    return with_flags(str(caught.value))  # as the CLI shows it
 
 
 def _meta_prompt(style: str, position: str, **engine: Any) -> str:
@@ -259,7 +260,8 @@ def test_the_answer_examples_are_scored_as_the_page_says() -> None:
 def test_the_race_table_matches_the_rule() -> None:
     rule = RaceRule()  # the defaults: delta 0.05, 10 rounds
     for args, table in _tables("race-drops"):
-        n_total = int(args)
+        size, _, exact = args.partition(" ")
+        n_total, binary = int(size), exact == "exact"
         header, rows = _rows(table)
         bars = [int(re.sub(r"\D", "", cell)) / 100 for cell in header[1:]]
         looks = rule.ends(n_total)[:-1]  # after every round but the last
@@ -267,7 +269,7 @@ def test_the_race_table_matches_the_rule() -> None:
         for first, *cells in rows:
             n = int(first)
             for bar, cell in zip(bars, cells, strict=True):
-                dropped = [k for k in range(n + 1) if rule.hopeless(k, n, n_total, bar)]
+                dropped = [k for k in range(n + 1) if rule.hopeless(k, n, n_total, bar, binary)]
                 expected = str(max(dropped)) if dropped else "never"
                 assert cell == expected, (n_total, n, bar)
 

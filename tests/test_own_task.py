@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pandas as pd
 import pytest
 
@@ -152,17 +153,13 @@ def test_data_sources_and_splits(tmp_path: Path) -> None:
     assert task_data(opro.InstructionsSpec(dataset=frame, question_field="q", answer_field="a",
                                            train_ratio=0.5)).train[0].question  # fmt: skip
 
-    class HuggingFaceLike:  # a datasets.Dataset iterates over dicts and has column_names
-        column_names = ("q", "a")
-
-        def __iter__(self) -> Any:
-            return iter([{"q": t, "a": lab} for t, lab in REVIEWS])
-
+    hugging_face = datasets.Dataset.from_list([{"q": t, "a": lab} for t, lab in REVIEWS])
     apart = opro.InstructionsSpec(
-        dataset=HuggingFaceLike(), test_dataset=rows[:3], question_field="q", answer_field="a"
+        dataset=hugging_face, test_dataset=rows[:3], question_field="q", answer_field="a"
     )
     both = task_data(apart)
     assert (len(both.train), len(both.test)) == (10, 3)  # all of it trains: the test is apart
+    assert sorted(e.question for e in both.train) == sorted(t for t, _ in REVIEWS)
     with pytest.raises(ConfigError, match="has no field 'question'"):
         task_data(opro.InstructionsSpec(dataset=rows))
     with pytest.raises(ConfigError, match="not both"):
@@ -203,6 +200,16 @@ def test_an_llm_judge_and_function_metrics(tmp_path: Path) -> None:
         opro.evaluate(spec(metric="tests.own_metric:out_of_range"), ["Think."], split="all")
     with pytest.raises(ConfigError, match="cannot import"):
         opro.evaluate(spec(metric="tests.own_metric:nope"), ["Think."], split="all")
+    # In Python the function itself: kept (and so recorded in config.json) by its path.
+    from tests.own_metric import names_the_label
+
+    given = spec(metric=names_the_label)
+    assert given.metric == METRIC
+    by_path = opro.evaluate(spec(), ["Think."], split="all")
+    by_function = opro.evaluate(given, ["Think."], split="all")
+    assert by_function.results[0].accuracy == by_path.results[0].accuracy
+    with pytest.raises(ConfigError, match="top level of a module or notebook"):
+        spec(metric=lambda prediction, example: 1.0)
 
 
 def test_one_accuracy_scale_everywhere(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_the_wheel_and_sdist_carry_everything(dist: Path) -> None:
     assert meta["License-Expression"] == "Apache-2.0"
     assert "Typing :: Typed" in meta.get_all("Classifier")
     assert any(url.startswith("Paper,") for url in meta.get_all("Project-URL"))
-    assert {"local", "litellm", "dev"} <= set(meta.get_all("Provides-Extra"))
+    assert {"local", "litellm", "ray", "hf", "dev"} <= set(meta.get_all("Provides-Extra"))
     requires = meta.get_all("Requires-Dist")
     assert any(r.startswith("highspy") and "<2" in r for r in requires)  # bounded ranges
     with tarfile.open(sdist) as tar:

@@ -6,6 +6,7 @@ resumed run equal to an uninterrupted one."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import re
@@ -19,7 +20,7 @@ import pytest
 
 from opro import api
 from opro.data import Example
-from opro.eval.racing import RaceRule, race_order
+from opro.eval.racing import RaceRule, hypergeometric_upper, race_order
 from opro.eval.scorer import ScorerOptions, race_instructions
 from opro.llm.fake import FakeLLM
 from opro.llm.usage import Caps
@@ -53,7 +54,7 @@ def test_the_bound_is_the_mean_at_the_end_and_never_above_the_certain_bound() ->
 
 
 def _drop_rate(
-    population: np.ndarray, bar: float, rule: RaceRule, trials: int
+    population: np.ndarray, bar: float, rule: RaceRule, trials: int, binary: bool = False
 ) -> tuple[float, float]:
     """Over ``trials`` random orders: how often a candidate with these per-example scores is
     dropped, and the mean share of the fold it is scored on."""
@@ -64,23 +65,51 @@ def _drop_rate(
     for _ in range(trials):
         sums = np.cumsum(population[rng.permutation(n_total)])
         for end in ends:
-            if rule.hopeless(float(sums[end - 1]), end, n_total, bar):
+            if rule.hopeless(float(sums[end - 1]), end, n_total, bar, binary):
                 dropped += 1
                 break
         scored += end
     return dropped / trials, scored / (trials * n_total)
 
 
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("share", [0.1, 0.5])
 @pytest.mark.parametrize("delta", [0.05, 0.3])
 @pytest.mark.parametrize("n_total", [20, 50, 261])
 def test_a_candidate_that_reaches_the_bar_is_dropped_at_most_delta_of_the_time(
-    delta: float, n_total: int
+    delta: float, n_total: int, share: float, binary: bool
 ) -> None:
     rule = RaceRule(delta=delta)
-    right = n_total // 2  # its full-fold accuracy is exactly the bar: it would be shown
+    right = max(1, round(n_total * share))  # its full-fold accuracy is exactly the bar
     population = np.array([1.0] * right + [0.0] * (n_total - right))
-    rate, _ = _drop_rate(population, right / n_total, rule, 3000)
+    rate, _ = _drop_rate(population, right / n_total, rule, 3000, binary)
     assert rate <= delta
+
+
+def test_the_exact_bound_for_0_1_scores_is_the_hypergeometric_quantile() -> None:
+    def at_most(k: int, n: int, ones: int, n_total: int) -> float:  # exact, in integers
+        ways = sum(math.comb(ones, i) * math.comb(n_total - ones, n - i) for i in range(k + 1))
+        return ways / math.comb(n_total, n)
+
+    for n_total in (7, 20, 50):
+        for n in range(1, n_total):
+            for k in range(n + 1):
+                for alpha in (0.0049, 0.049, 0.29):  # (no exact ties with a probability)
+                    bound = hypergeometric_upper(k, n, n_total, alpha)
+                    possible = range(k, n_total - (n - k) + 1)
+                    expected = max(
+                        m for m in possible if m == k or at_most(k, n, m, n_total) > alpha
+                    )
+                    assert bound == expected, (k, n, n_total, alpha)
+
+
+def test_the_exact_bound_drops_a_weak_candidate_sooner_than_hoeffding() -> None:
+    rule = RaceRule()
+    population = np.array([1.0] * 2 + [0.0] * 48)  # 4 % against a bar of 20 % (BBH's 50)
+    _, share = _drop_rate(population, 0.2, rule, 500)
+    exact_rate, exact_share = _drop_rate(population, 0.2, rule, 500, binary=True)
+    assert exact_rate == 1.0
+    assert exact_share < share - 0.2
 
 
 def test_a_clearly_worse_candidate_is_dropped_early() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SHARED_DATA
+from tests.test_docs import TUTORIALS, blocks
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -45,3 +46,20 @@ def test_the_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = namespace["result"]
     assert getattr(result, "status") == "finished"  # noqa: B009
     assert (tmp_path / "runs" / "api-example" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("section", "tutorial"),
+    [("Your own task", "own-task"), ("Servers", "servers"), ("Scaling out", "scaling-out")],
+)
+def test_each_sections_code_is_a_tutorials_code_that_its_test_runs(
+    section: str, tutorial: str
+) -> None:
+    """The README shows these, test_docs.py runs them: a README block must be (part of) a
+    block of the tutorial it links to that is not marked ``not run``."""
+    text = README.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    assert f"docs/tutorials/{tutorial}.md" in text
+    [page] = [p for p in TUTORIALS if p.stem == tutorial]
+    run = [b.code for b in blocks(page) if b.not_run is None]
+    for code in re.findall(r"```\w*\n(.*?)```", text, flags=re.DOTALL):
+        assert any(code in block for block in run), (section, code)

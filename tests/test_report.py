@@ -250,7 +250,7 @@ BAD: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "a file": (lambda run, tmp: [str(run / "config.json")], "is not a directory"),
     "empty dir": (lambda run, tmp: [str((tmp / "empty").resolve())], "not an opro run directory"),
     "corrupt steps": (_corrupt_steps, "corrupt at line 2"),
-    "labels": (lambda run, tmp: [str(run), "--label", "a", "--label", "b"], "one --label per"),
+    "labels": (lambda run, tmp: [str(run), "--label", "a", "--label", "b"], "give one per run dir"),
     "out dir missing": (
         lambda run, tmp: [str(run), "--out", str(tmp / "no" / "r.html")],
         "does not exist",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,40 @@ def test_the_dataset_is_loaded_and_each_backend_built_once(
     assert loads == ["bbh:boolean_expressions"]
     assert sorted(builds) == sorted(["fake:tests.doubles:boolean_scorer",
                                      "fake:tests.doubles:instruction_proposer"])  # fmt: skip
+
+
+def test_opro_optimize_reaches_the_optimizer_through_the_runner_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CLI -> runner -> optimizer/problem: the functions of our surface and engine modules
+    that run up to the first scorer call, traced as they are called."""
+    called: list[str] = []
+    watched = ("opro.api", "opro.runner", "opro.optimizer", "opro.cli")
+    first_call: list[list[str]] = []
+
+    def profile(frame: Any, event: str, _arg: Any) -> None:
+        module = frame.f_globals.get("__name__", "")
+        if event == "call" and module.startswith(watched):
+            called.append(module)
+        if event == "call" and module == "tests.doubles" and not first_call:
+            first_call.append(list(dict.fromkeys(called)))
+
+    monkeypatch.setattr("sys.argv", ["opro"])
+    args = ["optimize", "--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA),
+            "--scorer", "fake:tests.doubles:boolean_scorer",
+            "--optimizer", "fake:tests.doubles:instruction_proposer", "--steps", "1",
+            "--max-train", "4", "--max-test", "4", "--no-cache", "-q", "--json",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    sys.setprofile(profile)
+    threading.setprofile(profile)
+    try:
+        assert cli.main(args) == 0
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert first_call, "the scorer double was never called"
+    path = [m.split(".")[1] for m in first_call[0]]
+    assert list(dict.fromkeys(path)) == ["cli", "runner", "optimizer"], first_call[0]
 
 
 def test_two_roles_on_one_model_share_one_backend(

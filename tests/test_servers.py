@@ -106,3 +106,35 @@ def test_a_run_logs_to_mlflow_with_a_local_file_store(tmp_path: Path) -> None:
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(steps)
     artifacts = {a.path for a in MlflowClient().list_artifacts(record["run_id"])}
     assert {"summary.json", "config.json", "report.html", "best.txt"} <= artifacts
+
+
+@pytest.mark.slow  # imports LiteLLM (seconds)
+def test_a_litellm_model_completes_through_a_real_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``litellm:openai/MODEL`` with a base URL: LiteLLM's own client speaks to a real
+    OpenAI-compatible server on loopback; the key comes from the variable named, sent as
+    the server expects and never kept in the backend's identity."""
+    from opro.llm.base import BackendOptions
+    from opro.llm.registry import create_backend
+    from opro.types import Request
+
+    monkeypatch.setenv("STUB_KEY", "sk-stub-secret")
+    server = StubServer(reply=lambda body: f" echo: {body['messages'][-1]['content']}").start()
+    try:
+        options = BackendOptions(base_url=server.url, api_key_env="STUB_KEY")
+        llm = create_backend("litellm:openai/stub-model", options)
+        request = Request("Say hi.", 8, 0.0, system="Be brief.")
+        completion = asyncio.run(llm.complete(request))
+    finally:
+        server.stop()
+    assert completion.text == " echo: Say hi."
+    [body] = server.requests
+    assert body["model"] == "stub-model"
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hi."},
+    ]
+    assert body["max_tokens"] == 8
+    assert server.headers_seen[0]["authorization"] == "Bearer sk-stub-secret"
+    assert "sk-stub-secret" not in json.dumps(llm.identity())

@@ -57,12 +57,12 @@ def cannot_write(path: Path, exc: OSError, *, running: bool = False) -> ConfigEr
     """The one-line error for a failed write under a run dir (a full disk, permissions);
     ``running``: the run exists and can be continued once the cause is fixed."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        then = "then continue the run with `opro resume`" if running else "or choose another --out"
+        then = "then continue the run with `opro resume`" if running else "or choose another `out`"
         return ConfigError(
             f"cannot write {path}: no space left on the device: free some space, {then}"
         )
     fix = (
-        "fix that, then continue the run with `opro resume`" if running else "choose another --out"
+        "fix that, then continue the run with `opro resume`" if running else "choose another `out`"
     )
     return ConfigError(f"cannot write {path} ({exc.strerror or exc}): {fix}")
 
@@ -184,19 +184,19 @@ class RunDir:
                     raise cannot_write(run.path, exc) from None
                 raise ConfigError(
                     f"cannot write the run directory {run.path} ({exc.strerror}): "
-                    "choose another --out"
+                    "choose another `out`"
                 ) from None
             run.lock(running=False)
             if (run.path / CONFIG).exists():
                 raise ConfigError(
                     f"{run.path} already holds a run: continue it with `opro resume "
-                    f"{run.path}`, or choose another --out"
+                    f"{run.path}`, or choose another `out`"
                 )
             stray = [name for name in (STEPS, SUMMARY) if (run.path / name).exists()]
             if stray:  # a run's files without its config: never mixed into a new run
                 raise ConfigError(
                     f"{run.path} holds {' and '.join(stray)} but no {CONFIG} (the remains of "
-                    "another run?): choose another --out, or remove them"
+                    "another run?): choose another `out`, or remove them"
                 )
             write_json_atomic(run.path / CONFIG, config.to_json())
             run._wrote = True
@@ -211,7 +211,7 @@ class RunDir:
         run = cls(Path(path))
         if not (run.path / CONFIG).is_file():
             raise ConfigError(
-                f"{run.path} is not an opro run directory (no {CONFIG}): give the --out "
+                f"{run.path} is not an opro run directory (no {CONFIG}): give the `out` "
                 "directory of an `opro optimize`, `opro linreg` or `opro tsp` run"
             )
         run.config()  # readable first: a refused dir is left as it was

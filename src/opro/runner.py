@@ -159,7 +159,7 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
         if code and not options.trust_code:
             raise ConfigError(
                 f"{run.path} names code to import ({', '.join(code)}): resume it only if you "
-                "trust where that run dir came from, with --trust-code"
+                "trust where that run dir came from, with `trust_code`"
             )
         spec = config.spec.with_base_urls(options.base_urls, str(run.path / CONFIG))
         async with Models(spec, config.cache) as models:

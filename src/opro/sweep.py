@@ -317,11 +317,11 @@ def claim(out: Path, plan: SweepPlan) -> None:
             previous = None
         if previous != plan_json(plan):
             raise ConfigError(
-                f"{out} holds another sweep (its sweep.json differs): choose another --out"
+                f"{out} holds another sweep (its sweep.json differs): choose another `out`"
             )
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"{out} exists and is not a sweep directory: choose another --out")
+        raise ConfigError(f"{out} exists and is not a sweep directory: choose another `out`")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -29,7 +29,7 @@ def log_run(run_dir: Path, tracking_uri: str | None, experiment: str = "opro") -
         import mlflow
     except ImportError:
         raise MissingDependency(
-            "--mlflow needs MLflow: pip install 'opro[mlflow]' (or mlflow-skinny)"
+            "`mlflow` needs MLflow: pip install 'opro[mlflow]' (or mlflow-skinny)"
         ) from None
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "./mlruns"
     if "://" not in uri or uri.startswith("file:"):  # asked for by name: MLflow 3 wants an opt-in

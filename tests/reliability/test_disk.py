@@ -136,7 +136,7 @@ def test_a_failed_rename_keeps_the_old_file_and_no_temp_file(
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     monkeypatch.setattr(os, "replace", replace_fails)
-    expected = f"cannot write {target} ({os.strerror(errno.EIO)}): choose another --out"
+    expected = f"cannot write {target} ({os.strerror(errno.EIO)}): choose another `out`"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         write_json_atomic(target, {"version": "new"})
     assert seen == [{"version": "new"}]
@@ -180,7 +180,7 @@ def test_no_space_while_creating_leaves_nothing(
         message = str(raised.value)
         assert "\n" not in message
         assert f"cannot write {out}" in message
-        assert "no space left on the device: free some space, or choose another --out" in message
+        assert "no space left on the device: free some space, or choose another `out`" in message
     assert tree(tmp_path) == ["existing"]
 
 

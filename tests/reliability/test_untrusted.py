@@ -81,7 +81,7 @@ def test_the_python_api_refuses_untrusted_code_too(tmp_path: Path) -> None:
     spec = LinregSpec(optimizer="fake:tests.doubles:linreg_walker", reps=1, engine={"steps": 3})
     out = tmp_path / "run"
     api.start(spec, RunOptions(out=out, caps=api.Caps(max_calls=8), use_cache=False))
-    with pytest.raises(ConfigError, match=r"fake:tests\.doubles:linreg_walker.*trust-code"):
+    with pytest.raises(ConfigError, match=r"fake:tests\.doubles:linreg_walker.*trust_code"):
         api.resume(out, RunOptions(caps=api.Caps(max_calls=100)))
     done = api.resume(out, RunOptions(caps=api.Caps(max_calls=100), trust_code=True))
     assert done.status == "finished"

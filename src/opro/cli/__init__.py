@@ -126,7 +126,9 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     try:
         return run(args)
     except OproError as exc:
-        text = with_flags(str(exc)) if isinstance(exc, ConfigError) else str(exc)
+        # Library errors name settings; here they become flags (a ConfigError's anywhere,
+        # any other's only in `backticks`, never inside a server's echoed text).
+        text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
         message = redact(" ".join(text.split()), secrets)
         head = "opro" if isinstance(exc, Interrupted) else "opro: error"
         display.error(f"{head}: {message}", exc.exit_code)

@@ -45,10 +45,38 @@ def flagged(message: str, names: Iterable[str]) -> str:
     return flag(head.group()) + message[head.end() :]
 
 
-def with_flags(message: str) -> str:
-    """An error's message with every setting named in it shown as its flag: a leading one
-    (``steps must be...``), and any of two words or more anywhere (``set scorer_price``)."""
+OTHER_FLAGS = {
+    # What the library's errors name besides a spec's settings and the caps: RunOptions',
+    # the executors' and the report's fields, shown in `backticks`, as the CLI spells them.
+    "out": "--out",
+    "cache": "--cache",
+    "use_cache=False": "--no-cache",
+    "trust_code": "--trust-code",
+    "labels": "--label",
+    "parallel": "--parallel",
+    "executor='ray'": "--executor ray",
+    "address": "--address",
+    "cpus": "--task-cpus",
+    "gpus": "--task-gpus",
+    "resources": "--task-resource",
+    "retries": "--task-retries",
+    "source": "--source",
+    "base_urls": "--base-url",
+    "mlflow": "--mlflow",
+    "max_retries": "--max-retries",  # opro complete's; a run's roles have their own
+    "n_ctx": "--n-ctx (a run's: --scorer-n-ctx, --optimizer-n-ctx)",
+}
+
+
+def with_flags(message: str, anywhere: bool = True) -> str:
+    """An error's message with every setting named in it shown as its flag: any named in
+    backticks (```metric```, ```use_cache=False```), and with ``anywhere`` a leading one
+    (``steps must be...``) and any of two words or more (``set scorer_price``)."""
     names = {name for kind in kinds() for name in settings_of(kind.spec)} | set(CAPS)
+    known = {name: flag(name) for name in names} | OTHER_FLAGS
+    message = re.sub(r"`([^`\s]+)`", lambda m: known.get(m.group(1), m.group(0)), message)
+    if not anywhere:
+        return message
     message = flagged(message, names)
     spaced = sorted((n for n in names if "_" in n), key=len, reverse=True)
     if not spaced:

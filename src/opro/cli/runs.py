@@ -7,11 +7,12 @@ notice (with the command that continues it) to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
-from opro import api, sweep
+from opro import api, runner, sweep
 from opro.cli.options import (
     add_cache_arguments,
     add_caps_arguments,
@@ -77,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         progress=display_of(args),
     )
-    return finish(api.start(spec, options), args)
+    # The runner itself (no notebook here): CLI -> runner -> optimizer and problem.
+    return finish(asyncio.run(runner.astart(spec, options)), args)
 
 
 def add_resume_command(sub: Any) -> None:
@@ -117,7 +119,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         trust_code=args.trust_code,
         base_urls=dict(args.base_url),
     )
-    result = api.resume(args.dir, options)
+    result = asyncio.run(runner.aresume(args.dir, options))
     if result.already_finished:
         print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
         _track(result.run_dir, args)

@@ -158,7 +158,7 @@ def _download(url: str, rel: str, target: Path, timeout: float) -> None:
         )
     except OSError as exc:
         raise ConfigError(
-            f"cannot write to {target.parent} ({exc.strerror or exc}): pass --data-dir DIR "
+            f"cannot write to {target.parent} ({exc.strerror or exc}): give `data_dir` "
             "naming a writable folder"
         ) from None
     tmp = Path(tmp_name)
@@ -170,7 +170,7 @@ def _download(url: str, rel: str, target: Path, timeout: float) -> None:
             raise ConfigError(
                 f"{url}: the download ({size} bytes) is not the authors' {rel} (SHA-256 "
                 f"{digest[:12]}…, expected {wanted[:12]}…): it is truncated or altered; run "
-                "`opro data fetch` again, or check that --source serves the authors' data/ "
+                "`opro data fetch` again, or check that `source` serves the authors' data/ "
                 f"folder at commit {SOURCE_COMMIT[:7]}"
             )
         make_readable(tmp)
@@ -197,5 +197,8 @@ def _copy_url(url: str, out: BinaryIO, timeout: float) -> tuple[str, int]:
     except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = str(exc) or type(exc).__name__
     raise ConfigError(
-        one_line(f"could not download {url} ({reason}): check your connection or pass --source URL")
+        one_line(
+            f"could not download {url} ({reason}): check your connection or give another "
+            "`source` URL"
+        )
     )

@@ -37,7 +37,7 @@ AQUA_ASK = "What's the answer in (A) (B) (C) (D) (E)?"
 MMLU_ASK = "What's the answer in (A) (B) (C) (D)?"
 
 FETCH_HINT = (
-    "pass --data-dir DIR or set OPRO_DATA_DIR (laid out like the authors' data/ folder), "
+    "give `data_dir` or set OPRO_DATA_DIR (laid out like the authors' data/ folder), "
     "or run `opro data fetch`"
 )
 REFETCH_HINT = "re-download it with `opro data fetch --force`"

@@ -34,6 +34,7 @@ DEFAULT_TRAIN_RATIOS: Mapping[str, float] = MappingProxyType(
         "multiarith": 0.0,
         "aqua": 0.0,
         "mmlu": 0.2,
+        "synthetic": 0.2,
         "jsonl": 0.2,
         "csv": 0.2,
     }
@@ -74,7 +75,7 @@ def subsample(items: Sequence[T], max_items: int, seed: int = 0) -> tuple[T, ...
     ``ConfigError``. The draw is ``np.random.default_rng(seed).choice(len, k, replace=False)``.
     """
     if max_items < 1:
-        raise ConfigError(f"max train {max_items} is too small: pass --max-train N with N >= 1")
+        raise ConfigError(f"max_train {max_items} is too small: give max_train N with N >= 1")
     if max_items >= len(items):
         return tuple(items)
     picked = np.random.default_rng(seed).choice(len(items), max_items, replace=False)

@@ -45,8 +45,8 @@ def rows_of(data: Any, label: str = "the data") -> list[dict[str, Any]]:
     ``datasets.Dataset`` or any iterable of mappings."""
     if isinstance(data, str | bytes | Mapping):
         raise ConfigError(f"{label} is not a list of rows: give a list of dicts or a DataFrame")
-    if hasattr(data, "to_dict") and not isinstance(data, Sequence):
-        data = data.to_dict("records")  # pandas
+    if hasattr(data, "iloc") and hasattr(data, "to_dict"):
+        data = data.to_dict("records")  # pandas (a datasets.Dataset iterates over its rows)
     try:
         rows = [dict(row) for row in cast(Iterable[Mapping[str, Any]], data)]
     except (TypeError, ValueError):
@@ -91,7 +91,7 @@ def to_examples(source: Source, fields: Fields) -> list[Example]:
         if missing:
             raise ConfigError(
                 f"{where} has no field {missing[0]!r} (its fields: {', '.join(map(str, row))}): "
-                "name the fields with --question-field and --answer-field, or fix the file"
+                "name the fields with question_field and answer_field, or fix the file"
             )
         question, answer = row[fields.question], answer_text(row[fields.answer])
         if not isinstance(question, str) or answer is None:
@@ -133,11 +133,11 @@ def split_train(
     """(train, test) indices of ``range(n)``: ``size`` training examples, or ``int(ratio * n)``
     (default 20 %), drawn as the authors draw (legacy numpy, seeded), both ascending."""
     if size is not None and ratio is not None:
-        raise ConfigError("give --train-size or --train-ratio, not both")
+        raise ConfigError("give train_size or train_ratio, not both")
     if size is not None and size >= n:
         raise ConfigError(
-            f"{label} has {n} examples: --train-size {size} leaves none to test on: pass "
-            f"--train-size below {n}, or give the test examples apart with --test-dataset"
+            f"{label} has {n} examples: train_size {size} leaves none to test on: give "
+            f"train_size below {n}, or give the test examples apart with test_dataset"
         )
     count = size if size is not None else int((DEFAULT_RATIO if ratio is None else ratio) * n)
     rng = np.random.RandomState(seed)

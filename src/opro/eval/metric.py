@@ -43,12 +43,18 @@ class Answer:
 
 
 class Metric(Protocol):
+    @property
+    def binary(self) -> bool:
+        """Every score is 0 or 1 (racing then uses an exact bound for 0/1 scores)."""
+        ...
+
     async def __call__(self, answer: Answer, example: Example) -> float: ...
 
 
 @dataclass(frozen=True)
 class AnswerMetric:
     mode: Mode = "strict"
+    binary: bool = True
 
     async def __call__(self, answer: Answer, example: Example) -> float:
         if self.mode == "paper":  # the authors' pipeline reads options from the whole prompt
@@ -75,7 +81,7 @@ class FunctionMetric:
 
     def __init__(self, path: str) -> None:
         module_name, _, attribute = path.rpartition(":")
-        fix = "give --metric module:function, importable from where you run opro"
+        fix = "give `metric` as module:function, importable from where you run opro"
         try:
             function = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError, ValueError) as exc:
@@ -84,6 +90,7 @@ class FunctionMetric:
             raise ConfigError(f"metric {path!r} is not a function: {fix}")
         self.path = path
         self.function: Callable[[str, Example], Any] = function
+        self.binary = False  # it may return any number in [0, 1]
 
     async def __call__(self, answer: Answer, example: Example) -> float:
         value = self.function(answer.text, example)
@@ -106,6 +113,7 @@ class JudgeMetric:
 
     llm: LLM
     max_tokens: int = 4
+    binary: bool = True
 
     async def __call__(self, answer: Answer, example: Example) -> float:
         prompt = prompts.render(
@@ -123,7 +131,7 @@ def metric_for(name: str | None, mode: Mode, judge: LLM | None = None) -> Metric
         return AnswerMetric(mode)
     if name == "judge":
         if judge is None:
-            raise ConfigError("--metric judge needs a judge model: give --judge SPEC")
+            raise ConfigError("`metric` judge needs a judge model: give `judge` SPEC")
         return JudgeMetric(judge)
     if ":" not in name:
         raise ConfigError(

@@ -55,11 +55,11 @@ def scorer_style(api: Api) -> ScorerStyle:
 
 def check_position(position: str, style: ScorerStyle) -> Position:
     if position not in POSITIONS:
-        raise ConfigError(f"unknown --position {position!r}: choose from {', '.join(POSITIONS)}")
+        raise ConfigError(f"unknown `position` {position!r}: choose from {', '.join(POSITIONS)}")
     if position == "A_begin" and style == "chat":
         raise ConfigError(
-            "--position A_begin needs a pre-trained (completion) scorer: a chat model's answer "
-            "cannot be begun for it; use --position Q_begin or Q_end, or --scorer-api completion"
+            "`position` A_begin needs a pre-trained (completion) scorer: a chat model's answer "
+            "cannot be begun for it; use `position` Q_begin or Q_end, or scorer_api completion"
         )
     return position  # type: ignore[return-value]
 
@@ -88,7 +88,7 @@ class ScorerOptions:
     def __post_init__(self) -> None:
         check_position(self.position, self.style)
         if self.max_tokens < 1:
-            raise ConfigError(f"--scorer-max-tokens must be >= 1, got {self.max_tokens}")
+            raise ConfigError(f"scorer_max_tokens must be >= 1, got {self.max_tokens}")
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,9 @@ async def race_instructions(
         live = [
             i
             for i in live
-            if not rule.hopeless(sum(r.score for r in got[i].values()), len(got[i]), n, bar / 100)
+            if not rule.hopeless(
+                sum(r.score for r in got[i].values()), len(got[i]), n, bar / 100, scoring.binary
+            )
         ]
         if not live:
             break

@@ -47,7 +47,7 @@ class LocalExecutor:
 
     def __post_init__(self) -> None:
         if self.parallel < 1:
-            raise ConfigError(f"--parallel must be >= 1 (got {self.parallel})")
+            raise ConfigError(f"`parallel` must be >= 1 (got {self.parallel})")
 
     def run(self, tasks: Sequence[RunTask], watch: SweepWatch) -> None:
         """Run ``tasks`` (in plan order), telling ``watch``; none starts once it is halted."""

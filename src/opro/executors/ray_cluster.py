@@ -69,16 +69,16 @@ class RayExecutor:
 
     def __post_init__(self) -> None:
         if self.cpus < 0 or self.gpus < 0 or any(v <= 0 for v in self.resources.values()):
-            raise ConfigError("--task-cpus and --task-gpus must be >= 0, resources > 0")
+            raise ConfigError("`cpus` and `gpus` must be >= 0, `resources` > 0")
         if self.retries < 0:
-            raise ConfigError(f"--task-retries must be >= 0 (got {self.retries})")
+            raise ConfigError(f"`retries` must be >= 0 (got {self.retries})")
 
     def run(self, tasks: Sequence[RunTask], watch: SweepWatch) -> None:
         try:
             import ray
             from ray.util.queue import Queue
         except ImportError:
-            raise MissingDependency("--executor ray needs Ray: pip install 'opro[ray]'") from None
+            raise MissingDependency("`executor='ray'` needs Ray: pip install 'opro[ray]'") from None
         ours = not ray.is_initialized()
         if ours:
             try:
@@ -86,7 +86,7 @@ class RayExecutor:
             except ConnectionError as exc:
                 raise ConfigError(
                     f"cannot reach the Ray cluster at {self.address or '$RAY_ADDRESS'} ({exc}): "
-                    "start it (`ray start --head`), or fix --address"
+                    "start it (`ray start --head`), or fix `address`"
                 ) from None
         events = Queue(actor_options={"num_cpus": 0})
         try:

@@ -71,8 +71,8 @@ class CallCache:
         existing = next(p for p in self.path.parents if p.exists())
         if self.path.is_dir() or not existing.is_dir():
             raise ConfigError(
-                f"cannot use {self.path} as the call cache (not a file path): pass --cache "
-                "PATH to use another file, or --no-cache"
+                f"cannot use {self.path} as the call cache (not a file path): give another "
+                "file as `cache`, or `use_cache=False`"
             )
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
@@ -155,8 +155,8 @@ class CallCache:
         db = self._connect(create=True)
         if db is None:
             raise ConfigError(
-                f"cannot open the call cache at {self.path}: pass --cache PATH to use another "
-                "file, or --no-cache"
+                f"cannot open the call cache at {self.path}: give another file as `cache`, or "
+                "`use_cache=False`"
             )
         return db
 

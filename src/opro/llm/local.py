@@ -220,7 +220,7 @@ class LocalBackend(LLM):
             try:
                 engine = self._batch_engine(epoch, len(admit))
             except RuntimeError as exc:  # llama.cpp could not make the context (memory)
-                error = FatalLLMError(f"{self.spec}: {exc}: lower --n-ctx")
+                error = FatalLLMError(f"{self.spec}: {exc}: lower `n_ctx`")
                 for job in admit:
                     self._settle(loop, job, error)
                 return
@@ -242,7 +242,7 @@ class LocalBackend(LLM):
             try:
                 finished = engine.step()
             except RuntimeError as exc:  # llama_decode failed
-                error = FatalLLMError(f"{self.spec}: {exc}: lower --n-ctx or the concurrency")
+                error = FatalLLMError(f"{self.spec}: {exc}: lower `n_ctx` or the concurrency")
                 for seq in engine.drop_all():
                     self._settle(loop, seq.key, error)
                 return
@@ -382,7 +382,7 @@ class LocalBackend(LLM):
                 self._llama = None
 
 
-_N_CTX_FIX = "shorten the prompt or raise --n-ctx"
+_N_CTX_FIX = "shorten the prompt or raise `n_ctx`"
 
 
 def _leading_text(request: Request, api: str) -> str:

@@ -144,7 +144,7 @@ class ManagedLLM(LLM):
                 completion = replace(completion, latency_s=time.perf_counter() - started)
             except RetriesExhausted as exc:
                 self.budget.record_failure(self.role)
-                fix = f"try again later, or raise {self._retries_flag}"
+                fix = f"try again later, or raise `{self._retries_setting}`"
                 raise RetriesExhausted(f"{exc}: {fix}") from None
             except LLMError:
                 self.budget.record_failure(self.role)
@@ -156,9 +156,9 @@ class ManagedLLM(LLM):
         return completion
 
     @property
-    def _retries_flag(self) -> str:
-        """The flag raising this role's retry bound (``opro complete``'s has no prefix)."""
-        return "--max-retries" if self.role == "llm" else f"--{self.role}-max-retries"
+    def _retries_setting(self) -> str:
+        """The setting raising this role's retry bound (``opro complete``'s has no prefix)."""
+        return "max_retries" if self.role == "llm" else f"{self.role}_max_retries"
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -138,13 +138,13 @@ class RunSpec(_Frozen):
         for role, url in urls.items():
             if role not in roles:
                 raise ConfigError(
-                    f"--base-url {role}=...: the run has no role {role!r} (its roles: "
+                    f"`base_urls` {role}=...: the run has no role {role!r} (its roles: "
                     f"{', '.join(roles)})"
                 )
             stored = roles[role].base_url
             if not isinstance(stored, str) or redact_url(url) != stored:
                 raise ConfigError(
-                    f"--base-url {role}=... is not the run's {role} URL ({stored}): give that "
+                    f"`base_urls` {role}=... is not the run's {role} URL ({stored}): give that "
                     "very URL (a resume continues with the same server)"
                 )
             update[role] = roles[role].model_copy(update={"base_url": url})
@@ -153,9 +153,8 @@ class RunSpec(_Frozen):
             if role not in update and any(url and REDACTED in url for url in kept):
                 raise ConfigError(
                     f"{where} keeps the {role}'s base URL without its secret "
-                    f"({config.base_url}): give it again with `opro resume --base-url "
-                    f"{role}=URL` (or move the key into an environment variable, "
-                    f"--{role}-api-key-env)"
+                    f"({config.base_url}): give it again, `base_urls` {role}=URL (or move "
+                    f"the key into an environment variable: {role}_api_key_env)"
                 )
         return self.model_copy(update=update) if update else self
 

@@ -39,7 +39,7 @@ def check_nodes(n: int, max_nodes: int, where: str = "the instance") -> None:
     if n > max_nodes:
         raise ConfigError(
             f"{where} has {n} points, over the limit of {max_nodes} (the exact solver needs "
-            "memory growing with the square of the points): raise it with --max-nodes N"
+            "memory growing with the square of the points): raise it with max_nodes N"
         )
 
 
@@ -54,7 +54,7 @@ def load_instance(path: Path | str, max_nodes: int = MAX_NODES) -> list[ts.Point
     if len(raw) > limit:
         raise ConfigError(
             f"TSP instance {path} is over {limit} bytes, too large for {max_nodes} points "
-            "(the limit): give a smaller instance, or raise it with --max-nodes N"
+            "(the limit): give a smaller instance, or raise it with max_nodes N"
         )
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -102,16 +102,16 @@ def validate_points(
 
 def random_points(n: int, seed: int, max_nodes: int = MAX_NODES) -> list[ts.Point]:
     """``tsp_solvers.random_instance`` within the limits, or a one-line error."""
-    check_nodes(n, max_nodes, f"--nodes {n}")
+    check_nodes(n, max_nodes, f"`nodes` {n}")
     if n > GRID_POINTS:
         raise ConfigError(
-            f"--nodes {n}: random instances are drawn from the {GRID_POINTS} integer points "
+            f"`nodes` {n}: random instances are drawn from the {GRID_POINTS} integer points "
             f"of [{ts.COORD_MIN}, {ts.COORD_MAX}]^2; give at most that many"
         )
     if n < 3:
-        raise ConfigError(f"--nodes {n}: a TSP instance needs at least 3 points")
+        raise ConfigError(f"`nodes` {n}: a TSP instance needs at least 3 points")
     if seed < 0:
-        raise ConfigError(f"--seed must be >= 0 (got {seed})")
+        raise ConfigError(f"seed must be >= 0 (got {seed})")
     return ts.random_instance(n, seed)
 
 

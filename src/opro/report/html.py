@@ -44,7 +44,7 @@ def write_report(
     jobs = load_jobs(run_dirs, labels)
     target = Path(out) if out is not None else jobs[0].path / "report.html"
     if target.is_dir():
-        raise ConfigError(f"--out {target} is a directory: give a file name, e.g. report.html")
+        raise ConfigError(f"`out` {target} is a directory: give a file name, e.g. report.html")
     if not target.parent.is_dir():
         raise ConfigError(f"cannot write {target}: {target.parent} does not exist: create it")
     files: dict[str, bytes] = {}

@@ -25,8 +25,8 @@ def load_jobs(paths: Sequence[Path | str], labels: Sequence[str] | None = None) 
     folders = [Path(p) for p in paths]
     if labels is not None and len(labels) != len(folders):
         raise ConfigError(
-            f"got {len(labels)} --label for {len(folders)} run dir(s): give one --label per "
-            "RUN_DIR, in the same order, or none"
+            f"got {len(labels)} `labels` for {len(folders)} run dir(s): give one per run dir, "
+            "in the same order, or none"
         )
     names = list(labels) if labels is not None else default_labels(folders)
     return [load_job(path, name) for path, name in zip(folders, names, strict=True)]
@@ -46,8 +46,7 @@ def load_job(path: Path, label: str) -> JobRecord:
     if not path.is_dir():
         what = "does not exist" if not path.exists() else "is not a directory"
         raise ConfigError(
-            f"{path} {what}: give the --out directory of an `opro optimize`, `opro linreg` "
-            "or `opro tsp` run"
+            f"{path} {what}: give the `out` directory of a run (optimize, linreg, tsp)"
         )
     folder = RunDir.open(path)
     config = folder.config()

@@ -129,7 +129,8 @@ class InstructionsSpec(RunSpec):
         None,
         description="how an answer is scored: by the data's answer kind (default), or as "
         "numeric, boolean, choice or text; judge (an LLM judge); or module:function, your "
-        "(prediction, example) -> float in [0, 1] or bool, sync or async",
+        "(prediction, example) -> float in [0, 1] or bool, sync or async (in Python also the "
+        "function itself, kept as its module:function)",
     )
     judge: LLMConfig | None = Field(
         None, description="the judge's model for --metric judge (default: the scorer's)"
@@ -155,6 +156,22 @@ class InstructionsSpec(RunSpec):
                 data = data | {key: InlineData(rows=tuple(rows_of(value, key)))}
         return data
 
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _function_by_its_path(cls, value: Any) -> Any:
+        """A metric function given itself is kept as its import path, which config.json
+        records so that resume and report find it again (a notebook's own functions are
+        ``__main__:name``, found again in the same kernel)."""
+        if not callable(value):
+            return value
+        module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
+        if not module or not name.isidentifier():
+            raise ConfigError(
+                f"metric {value!r} cannot be found again by its name (a lambda or a function "
+                "defined inside another): define it at the top level of a module or notebook"
+            )
+        return f"{module}:{name}"
+
     @model_validator(mode="after")
     def _position_fits_the_scorer(self) -> InstructionsSpec:
         if self.position is not None and self.scorer_style is not None:
@@ -177,7 +194,7 @@ class InstructionsSpec(RunSpec):
         if self.instruction_in == "system" and scoring != "chat":
             raise ConfigError(
                 "instruction_in: a pre-trained scorer has no system message: use "
-                "--instruction-in user, or a chat scorer"
+                "instruction_in user, or a chat scorer"
             )
         tokens = self.engine.max_tokens or (PRETRAINED_MAX_TOKENS if style == "pretrained" else 256)
         return self.model_copy(
