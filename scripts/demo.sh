@@ -20,7 +20,7 @@ fi
 TASK=$(bash scripts/demo_task.sh)
 NOTE="The BBH experiment runs 4 such steps: same result here."
 if [ "$TASK" != bbh:hyperbaton ]; then
-  NOTE="No BIG-Bench Hard file here and no network: questions opro generates, not BBH's."
+  NOTE="No BIG-Bench Hard file here and none fetched: questions opro generates, not BBH's."
 fi
 
 cat <<EOF

@@ -184,12 +184,12 @@ def test_transfer_sets_cannot_be_optimised_without_a_way_out(data_env: Path) -> 
     for name in ("multiarith", "aqua"):
         with pytest.raises(ConfigError) as exc:
             load_dataset(name).check_trainable()
-        one_line_error(exc, "transfer test set", "optimise on gsm8k", f"dataset {name}")
+        one_line_error(exc, "transfer test set", "optimise on gsm8k", f"--dataset {name}")
     load_dataset("aqua", train_ratio=0.5).check_trainable()
     load_dataset("bbh:navigate").check_trainable()
     apis = {"scorer": "completion", "optimizer": "completion"}
     spec = InstructionsSpec(dataset="aqua").resolved(apis)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="opro evaluate, dataset aqua"):  # `opro optimize`
+    with pytest.raises(ConfigError, match="opro evaluate --dataset aqua"):  # `opro optimize`
         INSTRUCTIONS.build(spec, {"scorer": FakeLLM("echo")})
 
 

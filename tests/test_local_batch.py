@@ -120,7 +120,7 @@ def test_a_prompt_that_fills_the_window_fails_alone_and_max_tokens_is_cut_to_fit
 
     ok1, too_long, ok2, cut = run(go)
     assert isinstance(too_long, FatalLLMError)
-    assert "--n-ctx" in str(too_long)
+    assert "`n_ctx`" in str(too_long)  # a setting; the CLI shows its flags
     assert "\n" not in str(too_long)
     for ok in (ok1, ok2):
         assert isinstance(ok, Completion)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,7 @@ def test_failures_beyond_the_retry_bound_stop_the_run_and_resume_finishes_it(
         stopped = optimize(flaky, out, "--scorer-max-retries", "1", "--optimizer-max-retries", "1")
         assert stopped.returncode == 4, stopped.stderr
         assert "opro resume" in stopped.stderr
+        assert re.search(r"raise --(scorer|optimizer)-max-retries", stopped.stderr)  # its flag
         summary = json.loads(stopped.stdout)
         assert summary["status"] == "stopped"
         assert summary["stop_reason"] == "llm_error"

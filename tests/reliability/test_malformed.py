@@ -76,7 +76,7 @@ def test_malformed_replies_past_the_retries_fail_and_raise_retries_exhausted(
             StackOptions(role="scorer", retry=RetryPolicy(max_retries=1, base_delay_s=0.01)),
             cache=CallCache(tmp_path / "calls.sqlite"),
         )
-        with pytest.raises(RetriesExhausted, match=r"malformed reply.*--scorer-max-retries"):
+        with pytest.raises(RetriesExhausted, match=r"malformed reply.*`scorer_max_retries`"):
             asyncio.run(llm.complete(Request("hi", 8, 0.0)))
     assert rows(tmp_path / "calls.sqlite") == []
 

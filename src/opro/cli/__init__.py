@@ -126,8 +126,8 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     try:
         return run(args)
     except OproError as exc:
-        # Library errors name settings; here they become flags (a ConfigError's anywhere,
-        # any other's only in `backticks`, never inside a server's echoed text).
+        # Library errors name settings; here they become flags: a ConfigError's anywhere,
+        # any other's only where our own text names one in `backticks`.
         text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
         message = redact(" ".join(text.split()), secrets)
         head = "opro" if isinstance(exc, Interrupted) else "opro: error"

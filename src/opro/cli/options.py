@@ -64,7 +64,7 @@ OTHER_FLAGS = {
     "base_urls": "--base-url",
     "mlflow": "--mlflow",
     "max_retries": "--max-retries",  # opro complete's; a run's roles have their own
-    "n_ctx": "--n-ctx (a run's: --scorer-n-ctx, --optimizer-n-ctx)",
+    "n_ctx": "--n-ctx (a run's: --scorer-n-ctx, --optimizer-n-ctx, --judge-n-ctx)",
 }
 
 

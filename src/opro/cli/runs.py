@@ -21,6 +21,7 @@ from opro.cli.options import (
     given,
     path_arg,
     spec_from,
+    with_flags,
 )
 from opro.errors import ConfigError, OproError
 from opro.executors import Executor, LocalExecutor, RunTask, TaskResult, run_sweep
@@ -150,7 +151,7 @@ def finish(result: RunResult, args: argparse.Namespace) -> int:
             print(f"report: {report}")
     if result.status != "finished":
         display.notice(
-            f"opro: run stopped ({result.stop_reason}): {result.message} "
+            f"opro: run stopped ({result.stop_reason}): {with_flags(result.message, False)} "
             f"— continue with `opro resume {result.run_dir}`"
         )
     return 4 if result.stop_reason == "llm_error" else 0
@@ -321,8 +322,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for run, result in zip(runs, outcome.results, strict=True):
             if result is not None and result.status != "finished":
                 display.notice(
-                    f"opro: sweep stopped at {run.directory} ({result.status}: {result.reason}): "
-                    + _how(result, run)
+                    f"opro: sweep stopped at {run.directory} ({result.status}: "
+                    f"{with_flags(result.reason, False)}): " + _how(result, run)
                 )
         return outcome.exit_code
     summaries = [sweep.read_summary(run.directory) for run in runs]

@@ -36,12 +36,12 @@ QUESTION = "Which sentence has the correct adjective order:\nOptions:\n(A) {a}\n
 
 def adjective_order(size: int = SIZE, seed: int = SEED) -> list[Example]:
     """``size`` questions (choice, answered "(A)" or "(B)", as many of each as can be)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)  # frozen by NumPy: the same draws in every version
     right_is_a = [i < size // 2 for i in range(size)]
     rng.shuffle(right_is_a)
     examples = []
     for i, a_first in enumerate(right_is_a):
-        count = int(rng.integers(2, 6))  # 2 to 5 adjectives, each from its own category
+        count = int(rng.randint(2, 6))  # 2 to 5 adjectives, each from its own category
         categories = sorted(rng.choice(len(ORDER), size=count, replace=False))
         words = [str(rng.choice(ORDER[c][1])) for c in categories]
         wrong = list(words)

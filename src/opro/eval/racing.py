@@ -75,8 +75,10 @@ class RaceRule:
     def hopeless(
         self, total: float, n: int, n_total: int, bar: float, binary: bool = False
     ) -> bool:
-        """True when the candidate's full-fold mean is confidently under ``bar`` (in [0, 1])."""
-        return n < n_total and self.upper_bound(total, n, n_total, binary) < bar
+        """True when the candidate's full-fold mean is confidently under ``bar`` (in [0, 1]).
+        (A bound within 1e-9 of the bar counts as reaching it: the bar comes from a score
+        rounded to 6 decimals, the exact bound is a whole count over N.)"""
+        return n < n_total and self.upper_bound(total, n, n_total, binary) < bar - 1e-9
 
 
 def hypergeometric_upper(k: int, n: int, n_total: int, alpha: float) -> int:

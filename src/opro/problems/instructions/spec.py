@@ -53,7 +53,8 @@ class InstructionsSpec(RunSpec):
     kind: Literal["instructions"] = "instructions"
     engine: InstructionsEngine = InstructionsEngine()
     dataset: str | InlineData = Field(
-        description="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, or your own: jsonl:PATH, "
+        description="gsm8k, bbh:TASK, multiarith, aqua, mmlu:SUBJECT, synthetic:adjective_order "
+        "(generated, offline), or your own: jsonl:PATH, "
         "csv:PATH (in Python also a list of dicts, a DataFrame, a datasets.Dataset)"
     )
     test_dataset: str | InlineData | None = Field(
