@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SENTINEL_KEY = "sk-SENTINEL-0123456789abcdefSECRET"
 PYTHONPATH = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+
+
+def ctrl_c_default() -> None:
+    """A child's ``preexec_fn``: Ctrl-C handled, as from a terminal, even when pytest itself
+    was started in the background of a script (where SIGINT is ignored, and children
+    inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 """For subprocesses: this checkout's package first (a git worktree beside an editable install
 must test its own code), then the tests' doubles (``fake:tests.doubles:...``)."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHONPATH, Ran, assert_one_line_error
+from tests.conftest import PYTHONPATH, Ran, assert_one_line_error, ctrl_c_default
 
 SHUFFLER = ["--optimizer", "fake:tests.doubles:tsp_shuffler"]
 
@@ -123,7 +123,7 @@ def test_a_signal_stops_the_exact_solver_at_once(
     proc = subprocess.Popen(
         [sys.executable, "-m", "opro.cli", "-q", *command, "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH), preexec_fn=ctrl_c_default,
     )  # fmt: skip
     time.sleep(8)  # started, and solving (a 300-point instance is not proven in minutes)
     assert proc.poll() is None, proc.communicate()

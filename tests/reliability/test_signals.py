@@ -21,17 +21,12 @@ from pathlib import Path
 import pytest
 
 from opro.testing.stub_server import StubServer
-from tests.conftest import PYTHONPATH, SHARED_DATA, Ran, assert_one_line_error
+from tests.conftest import PYTHONPATH, SHARED_DATA, Ran, assert_one_line_error, ctrl_c_default
 from tests.doubles import steps_of, summary_of
 
 
-def _ctrl_c_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def spawn(*args: str, sigint: Callable[[], None] | None = _ctrl_c_default) -> subprocess.Popen[str]:
-    """``opro ARGS`` as from a terminal: Ctrl-C handled, even when pytest itself was started
-    in the background of a script (where SIGINT is ignored, and children inherit that)."""
+def spawn(*args: str, sigint: Callable[[], None] | None = ctrl_c_default) -> subprocess.Popen[str]:
+    """``opro ARGS`` as from a terminal (see ``ctrl_c_default``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "opro.cli", "-q", *args],
         stdout=subprocess.PIPE,
