@@ -212,6 +212,29 @@ def test_an_llm_judge_and_function_metrics(tmp_path: Path) -> None:
         spec(metric=lambda prediction, example: 1.0)
 
 
+def test_a_notebooks_own_metric_is_found_again_by_its_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function defined in a notebook lives in ``__main__`` (the kernel's namespace): its
+    recorded path ``__main__:name`` imports it again in the same process."""
+    import types
+
+    from tests.own_metric import names_the_label
+
+    notebook = types.ModuleType("__main__")
+
+    def says_label(prediction: str, example: Any) -> bool:
+        return bool(names_the_label(prediction, example))
+
+    says_label.__module__, says_label.__qualname__ = "__main__", "says_label"  # top level
+    notebook.says_label = says_label  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    given = spec(metric=says_label)
+    assert given.metric == "__main__:says_label"
+    by_path = opro.evaluate(spec(), ["Think."], split="all")
+    assert opro.evaluate(given, ["Think."], split="all").results[0].accuracy == (
+        by_path.results[0].accuracy
+    )
+
+
 def test_one_accuracy_scale_everywhere(tmp_path: Path) -> None:
     result = run_cli("evaluate", "--dataset", f"jsonl:{_jsonl(tmp_path)}", "--scorer", SCORER,
                      "--scorer-api", "chat", "--instruction", "Think.", "--split", "all",
