@@ -204,6 +204,40 @@ def test_states_failures_are_never_scored_as_wrong() -> None:
         asyncio.run(score_instructions(llm, ["Go."], _examples(), ScorerOptions()))
 
 
+@pytest.mark.parametrize(
+    ("position", "question_major"),
+    [("A_begin", True), ("Q_end", True), ("Q_begin", False), ("before_Q", False)],
+)
+def test_the_grid_sends_prompts_beginning_alike_together(
+    position: str, question_major: bool
+) -> None:
+    """Question by question when the prompt starts with the question (the embedded model
+    then reads it once for all instructions), else instruction by instruction; each
+    instruction's results stay in its examples' order, whatever order the calls went in."""
+    asked: list[str] = []
+
+    def answer(request: Request) -> str:
+        asked.append(request.prompt)
+        if "Go." in request.prompt:  # right on every question; "Stop." says True always
+            return " True" if "question 1" in request.prompt else " False"
+        return " True"
+
+    llm = _managed(FakeLLM.from_function(answer))
+    options = ScorerOptions(position=position, max_tokens=8)  # type: ignore[arg-type]
+    instructions, examples = ["Go.", "Stop."], _examples()[:3]
+    results = asyncio.run(score_instructions(llm, instructions, examples, options))
+    expected = [
+        scorer_prompt(instructions[i], examples[j].question, position, "base")  # type: ignore[arg-type]
+        for i, j in (
+            [(i, j) for j in range(3) for i in range(2)]
+            if question_major
+            else [(i, j) for i in range(2) for j in range(3)]
+        )
+    ]
+    assert asked == expected
+    assert [r.marks for r in results] == ["111", "010"]
+
+
 def test_mcnemar_exact() -> None:
     assert binomial_two_sided(0, 0) == 1.0
     assert binomial_two_sided(10, 0) == pytest.approx(2 / 1024)

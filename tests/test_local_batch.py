@@ -82,6 +82,39 @@ def test_a_request_gets_the_same_text_alone_or_in_a_batch(batched: LocalBackend)
         assert [c.usage for c in together[:3]] == [c.usage for c in alone]
 
 
+def step_prompts(questions: int) -> list[str]:
+    """A step's scoring on bbh:date_understanding at A_begin: each question under several
+    instructions, so that prompts begin alike (100-200 tokens of question in common)."""
+    path = SHARED_DATA / "BIG-Bench-Hard-data" / "date_understanding.json"
+    examples = json.loads(path.read_text())["examples"][:questions]
+    instructions = ["", "Let's think step by step.", "Take a deep breath.", "Solve it."]
+    return [f"Q: {e['input']}\n\nA: {i}".rstrip() for e in examples for i in instructions]
+
+
+def test_prompts_beginning_alike_read_their_start_once_and_keep_their_text(
+    batched: LocalBackend,
+) -> None:
+    """The second of each question's prompts copies the first's KV cells for the question
+    and reads only its own end; its text is the one it gets alone, and its first token is
+    the one llama-cpp-python's own whole read of the prompt gives."""
+    prompts = step_prompts(3)
+    greedy = [Request(p, max_tokens=40, stop=STOP) for p in prompts]
+    sampled = [Request(p, max_tokens=20, temperature=1.0, sample=1, seed=3) for p in prompts]
+    for requests in (greedy, sampled):
+        alone = [complete_all(batched, [r])[0] for r in requests]
+        copied_before = batched._engine.copied  # type: ignore[union-attr]
+        together = complete_all(batched, requests)
+        copied = batched._engine.copied - copied_before  # type: ignore[union-attr]
+        assert [c.text for c in together] == [c.text for c in alone]
+        assert [c.usage for c in together] == [c.usage for c in alone]
+        total = sum(c.usage.prompt_tokens for c in together)
+        assert copied > total / 2, (copied, total)  # 9 of the 12 prompts take the question
+    firsts = complete_all(batched, [Request(p, max_tokens=1) for p in prompts])
+    batched._load().reset()
+    refs = [batched._generate(Request(p, max_tokens=1)) for p in prompts]
+    assert [c.text for c in firsts] == [c.text for c in refs]
+
+
 def test_stop_strings_cut_the_text_and_lengths_are_reported(batched: LocalBackend) -> None:
     prompt = "Counting: 1, 2, 3, 4, 5,"
     (free,) = complete_all(batched, [Request(prompt, max_tokens=12)])

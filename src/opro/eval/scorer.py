@@ -4,7 +4,8 @@ Owns the scorer's prompt (``prompts/scorer.jinja``: the Q/A pattern for pre-trai
 models, one user turn for chat models, the instruction at one of four positions), the
 optional second pass that asks a pre-trained scorer for its final answer, and the grid of
 (instruction × example) calls, all submitted at once so that one bounded pool (the LLM
-stack's semaphore) runs them. Decoding is greedy and zero-shot.
+stack's semaphore) runs them, in the order that sends prompts beginning alike together
+(``question_first``). Decoding is greedy and zero-shot.
 
 Racing (``race_instructions``, ``opro.eval.racing``) scores in rounds and leaves the
 examples of a dropped candidate ``unscored``. Every scored example ends in one of four
@@ -19,6 +20,7 @@ because a cap was reached: left out of the accuracy, as ``failed`` is.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +71,20 @@ def scorer_prompt(instruction: str, question: str, position: Position, style: Sc
         "scorer.jinja",
         {"instruction": instruction, "question": question, "position": position, "style": style},
     )
+
+
+@functools.cache
+def _question_leads(position: Position, style: ScorerStyle) -> bool:
+    text = scorer_prompt("\x01", "\x02", position, style)
+    return text.index("\x02") < text.index("\x01")
+
+
+def question_first(options: ScorerOptions) -> bool:
+    """Whether the scorer's prompts begin with the question (A_begin, Q_end): the grid then
+    goes out question by question, else instruction by instruction, so that prompts with a
+    common start are in flight together. The embedded model reads that start once
+    (``opro.llm.prefix``) and a server's prefix cache finds it; no answer depends on it."""
+    return options.instruction_in == "user" and _question_leads(options.position, options.style)
 
 
 @dataclass(frozen=True)
@@ -215,11 +231,15 @@ async def score_instructions(
             progress.examples_scored(done, total)
         return result
 
-    grid = [one(i, ex) for i in range(len(instructions)) for ex in examples]
-    results = await gather_or_cancel(grid)
-    n = len(examples)
+    rows, columns = range(len(instructions)), range(len(examples))
+    if question_first(options):
+        pairs = [(i, j) for j in columns for i in rows]
+    else:
+        pairs = [(i, j) for i in rows for j in columns]
+    answered = await gather_or_cancel([one(i, examples[j]) for i, j in pairs])
+    results = dict(zip(pairs, answered, strict=True))
     return [
-        InstructionScore(ins, tuple(results[i * n : (i + 1) * n]), finished[i] - started)
+        InstructionScore(ins, tuple(results[i, j] for j in columns), finished[i] - started)
         for i, ins in enumerate(instructions)
     ]
 
@@ -238,9 +258,8 @@ async def race_instructions(
     """Score each instruction in ``rule``'s rounds over ``order`` (positions in ``examples``,
     the same for every instruction), dropping after each round those whose accuracy on
     all of ``examples`` is confidently under ``bar`` (percent); a dropped one's remaining
-    examples are ``unscored``. A round's calls go out at once, question by question (the
-    same question under every instruction together). A failed call propagates, as in
-    ``score_instructions``."""
+    examples are ``unscored``. A round's calls go out at once, in ``question_first``'s
+    order. A failed call propagates, as in ``score_instructions``."""
     scoring = metric or AnswerMetric(options.mode)
     started = time.monotonic()
     n = len(examples)
@@ -250,6 +269,8 @@ async def race_instructions(
     done = 0
     for end in rule.ends(n):
         pairs = [(i, j) for j in order[done:end] for i in live]
+        if not question_first(options):
+            pairs.sort(key=lambda pair: pair[0])  # stable: each instruction's in order
         done = end
         results = await gather_or_cancel(
             [_answer(llm, instructions[i], examples[j], options, scoring) for i, j in pairs]

@@ -20,6 +20,9 @@ only within limits, and the engine keeps inside them:
 
 * one KV stream per sequence: its cells hold positions 0, 1, ... as when it is alone;
 * a prompt is read alone, so its micro-batches do not depend on what else is queued;
+* a prompt that begins as a seated sequence's does (the same question under 8 instructions,
+  one meta-prompt for 8 samples) copies the KV cells of the shared start from it and reads
+  only the rest, cut where the numbers stay those of a whole read (``prefix.py``);
 * llama.cpp splits a batch over several streams into micro-batches of *consecutive*
   sequence ids, and its matrix kernels round differently below 8 rows and (repacked Q4_K
   weights) for the rows past a multiple of 4. So a decode batch is the slots ``lo..hi``
@@ -50,7 +53,9 @@ from typing import Any
 
 import numpy as np
 
-PAD_ROWS = 8
+from opro.llm import prefix
+
+PAD_ROWS = prefix.PAD_ROWS
 """A decode batch has at least this many rows (or ``n_slots``, if fewer), in fours."""
 
 
@@ -70,7 +75,9 @@ class Sequence:
     stop: tuple[bytes, ...] = ()
     slot: int = -1
     fed: int = 0
-    """Prompt tokens already decoded."""
+    """Prompt tokens in its KV cells (read, or copied from another sequence)."""
+    copied: int = 0
+    """Prompt tokens whose KV cells were copied from another sequence instead of read."""
     tokens: list[int] = field(default_factory=list)
     """Generated tokens (an end-of-generation token is not kept)."""
     data: bytearray = field(default_factory=bytearray)
@@ -115,6 +122,11 @@ class BatchEngine:
         self._pad_token = max(0, int(llama_cpp.llama_vocab_bos(self._vocab)))
         self.n_ctx = min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx)))
         self.n_batch = n_batch
+        self._share_within = prefix.shareable_length(
+            int(llama_cpp.llama_model_n_swa(model)), n_batch, n_ctx
+        )
+        self.copied = 0
+        """Prompt tokens copied from other sequences so far, not read."""
         self._slots: list[Sequence | None] = [None] * n_slots
         self._waiting: deque[Sequence] = deque()
         self._pieces: dict[int, bytes] = {}
@@ -191,6 +203,7 @@ class BatchEngine:
         while self._waiting and None in self._slots:
             seq = self._waiting.popleft()
             self._seat(seq, self._slots.index(None))
+            self._share_prefix(seq)
             if self._advance(seq, self._next_token(seq, self._read_prompt(seq))):
                 finished.append(seq)
                 self.drop(seq)
@@ -229,13 +242,34 @@ class BatchEngine:
             self._slots[seq.slot], self._slots[free[0]] = None, seq
             seq.slot = free[0]
 
+    def _share_prefix(self, seq: Sequence) -> None:
+        """Give the newly seated ``seq`` the KV cells of the longest prompt start it shares
+        with a seated sequence, cut where reading the rest gives a whole read's numbers."""
+        best, donor = 0, None
+        for other in self.live():
+            if other is seq or other.fed + len(other.tokens) > self._share_within:
+                continue
+            shared = prefix.common_length(seq.prompt, other.prompt, other.fed)
+            cut = prefix.cut_point(len(seq.prompt), shared, self.n_batch)
+            if cut > best:
+                best, donor = cut, other
+        if donor is None or best < prefix.MIN_SHARED:
+            return
+        lc = self._lc
+        lc.llama_memory_seq_cp(self._memory, donor.slot, seq.slot, -1, -1)  # at next decode
+        if not lc.llama_memory_seq_rm(self._memory, seq.slot, best, -1):
+            lc.llama_memory_seq_rm(self._memory, seq.slot, -1, -1)
+            return
+        seq.fed = seq.copied = best
+        self.copied += best
+
     def _read_prompt(self, seq: Sequence) -> int:
-        """Decode ``seq``'s prompt alone (in chunks of ``n_batch``), as a one-sequence
-        context would: its cache and first token do not depend on other sequences.
-        Returns the batch row holding the logits of its last token."""
+        """Decode ``seq``'s prompt alone (from what it holds, in chunks ending at multiples
+        of ``n_batch``), as a one-sequence context would: its cache and first token do not
+        depend on other sequences. Returns the batch row holding its last token's logits."""
         n = 0
         while seq.fed < len(seq.prompt):
-            chunk = seq.prompt[seq.fed : seq.fed + self.n_batch]
+            chunk = seq.prompt[seq.fed : (seq.fed // self.n_batch + 1) * self.n_batch]
             n = len(chunk)
             self._token[:n] = chunk
             self._pos[:n] = np.arange(seq.fed, seq.fed + n, dtype=np.int32)
