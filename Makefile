@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/llm_layer.py
 	$(BIN)/python benchmarks/evaluate_latency.py
 	$(BIN)/python benchmarks/embedded_scoring.py
+	$(BIN)/python benchmarks/embedded_scoring.py --workload step
 	$(BIN)/python benchmarks/tsp_baselines.py
 
 # The docs site at http://127.0.0.1:8000, rebuilt on every edit (tests/test_docs.py builds it
