@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from opro.testing.stub_server import stub_process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,17 +38,10 @@ def main() -> int:
         default=os.environ.get("OPRO_DATA_DIR") or str(ROOT.parent / "shared" / "data"),
     )
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "opro.testing.stub_server", "--latency", str(args.latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().strip()
     n = 261
     ideal = math.ceil(n / args.concurrency) * args.latency
     rows = []
-    try:
+    with stub_process(args.latency) as (_, url):
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory() as cache:
                 command = [
@@ -75,9 +70,6 @@ def main() -> int:
                     }
                 )
             )
-    finally:
-        server.terminate()
-        server.wait(10)
     print(
         f"\nideal {ideal:.2f} s (ceil({n}/{args.concurrency}) x {args.latency} s); "
         f"sequential (authors' loop) {n * args.latency:.1f} s"

@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from opro.testing.stub_server import stub_process
+
 TARGET = 1.3
 
 
@@ -91,48 +93,37 @@ def main() -> int:
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
     env["OPENAI_API_KEY"] = "sk-benchmark"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "opro.testing.stub_server", "--latency", str(args.latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().strip()
     ideal = math.ceil(args.calls / args.concurrency) * args.latency
     rows: list[dict[str, float]] = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            data = dataset(Path(tmp), args.calls)
-            one = command(data, url, args.concurrency, Path(tmp) / "calls-one.sqlite")
-            _, startup = run_client([*one, "--max-examples", "1"], env)
-            for repeat in range(args.repeats):
-                cache = Path(tmp) / f"calls-{repeat}.sqlite"
-                served, machine = cpu(server.pid), busy_cpu()
-                started = time.perf_counter()
-                report, client = run_client(command(data, url, args.concurrency, cache), env)
-                wall = time.perf_counter() - started
-                served = cpu(server.pid) - served
-                others = busy_cpu() - machine - client - served
-                assert report["n"] == args.calls, report["n"]
-                assert report["usage"]["calls"] == args.calls, report["usage"]
-                elapsed = float(report["elapsed_s"])
-                row = {
-                    "repeat": repeat,
-                    "elapsed_s": elapsed,
-                    "ideal_s": ideal,
-                    "ratio": round(elapsed / ideal, 3),
-                    "client_cpu_s": round(client, 2),
-                    "client_cpu_ms_per_call": round(1000 * (client - startup) / args.calls, 2),
-                    "server_cpu_ms_per_call": round(1000 * served / args.calls, 2),
-                    "others_cores": round(max(0.0, others) / wall, 2),
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-            if args.profile is not None:
-                profile(data, url, args, Path(tmp) / "calls-profile.sqlite", env)
-    finally:
-        server.terminate()
-        server.wait(10)
+    with stub_process(args.latency) as (server, url), tempfile.TemporaryDirectory() as tmp:
+        data = dataset(Path(tmp), args.calls)
+        one = command(data, url, args.concurrency, Path(tmp) / "calls-one.sqlite")
+        _, startup = run_client([*one, "--max-examples", "1"], env)
+        for repeat in range(args.repeats):
+            cache = Path(tmp) / f"calls-{repeat}.sqlite"
+            served, machine = cpu(server.pid), busy_cpu()
+            started = time.perf_counter()
+            report, client = run_client(command(data, url, args.concurrency, cache), env)
+            wall = time.perf_counter() - started
+            served = cpu(server.pid) - served
+            others = busy_cpu() - machine - client - served
+            assert report["n"] == args.calls, report["n"]
+            assert report["usage"]["calls"] == args.calls, report["usage"]
+            elapsed = float(report["elapsed_s"])
+            row = {
+                "repeat": repeat,
+                "elapsed_s": elapsed,
+                "ideal_s": ideal,
+                "ratio": round(elapsed / ideal, 3),
+                "client_cpu_s": round(client, 2),
+                "client_cpu_ms_per_call": round(1000 * (client - startup) / args.calls, 2),
+                "server_cpu_ms_per_call": round(1000 * served / args.calls, 2),
+                "others_cores": round(max(0.0, others) / wall, 2),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        if args.profile is not None:
+            profile(data, url, args, Path(tmp) / "calls-profile.sqlite", env)
 
     def median(key: str) -> float:
         return statistics.median(row[key] for row in rows)

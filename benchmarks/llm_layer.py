@@ -18,8 +18,6 @@ import asyncio
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,21 +26,8 @@ from opro.llm.base import BackendOptions
 from opro.llm.cache import CallCache
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
 from opro.llm.usage import Budget
+from opro.testing.stub_server import stub_process
 from opro.types import Request
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "opro.testing.stub_server", "--latency", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit("the stub server did not start")
-    return proc, url
 
 
 async def run_calls(llm: ManagedLLM, calls: int) -> float:
@@ -93,17 +78,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     os.environ.pop("OPENAI_API_KEY", None)
-    proc, url = start_server(args.latency)
     results = []
-    try:
+    with stub_process(args.latency) as (_, url):
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 result = one_repeat(url, args, Path(tmp) / "calls.sqlite")
             print(json.dumps(result), flush=True)
             results.append(result)
-    finally:
-        proc.terminate()
-        proc.wait(5)
     ratios = sorted(r["ratio"] for r in results)
     hits = sorted(r["cache_hits_per_s"] for r in results)
     print(

@@ -70,7 +70,7 @@ class Outcome:
 async def one_run(seed: int, mode: str, steps: int, n_train: int) -> Outcome:
     train = tuple(Example(f"question {i}", "True", "boolean", i) for i in range(n_train))
     test = train[:1]
-    dataset = Dataset("simulated", "simulated", "boolean", train, test)  # type: ignore[arg-type]
+    dataset = Dataset("simulated", "simulated", "boolean", train, test)
     spec = InstructionsSpec.model_validate(
         {
             "dataset": "simulated",

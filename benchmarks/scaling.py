@@ -42,12 +42,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from opro.testing.stub_server import StubServer
+from opro.testing.stub_server import StubServer, stub_process
 
 RUNS, SAMPLES = 16, 4
 SMALL = 40  # pairs of the overhead's baseline evaluation
@@ -168,22 +168,8 @@ def ray_cluster(wanted: bool) -> Iterator[str | None]:
 @contextmanager
 def stub_processes(n: int, latency: float, concurrency: int | None) -> Iterator[list[str]]:
     """``n`` stub servers, each its own process (as replicas on other machines would be)."""
-    flags = ["--latency", str(latency)]
-    flags += [] if concurrency is None else ["--max-concurrency", str(concurrency)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "opro.testing.stub_server", *flags],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    try:
-        yield [p.stdout.readline().strip() for p in procs if p.stdout is not None]
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+    with ExitStack() as stack:
+        yield [stack.enter_context(stub_process(latency, concurrency))[1] for _ in range(n)]
 
 
 def evaluate_once(urls: list[str], pairs: int, work: Path, concurrency: int) -> Row:

@@ -16,7 +16,7 @@ from opro.llm.limits import RetryPolicy
 from opro.llm.openai import POOL_SIZE, OpenAIBackend
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
 from opro.llm.usage import Budget
-from opro.testing.stub_server import StubServer, plan_from
+from opro.testing.stub_server import StubServer, plan_from, stub_process
 from opro.types import Request
 from tests.conftest import SENTINEL_KEY
 
@@ -130,6 +130,15 @@ def test_unreachable_server_is_a_fatal_error_naming_the_url(key) -> None:  # typ
 def test_local_servers_need_no_key(server_factory) -> None:  # type: ignore[no-untyped-def]
     server = serve(server_factory)
     assert complete(stack(server), Request("x")).text
+
+
+def test_a_stub_server_in_its_own_process_answers_then_ends() -> None:
+    """The benchmarks' server (``stub_process``): a separate process, its URL, ended on exit."""
+    with stub_process(0.0) as (proc, url):
+        assert proc.poll() is None
+        llm = build_llm("openai:stub", BackendOptions(base_url=url), budget=Budget())
+        assert complete(llm, Request("x")).text
+    assert proc.poll() is not None
 
 
 @pytest.mark.parametrize("api", ["chat", "completion"])

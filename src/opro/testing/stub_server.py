@@ -22,8 +22,10 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,6 +297,29 @@ class StubServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def stub_process(
+    latency_s: float, max_concurrency: int | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A stub server in a process of its own (so that a benchmark's client CPU is the
+    client's): the process and its base URL; terminated on exit."""
+    flags = ["--latency", str(latency_s)]
+    flags += [] if max_concurrency is None else ["--max-concurrency", str(max_concurrency)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opro.testing.stub_server", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip() if proc.stdout is not None else ""
+        if not url.startswith("http"):
+            raise RuntimeError("the stub server did not start")
+        yield proc, url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
