@@ -6,6 +6,7 @@ command line, resumed after a kill."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -208,8 +209,16 @@ def test_an_llm_judge_and_function_metrics(tmp_path: Path) -> None:
     by_path = opro.evaluate(spec(), ["Think."], split="all")
     by_function = opro.evaluate(given, ["Think."], split="all")
     assert by_function.results[0].accuracy == by_path.results[0].accuracy
-    with pytest.raises(ConfigError, match="top level of a module or notebook"):
+    with pytest.raises(ConfigError, match="cannot be found again by its name"):
         spec(metric=lambda prediction, example: 1.0)
+
+    class Scorer:
+        def __call__(self, prediction: str, example: Any) -> float:
+            return 1.0
+
+    for not_a_function in (Scorer(), functools.partial(names_the_label)):
+        with pytest.raises(ConfigError, match="is not a function: give a function defined"):
+            spec(metric=not_a_function)
 
 
 def test_a_notebooks_own_metric_is_found_again_by_its_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,8 @@ from opro.llm.prefix import MIN_SHARED, common_length, cut_point, shareable_leng
 def test_cut_point(length: int, shared: int, cut: int) -> None:
     got = cut_point(length, shared, 256)
     assert got == cut
-    assert got % 4 == 0 and got <= shared
+    assert got % 4 == 0
+    assert got <= shared
     if got:
         assert min(length, (got // 256 + 1) * 256) - got >= 8
 

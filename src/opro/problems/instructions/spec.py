@@ -9,6 +9,8 @@ meta-prompt); they are filled in (``resolved``) before the run starts and kept i
 
 from __future__ import annotations
 
+import inspect
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,8 +167,14 @@ class InstructionsSpec(RunSpec):
         ``__main__:name``, found again in the same kernel)."""
         if not callable(value):
             return value
-        module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
-        if not module or not name.isidentifier():
+        if not inspect.isfunction(value):  # a callable object, a partial, a builtin
+            raise ConfigError(
+                f"metric {value!r} is not a function: give a function defined at the top "
+                "level of a module or notebook, or its path 'module:function'"
+            )
+        module, name = value.__module__, value.__qualname__
+        found = getattr(sys.modules.get(module), name, None) if name.isidentifier() else None
+        if found is not value:
             raise ConfigError(
                 f"metric {value!r} cannot be found again by its name (a lambda or a function "
                 "defined inside another): define it at the top level of a module or notebook"
