@@ -303,7 +303,8 @@ def _generated(task: str) -> Dataset:
         raise ConfigError(_unknown("generated task", task, tuple(SYNTHETIC), fix))
     name = f"synthetic:{task}"
     rows = tuple(replace(row, dataset=name) for row in SYNTHETIC[task]())
-    return Dataset(name=name, task=task.replace("_", " "), kind="choice", train=rows, test=())
+    (kind,) = {row.kind for row in rows}  # a generated task asks one kind of question
+    return Dataset(name=name, task=task.replace("_", " "), kind=kind, train=rows, test=())
 
 
 def _split(data: Dataset, test_rows: list[Example] | None, ratio: float, seed: int) -> Dataset:
