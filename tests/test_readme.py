@@ -61,5 +61,7 @@ def test_each_sections_code_is_a_tutorials_code_that_its_test_runs(
     assert f"docs/tutorials/{tutorial}.md" in text
     [page] = [p for p in TUTORIALS if p.stem == tutorial]
     run = [b.code for b in blocks(page) if b.not_run is None]
-    for code in re.findall(r"```\w*\n(.*?)```", text, flags=re.DOTALL):
+    shown = re.findall(r"```\w*\n(.*?)```", text, flags=re.DOTALL)
+    assert shown, section
+    for code in shown:
         assert any(code in block for block in run), (section, code)
