@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 import types
@@ -82,6 +83,33 @@ def test_prices_come_from_litellms_map_when_it_is_installed(
     assert known_price("openai:gpt-4o") == Price(2.50, 10.00)  # not in the map: ours
     assert known_price("openai:unknown") is None
     assert known_price("local:gemma3-270m") == Price(0, 0)
+
+
+def test_prices_are_read_without_importing_litellm_and_equal_its_own() -> None:
+    """Importing LiteLLM took seconds of a run's start-up for one price; the file it loads
+    its map from offline is read instead, and gives what ``litellm.model_cost`` gives."""
+    names = ["gpt-4o-mini", "gpt-4o", "anthropic/claude-3-5-haiku-latest", "mistral-small"]
+    code = (
+        "import sys, json; from opro.llm.usage import litellm_price; "
+        f"prices = [litellm_price(n) for n in {names!r}]; "
+        "print(json.dumps([[p.input_per_mtok, p.output_per_mtok] if p else None for p in prices]),"
+        " 'litellm' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shipped, imported = done.stdout.rsplit(" ", 1)
+    assert imported.strip() == "False"
+    assert json.loads(shipped)[0] is not None  # gpt-4o-mini is in the map
+    from opro.llm.litellm_import import import_litellm
+
+    table = import_litellm().model_cost
+    for name, price in zip(names, json.loads(shipped), strict=True):
+        entry = table.get(name) or table.get(name.rsplit("/", 1)[-1])
+        if entry is None or "input_cost_per_token" not in entry:
+            assert price is None, name
+        else:
+            assert price == pytest.approx(
+                [entry["input_cost_per_token"] * 1e6, entry["output_cost_per_token"] * 1e6]
+            ), name
 
 
 def test_a_run_logs_to_mlflow_with_a_local_file_store(tmp_path: Path) -> None:

@@ -1,9 +1,18 @@
-"""Importing LiteLLM the way opro needs it: offline and quiet."""
+"""Importing LiteLLM the way opro needs it: offline and quiet; its price map without it."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import os
+import sys
+from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
+"""The price map LiteLLM ships, which ``litellm.model_cost`` holds when loaded offline."""
 
 
 def import_litellm() -> ModuleType:
@@ -18,3 +27,27 @@ def import_litellm() -> ModuleType:
 
     module: ModuleType = litellm  # untyped: Any to mypy
     return module
+
+
+def price_map() -> dict[str, Any]:
+    """LiteLLM's price map (model name -> its costs per token): ``litellm.model_cost`` once
+    LiteLLM is imported, else the file it loads that from, read without importing LiteLLM
+    (seconds of start-up for a run that only needs a price); {} without LiteLLM."""
+    module = sys.modules.get("litellm")
+    if module is not None:
+        table = getattr(module, "model_cost", None)
+        return table if isinstance(table, dict) else {}
+    return _shipped_price_map()
+
+
+@functools.cache
+def _shipped_price_map() -> dict[str, Any]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_MAP_FILE
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}

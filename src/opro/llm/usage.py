@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict, Field
 
 from opro.errors import BudgetExceeded, ConfigError
-from opro.llm.litellm_import import import_litellm
+from opro.llm.litellm_import import price_map
 from opro.types import Usage
 
 
@@ -82,14 +82,9 @@ def known_price(spec: str) -> Price | None:
 
 def litellm_price(name: str) -> Price | None:
     """``name`` (``gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``) in LiteLLM's price
-    map, per million tokens; None without LiteLLM or without the model."""
-    try:
-        litellm = import_litellm()
-    except ImportError:
-        return None
-    table = getattr(litellm, "model_cost", None)
-    if not isinstance(table, dict):
-        return None
+    map, per million tokens; None without LiteLLM or without the model. The map is read
+    without importing LiteLLM (``price_map``)."""
+    table = price_map()
     for key in (name, name.rsplit("/", 1)[-1]):
         entry = table.get(key)
         if isinstance(entry, dict):
