@@ -42,7 +42,10 @@ def price_map() -> dict[str, Any]:
 
 @functools.cache
 def _shipped_price_map() -> dict[str, Any]:
-    spec = importlib.util.find_spec("litellm")
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):  # sys.modules holds None for it: blocked
+        return {}
     if spec is None or not spec.submodule_search_locations:
         return {}
     path = Path(next(iter(spec.submodule_search_locations))) / PRICE_MAP_FILE
