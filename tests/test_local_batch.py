@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from opro.errors import FatalLLMError
 from opro.llm.base import BackendOptions
 from opro.llm.local import LocalBackend
+from opro.problems.tsp import trace_shape
 from opro.types import Completion, Request
 from tests.conftest import SHARED_DATA
 
@@ -192,3 +194,26 @@ def test_cancelled_callers_do_not_hold_up_the_others(batched: LocalBackend) -> N
 def test_batch_size_is_checked() -> None:
     with pytest.raises(ValueError, match="multiple of 4"):
         LocalBackend("gemma3-270m", BackendOptions(), max_batch=6)
+
+
+def test_a_sample_stops_once_no_continuation_can_take_its_answer_shape(
+    batched: LocalBackend,
+) -> None:
+    shape = trace_shape(8)
+    shots = ["6,2,7,4,5,1,0,3", "2,4,3,6,5,0,1,7", "3,2,1,7,6,0,5,4"]
+    prompt = "".join(
+        f"<trace> {t} </trace>\nlength: {900 - 50 * i}\n\n" for i, t in enumerate(shots)
+    )
+    free = [Request(prompt, 48, 1.0, sample=i, seed=11) for i in range(8)]
+    shaped = complete_all(batched, [replace(r, shape=shape) for r in free])
+    unshaped = complete_all(batched, free)
+    hopeless = [c for c in shaped if c.finish_reason == "hopeless"]
+    assert hopeless, [c.text for c in shaped]
+    for cut, whole in zip(shaped, unshaped, strict=True):
+        assert whole.text.startswith(cut.text)
+        if cut.finish_reason == "hopeless":
+            assert shape.hopeless(cut.text)
+            assert shape.parse(whole.text) is None
+            assert cut.usage.completion_tokens < whole.usage.completion_tokens
+        else:
+            assert (cut.text, cut.finish_reason) == (whole.text, whole.finish_reason)

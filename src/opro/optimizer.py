@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from opro import attempts
 from opro.errors import BudgetExceeded, LLMError
 from opro.history import History, Scored
-from opro.llm.base import LLM, gather_or_cancel
+from opro.llm.base import LLM
 from opro.llm.usage import RoleUsage
 from opro.meta_prompt import render_meta_prompt
 from opro.problems.base import Evaluation, Problem, ScoringContext
@@ -250,47 +251,51 @@ class Optimizer(Generic[S]):
         return max(bars, key=self.history.quality) if bars else None
 
     async def _propose(self, meta_prompt: str, number: int, temperature: float) -> Proposals[S]:
-        """Samples until ``samples_per_step`` new valid solutions, or the attempt cap."""
+        """Samples until ``samples_per_step`` new valid solutions, or the attempt cap
+        (``attempts.draw``: as if drawn one at a time, each started once sure to be needed)."""
         engine, fmt = self.engine, self.problem.proposal
         grammar = fmt.grammar if engine.constrained else None
         seed = int(np.random.default_rng([engine.seed, number, 1]).integers(2**31 - 1))
+
+        def start(sample: int) -> Awaitable[Completion]:
+            request = Request(
+                meta_prompt,
+                engine.tokens,
+                temperature,
+                fmt.stops,
+                sample,
+                seed,
+                grammar=grammar,
+                shape=fmt.shape,
+            )
+            return self.llm.complete(request)
+
+        def parse(completion: Completion) -> S | None:
+            return self.problem.parse(fmt.answer(completion.text, completion.finish_reason))
+
+        def judge(completion: Completion) -> str | None:
+            solution = parse(completion)
+            key = None if solution is None else self.problem.canonical(solution)
+            return None if key is None or self.history.seen(key) else key
+
         wanted = engine.samples_per_step
-        max_attempts = engine.max_attempts_per_step or wanted
-        outputs: list[str] = []
+        cap = engine.max_attempts_per_step or wanted
+        completions = await attempts.draw(start, judge, wanted, cap)
         candidates: list[S] = []
         keys: set[str] = set()
         failures = duplicates = 0
-        while len(candidates) < wanted and len(outputs) < max_attempts:
-            draw = min(wanted - len(candidates), max_attempts - len(outputs))
-            first = len(outputs)
-            requests = [
-                Request(
-                    meta_prompt,
-                    engine.tokens,
-                    temperature,
-                    fmt.stops,
-                    first + i,
-                    seed,
-                    grammar=grammar,
-                )
-                for i in range(draw)
-            ]
-            completions: list[Completion] = await gather_or_cancel(
-                [self.llm.complete(r) for r in requests]
-            )
-            for completion in completions:
-                outputs.append(completion.text)
-                solution = self.problem.parse(fmt.answer(completion.text, completion.finish_reason))
-                if solution is None:
-                    failures += 1
-                    continue
-                key = self.problem.canonical(solution)
-                if key in keys or self.history.seen(key):
-                    duplicates += 1
-                    continue
-                keys.add(key)
-                candidates.append(solution)
-        return Proposals(outputs, candidates, failures, duplicates)
+        for completion in completions:
+            solution = parse(completion)
+            if solution is None:
+                failures += 1
+                continue
+            key = self.problem.canonical(solution)
+            if key in keys or self.history.seen(key):
+                duplicates += 1
+                continue
+            keys.add(key)
+            candidates.append(solution)
+        return Proposals([c.text for c in completions], candidates, failures, duplicates)
 
     def _record(
         self,

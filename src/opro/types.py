@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from opro.answer_shape import ListShape
+
 Api = Literal["chat", "completion"]
 """How a prompt is sent: as one user turn of a chat, or as raw text to continue."""
 
@@ -31,6 +33,9 @@ class Request:
     system: str | None = None
     grammar: str | None = None
     """A GBNF grammar constraining the output (embedded models and llama.cpp servers)."""
+    shape: ListShape | None = None
+    """What a valid answer looks like: the embedded model stops a sample (finish reason
+    ``hopeless``) once no continuation could have it; other backends ignore it."""
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -48,6 +53,8 @@ class Request:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)
+        if self.shape is None:
+            del data["shape"]  # so that the cache keys of requests without one stay as they were
         return data
 
 

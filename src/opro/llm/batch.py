@@ -11,8 +11,9 @@ its own (a sequence that ends on its first token frees its slot for the next one
 then decodes one batch holding the last token of every other sequence and picks each
 one's next token: the argmax at temperature 0, else a draw from the sequence's own seeded
 ``temp → dist`` sampler chain. A sequence ends on an end-of-generation token, at
-``max_tokens``, or when a stop string appears in its text (the text is cut before the
-earliest stop string, as the OpenAI API does); its slot is free for the next step.
+``max_tokens``, when a stop string appears in its text (the text is cut before the
+earliest stop string, as the OpenAI API does), or once its text can no longer take the
+request's answer shape (``opro.answer_shape``); its slot is free for the next step.
 
 Batch-invariant numbers: a sequence's text does not depend on what else is in the engine
 (alone or among 15 others, the same greedy text). llama.cpp's CPU kernels are invariant
@@ -37,7 +38,8 @@ part from ``Llama.__call__``'s at a near-tie (on the scoring prompts of
 ``benchmarks/embedded_scoring.py``, 8 of 50 64-token continuations do).
 
 Text is accumulated as bytes (a UTF-8 character may span tokens; stop strings are matched
-as bytes) and decoded once, dropping an incomplete trailing character.
+as bytes) and decoded dropping an incomplete trailing character (at the end, and after each
+token when the request has an answer shape).
 
 Not thread-safe: the caller serialises every call (``LocalBackend`` holds its model lock).
 """
@@ -53,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from opro.answer_shape import ListShape
 from opro.llm import prefix
 
 PAD_ROWS = prefix.PAD_ROWS
@@ -73,6 +76,7 @@ class Sequence:
     temperature: float = 0.0
     seed: int = 0
     stop: tuple[bytes, ...] = ()
+    shape: ListShape | None = None
     slot: int = -1
     fed: int = 0
     """Prompt tokens in its KV cells (read, or copied from another sequence)."""
@@ -343,6 +347,9 @@ class BatchEngine:
         if cut >= 0:
             del seq.data[cut:]
             seq.finish_reason = "stop"
+            return True
+        if seq.shape is not None and seq.shape.hopeless(seq.text):
+            seq.finish_reason = "hopeless"
             return True
         if len(seq.tokens) >= seq.max_tokens:
             seq.finish_reason = "length"

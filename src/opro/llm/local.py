@@ -290,6 +290,7 @@ class LocalBackend(LLM):
             temperature=request.temperature,
             seed=request.derived_seed(),
             stop=tuple(s.encode() for s in request.stop if s),
+            shape=request.shape,
         )
 
     def _load(self) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from opro.answer_shape import ListShape
 from opro.history import Direction, History
 
 S = TypeVar("S")
@@ -64,13 +65,17 @@ class ProposalFormat:
     ``end`` closes an answer (``</trace>``): the model is stopped there, as a base model
     otherwise writes on to its token limit, and since a server cuts the stop text from
     what it returns, the parser is handed it back when the model stopped (not when it ran
-    out of tokens: a cut-off answer stays unclosed)."""
+    out of tokens: a cut-off answer stays unclosed).
+
+    ``shape``: what a valid answer looks like, if the problem can say; the embedded model
+    then abandons a sample as soon as no continuation could parse (``opro.answer_shape``)."""
 
     template: str
     stop: tuple[str, ...] = ()
     grammar: str | None = None
     text: str | None = None
     end: str | None = None
+    shape: ListShape | None = None
 
     @property
     def stops(self) -> tuple[str, ...]:

@@ -10,7 +10,6 @@ neighbour and farthest insertion (``tsp_solvers``) are reported as gaps beside i
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from opro import plotting
+from opro.answer_shape import ListShape
 from opro.errors import ConfigError
 from opro.history import History
 from opro.llm.base import LLM
@@ -40,23 +40,20 @@ from opro.problems.tsp_instance import (
 from opro.types import Api
 
 Tour = tuple[int, ...]
-_TRACE = re.compile(r"<trace>(.*?)</trace>", re.DOTALL)
 GRAMMAR = r"""root ::= "<trace> " num ("," num)* " </trace>"
 num ::= [0-9] [0-9]?
 """
 OPTIMUM_TOLERANCE = 1e-6
 
 
+def trace_shape(n: int) -> ListShape:
+    """A valid answer: the first ``<trace>…</trace>`` holding a permutation of 0..n-1."""
+    return ListShape("<trace>", "</trace>", length=n, below=n)
+
+
 def parse_trace(text: str, n: int) -> Tour | None:
     """The first ``<trace>…</trace>`` of ``text`` if it is a permutation of 0..n-1."""
-    match = _TRACE.search(text)
-    if match is None:
-        return None
-    parts = [p.strip() for p in match.group(1).split(",")]
-    if not parts or not all(re.fullmatch(r"\d{1,6}", p) for p in parts):
-        return None
-    tour = tuple(int(p) for p in parts)
-    return tour if ts.is_valid_tour(tour, n) else None
+    return trace_shape(n).parse(text)
 
 
 def canonical_cycle(tour: Sequence[int]) -> Tour:
@@ -69,7 +66,6 @@ def canonical_cycle(tour: Sequence[int]) -> Tour:
 
 class TravellingSalesman(Problem[Tour]):
     direction = "min"
-    proposal = ProposalFormat("tsp.jinja", grammar=GRAMMAR, end="</trace>")
 
     def __init__(
         self, points: Sequence[ts.Point], *, num_initial: int = 5, optimal_length: float
@@ -77,6 +73,10 @@ class TravellingSalesman(Problem[Tour]):
         self.points = list(points)
         self.n = len(self.points)
         self.num_initial = num_initial
+        self.shape = trace_shape(self.n)
+        self.proposal = ProposalFormat(
+            "tsp.jinja", grammar=GRAMMAR, end="</trace>", shape=self.shape
+        )
         self.dist = ts.distance_matrix(self.points)
         self.optimal_length = optimal_length
         self.nn_length = ts.tour_length(self.dist, ts.nearest_neighbor(self.dist))
@@ -86,7 +86,7 @@ class TravellingSalesman(Problem[Tour]):
         return [tuple(int(i) for i in rng.permutation(self.n)) for _ in range(self.num_initial)]
 
     def parse(self, text: str) -> Tour | None:
-        return parse_trace(text, self.n)
+        return self.shape.parse(text)
 
     def canonical(self, solution: Tour) -> str:
         return ",".join(map(str, canonical_cycle(solution)))
