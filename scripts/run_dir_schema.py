@@ -81,7 +81,9 @@ NOTES: dict[str, str] = {
     "step 0, where nothing is sampled)",
     "StepRecord.meta_prompt": "the meta-prompt the optimizer was given; null at step 0 (the "
     "starting solutions are not proposed)",
-    "StepRecord.outputs": "every optimizer output of the step, as returned, in order",
+    "StepRecord.outputs": "every optimizer output of the step, as returned, in order (an "
+    "embedded model stops an output once it cannot parse, when the problem has an answer "
+    "shape: TSP)",
     "StepRecord.candidates": "the step's new solutions (parsed, not seen before), as scored",
     "StepRecord.parse_failures": "outputs holding no solution",
     "StepRecord.duplicates": "outputs whose solution was already seen",

@@ -34,8 +34,9 @@ class Request:
     grammar: str | None = None
     """A GBNF grammar constraining the output (embedded models and llama.cpp servers)."""
     shape: ListShape | None = None
-    """What a valid answer looks like: the embedded model stops a sample (finish reason
-    ``hopeless``) once no continuation could have it; other backends ignore it."""
+    """What a valid answer looks like: the embedded model's batched decoding (raw-text
+    requests without a grammar) stops a sample (finish reason ``hopeless``) once no
+    continuation could have it; other paths and backends ignore it."""
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
