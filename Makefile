@@ -61,9 +61,11 @@ test-latest: $(UV)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/llm_layer.py
 	$(BIN)/python benchmarks/evaluate_latency.py
+	$(BIN)/python benchmarks/transports.py
 	$(BIN)/python benchmarks/embedded_scoring.py
 	$(BIN)/python benchmarks/embedded_scoring.py --workload step
 	$(BIN)/python benchmarks/tsp_baselines.py
+	$(BIN)/python benchmarks/evaluate_load.py --repeats 3  # exits 1 when 1.3x is missed
 
 # The docs site at http://127.0.0.1:8000, rebuilt on every edit (tests/test_docs.py builds it
 # strictly, runs the tutorials' code and renders pages in headless Chromium).

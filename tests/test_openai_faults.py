@@ -12,8 +12,9 @@ import pytest
 
 from opro.errors import FatalLLMError, RetriesExhausted
 from opro.llm.base import BackendOptions
+from opro.llm.http import env_proxy
 from opro.llm.limits import RetryPolicy
-from opro.llm.openai import POOL_SIZE, OpenAIBackend
+from opro.llm.openai import OpenAIBackend
 from opro.llm.stack import ManagedLLM, StackOptions, build_llm
 from opro.llm.usage import Budget
 from opro.testing.stub_server import StubServer, plan_from, stub_process
@@ -183,26 +184,60 @@ def test_the_body_sent_is_the_one_the_sdks_create_sends(server_factory, key, api
     assert server.headers_seen[0]["content-type"] == server.headers_seen[1]["content-type"]
 
 
-def test_many_calls_in_flight_share_small_connection_pools(server_factory, key) -> None:  # type: ignore[no-untyped-def]
-    """httpx's pool scans every connection at each request and reply, so 256 calls in one
-    pool cost the client milliseconds of CPU each: calls in flight are spread over SDK
-    clients of at most POOL_SIZE each, all answered at once, all closed at the end."""
-    n = 5 * POOL_SIZE
+def test_many_calls_in_flight_go_out_together_and_the_session_closes(server_factory, key) -> None:  # type: ignore[no-untyped-def]
+    """256 calls in flight at once (the caller bounds them, not the transport's pool), all
+    answered together; the session is closed at the end, and a new event loop gets a new
+    one (a session belongs to the loop it was made in)."""
+    n = 256
     server = serve(server_factory, latency_s=0.5)
     backend = OpenAIBackend("stub-model", BackendOptions(base_url=server.url))
 
     async def burst() -> list[str]:
-        try:
-            done = await asyncio.gather(*(backend.complete(Request(f"q{i}")) for i in range(n)))
-            return [c.text for c in done]
-        finally:
-            await backend.aclose()
+        done = await asyncio.gather(*(backend.complete(Request(f"q{i}")) for i in range(n)))
+        return [c.text for c in done]
 
     started = time.monotonic()
     texts = asyncio.run(burst())
     assert len(texts) == n
     assert all(texts)
     assert time.monotonic() - started < 4.0, "the calls were not in flight together"
-    assert len(backend._pools) == 5
-    assert backend._busy == [0] * 5
-    assert all(client.is_closed() for client in backend._pools)
+    first = backend._http._session
+
+    async def again_and_close() -> str:
+        try:
+            return (await backend.complete(Request("again"))).text
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(again_and_close())
+    assert first is not None
+    assert first.closed
+    assert backend._http._session is None
+
+
+def test_the_proxy_the_environment_names_carries_the_calls(  # type: ignore[no-untyped-def]
+    server_factory, key, monkeypatch
+) -> None:
+    """As the SDK's client did: HTTP_PROXY carries the calls (here the stub server is the
+    proxy, and the API's host does not exist), NO_PROXY exempts a host."""
+    server = serve(server_factory)
+    proxy = server.url.rsplit("/v1", 1)[0]
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "localhost")
+    backend = OpenAIBackend("stub-model", BackendOptions(base_url="http://api.invalid/v1"))
+
+    async def ask() -> str:
+        try:
+            return (await backend.complete(Request("q"))).text
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(ask())
+    assert server.targets == ["http://api.invalid/v1/chat/completions"]
+    assert env_proxy("http://api.invalid/v1") == proxy
+    assert env_proxy("http://localhost:8000/v1") is None
+    monkeypatch.setenv("no_proxy", "api.invalid")
+    monkeypatch.setenv("NO_PROXY", "api.invalid")
+    assert env_proxy("http://api.invalid/v1") is None

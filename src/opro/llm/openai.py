@@ -1,15 +1,18 @@
-"""``openai:MODEL`` — the official OpenAI SDK (async) for OpenAI and every OpenAI-compatible
-server: vLLM, Ollama, llama.cpp's server, LM Studio, Gemini's compatible endpoint...
+"""``openai:MODEL`` — OpenAI and every OpenAI-compatible server: vLLM, Ollama, llama.cpp's
+server, LM Studio, Gemini's compatible endpoint...
 
 Chat by default (the prompt is one user turn); ``api="completion"`` sends raw text for base
-models. The SDK's own retries are off: ``opro.llm.limits`` retries, re-sending the very same
-request. HTTP failures are mapped onto the error tree here and only here; so is a malformed
-200 reply (no choices, not JSON, no message, a null content): a ``TransientLLMError``,
-retried like a 500 and never cached.
+models. The body is the one the OpenAI SDK's ``create`` sends, posted over aiohttp
+(``opro.llm.http``: a sixth of the SDK's CPU a call, measured); nothing retries here:
+``opro.llm.limits`` retries, re-sending the very same request. HTTP failures are mapped
+onto the error tree here and only here; so is a malformed 200 reply (no choices, not JSON,
+no message, a null content): a ``TransientLLMError``, retried like a 500 and never cached.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import importlib
 import json
 import os
@@ -18,23 +21,21 @@ import ssl
 import urllib.parse
 from typing import Any
 
+import aiohttp
 import openai
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
+from opro.llm import http
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.config import redact_url, url_secrets
+from opro.llm.http import JsonPoster
 from opro.llm.limits import parse_retry_after
 from opro.types import Completion, Request, Usage
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TRANSIENT_STATUS = frozenset({408, 409, 429})
-NO_KEY_PLACEHOLDER = "no-key"  # local servers accept any key; the SDK insists on one
-POOL_SIZE = 8
-"""Requests in flight per SDK client. Each client has its own HTTP connection pool, and
-httpx's pool scans all its connections at every request and every reply: one pool of 256
-connections cost 4 ms of CPU a call (benchmarks/evaluate_load.py), so that 256 calls in
-flight were bound by this process's CPU, not by the server. Beyond this many in flight
-per client, one more is made (the TLS context is shared, so a client costs ~0.3 ms)."""
+NO_KEY_PLACEHOLDER = "no-key"  # local servers accept any key; the SDK insists on one, so do we
 
 
 class OpenAIBackend(LLM):
@@ -59,37 +60,35 @@ class OpenAIBackend(LLM):
             key = NO_KEY_PLACEHOLDER
         self._key = key
         # A query in the base URL (``?api-key=...``, ``?api-version=...``) goes with every
-        # request: the SDK would append the endpoint's path after it.
-        url, _, query = (self.base_url or "").partition("?")
-        self._client_args: dict[str, Any] = {
-            "api_key": key,
-            "base_url": url or None,
-            "max_retries": 0,
-            "timeout": options.timeout_s,
-            "default_query": dict(urllib.parse.parse_qsl(query)) if query else None,
-        }
-        self._ssl = _ssl_context()
-        self._pools = [self._new_client()]
-        self._busy = [0]
+        # request, after the endpoint's path.
+        url, _, query = (self.base_url or DEFAULT_BASE_URL).partition("?")
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            # Credentials in the URL (a gateway's basic auth) replace the key, as the SDK's
+            # httpx client does; they are sent as a header, not in the URL.
+            login = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+            url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        headers["User-Agent"] = f"opro/{_version()}"
+        # As the SDK does: an organisation and project from the environment, if set.
+        for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"),
+                                 ("OPENAI_PROJECT_ID", "OpenAI-Project")):  # fmt: skip
+            if os.environ.get(variable):
+                headers[header] = os.environ[variable]
+        self._http = JsonPoster(
+            url,
+            redact_url(url),
+            headers,
+            dict(urllib.parse.parse_qsl(query)),
+            options.timeout_s,
+            _ssl_context(),
+        )
         self._connected_once = False
         self._token_limit = options.token_limit or "max_tokens"
         self._token_limit_named = options.token_limit is not None
-
-    def _new_client(self) -> openai.AsyncOpenAI:
-        """An SDK client with its own connection pool; the TLS context (its CA bundle read
-        once, ~40 ms) is shared."""
-        http = openai.DefaultAsyncHttpxClient(verify=self._ssl)
-        return openai.AsyncOpenAI(**self._client_args, http_client=http)
-
-    def _pool(self) -> int:
-        """The client (and HTTP connection pool) for the next request: the least busy one
-        with room, or a new one once each has ``POOL_SIZE`` requests in flight."""
-        busy = min(range(len(self._busy)), key=self._busy.__getitem__)
-        if self._busy[busy] >= POOL_SIZE:
-            self._pools.append(self._new_client())
-            self._busy.append(0)
-            busy = len(self._pools) - 1
-        return busy
 
     def identity(self) -> dict[str, Any]:
         # The URL without its secrets: a cache key holds none, and outlives a rotated one.
@@ -128,33 +127,24 @@ class OpenAIBackend(LLM):
             body["seed"] = request.derived_seed()
         if request.grammar is not None:
             body["grammar"] = request.grammar  # llama.cpp server
-        pool = self._pool()
-        client = self._pools[pool]
-        self._busy[pool] += 1
+        if self.api == "chat":
+            messages: list[dict[str, str]] = []
+            if request.system is not None:
+                messages.append({"role": "system", "content": request.system})
+            messages.append({"role": "user", "content": request.prompt})
+            body["messages"] = messages
+            path = "/chat/completions"
+        else:
+            prompt = request.prompt
+            body["prompt"] = prompt if request.system is None else f"{request.system}\n\n{prompt}"
+            path = "/completions"
         try:
-            if self.api == "chat":
-                messages: list[dict[str, str]] = []
-                if request.system is not None:
-                    messages.append({"role": "system", "content": request.system})
-                messages.append({"role": "user", "content": request.prompt})
-                body["messages"] = messages
-                reply: Any = await client.post("/chat/completions", body=body, cast_to=object)
-            else:
-                body["prompt"] = (
-                    request.prompt
-                    if request.system is None
-                    else request.system + "\n\n" + request.prompt
-                )
-                reply = await client.post("/completions", body=body, cast_to=object)
-            self._connected_once = True
-        except openai.APIStatusError as exc:
-            self._connected_once = True
-            raise self._map_status(exc) from None
-        except openai.APITimeoutError:
+            reply = await self._http.post(path, body)
+        except http.TimedOut:
             raise TransientLLMError(f"{self.spec}: request timed out") from None
-        except openai.APIConnectionError as exc:
+        except http.Unreachable as exc:
             if _refused(exc) and not self._connected_once:
-                where = redact_url(self.base_url or "https://api.openai.com/v1")
+                where = redact_url(self.base_url or DEFAULT_BASE_URL)
                 raise FatalLLMError(
                     f"cannot connect to {where}: start the server, or fix --*-base-url / "
                     "OPENAI_BASE_URL"
@@ -162,20 +152,24 @@ class OpenAIBackend(LLM):
             raise TransientLLMError(
                 f"{self.spec}: connection failed ({self._clean(exc)})"
             ) from None
-        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeError) as exc:
-            # A 200 whose body is not JSON (a proxy's error page, a cut-off body): the SDK
-            # fails to decode it. As a 500, it is worth retrying; it is never cached.
-            raise self._malformed(f"undecodable body: {self._clean(exc)}") from None
-        finally:
-            self._busy[pool] -= 1
-        return self._completion(reply, request)
+        except http.Broken as exc:
+            raise TransientLLMError(
+                f"{self.spec}: connection failed ({self._clean(exc)})"
+            ) from None
+        self._connected_once = True
+        if reply.status >= 400:
+            raise self._map_status(reply)
+        try:
+            data = json.loads(reply.body)
+        except (ValueError, UnicodeError):
+            # A 200 whose body is not JSON (a proxy's error page, a cut-off body): as a 500,
+            # it is worth retrying; it is never cached.
+            raise self._malformed("not JSON") from None
+        return self._completion(data, request)
 
     def _completion(self, reply: Any, request: Request) -> Completion:
-        """The ``Completion`` in a decoded reply (the JSON as it came: ``cast_to=object``
-        skips building the SDK's reply objects, a tenth of the CPU per call), or a
-        ``TransientLLMError`` when it lacks what every OpenAI-compatible server sends."""
-        if isinstance(reply, str):  # the SDK's answer to a body that is not JSON
-            raise self._malformed("not JSON")
+        """The ``Completion`` in a decoded reply, or a ``TransientLLMError`` when it lacks
+        what every OpenAI-compatible server sends."""
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not isinstance(choices, list) or not choices:
             raise self._malformed("no choices")
@@ -203,13 +197,13 @@ class OpenAIBackend(LLM):
     def _malformed(self, what: str) -> TransientLLMError:
         return TransientLLMError(f"{self.spec}: a malformed reply ({what})")
 
-    def _map_status(self, exc: openai.APIStatusError) -> Exception:
-        status = exc.status_code
-        detail = self._clean(exc)
+    def _map_status(self, reply: http.Reply) -> Exception:
+        status = reply.status
+        detail = self._clean(_error_detail(reply))
         if status in TRANSIENT_STATUS or status >= 500:
             return TransientLLMError(
                 f"{self.spec}: HTTP {status} ({detail})",
-                retry_after=parse_retry_after(exc.response.headers),
+                retry_after=parse_retry_after(reply.headers),
             )
         if status == 401:
             return FatalLLMError(
@@ -230,13 +224,30 @@ class OpenAIBackend(LLM):
             )
         return FatalLLMError(f"{self.spec}: the server rejected the request ({status}): {detail}")
 
-    def _clean(self, exc: Exception) -> str:
-        text = " ".join(str(exc).split())[:300]
+    def _clean(self, what: Exception | str) -> str:
+        text = " ".join(str(what).split())[:300]
         return redact(text, list(self.secrets()))
 
     async def aclose(self) -> None:
-        for client in self._pools:
-            await client.close()
+        await self._http.aclose()
+
+
+def _error_detail(reply: http.Reply) -> str:
+    """What an error reply says: its JSON ``error.message`` (OpenAI's shape), else its text."""
+    text = reply.body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text or "no body"
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return f"Error code: {reply.status} - {message if isinstance(message, str) else text}"
+
+
+def _version() -> str:
+    from opro import __version__
+
+    return __version__
 
 
 def _usage(usage: Any, request: Request, text: str) -> Usage:
@@ -250,8 +261,9 @@ def _usage(usage: Any, request: Request, text: str) -> Usage:
     return Usage(prompt // 4 + 1, len(text) // 4 + 1)
 
 
+@functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """The TLS context the SDK's HTTP client would make for itself (``httpx2`` or, with
+    """The TLS context the SDK's HTTP client would make for itself, once (``httpx2`` or, with
     older SDKs, ``httpx``: its ``create_ssl_context``, honouring SSL_CERT_FILE/DIR)."""
     library = next(
         cls.__module__.partition(".")[0]
@@ -279,7 +291,7 @@ def _refused(exc: BaseException) -> bool:
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError | socket.gaierror):
             return True
-        if type(seen).__name__ == "ConnectError":  # httpx / httpx2 transport error
+        if isinstance(seen, aiohttp.ClientConnectorDNSError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
