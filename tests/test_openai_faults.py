@@ -57,6 +57,18 @@ def server_factory() -> Iterator[list[StubServer]]:
         server.stop()
 
 
+def complete_then_close(backend: OpenAIBackend, request: Request) -> str:
+    """One call in an event loop of its own, the backend closed after it."""
+
+    async def go() -> str:
+        try:
+            return (await backend.complete(request)).text
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
 def serve(started: list[StubServer], **kwargs) -> StubServer:  # type: ignore[no-untyped-def]
     server = StubServer(**kwargs).start()
     started.append(server)
@@ -203,13 +215,7 @@ def test_many_calls_in_flight_go_out_together_and_the_session_closes(server_fact
     assert time.monotonic() - started < 4.0, "the calls were not in flight together"
     first = backend._http._session
 
-    async def again_and_close() -> str:
-        try:
-            return (await backend.complete(Request("again"))).text
-        finally:
-            await backend.aclose()
-
-    assert asyncio.run(again_and_close())
+    assert complete_then_close(backend, Request("again"))  # in a new event loop
     assert first is not None
     assert first.closed
     assert backend._http._session is None
@@ -228,13 +234,7 @@ def test_the_proxy_the_environment_names_carries_the_calls(  # type: ignore[no-u
         monkeypatch.setenv(name, "localhost")
     backend = OpenAIBackend("stub-model", BackendOptions(base_url="http://api.invalid/v1"))
 
-    async def ask() -> str:
-        try:
-            return (await backend.complete(Request("q"))).text
-        finally:
-            await backend.aclose()
-
-    assert asyncio.run(ask())
+    assert complete_then_close(backend, Request("q"))
     assert server.targets == ["http://api.invalid/v1/chat/completions"]
     assert env_proxy("http://api.invalid/v1") == proxy
     assert env_proxy("http://localhost:8000/v1") is None

@@ -270,8 +270,13 @@ class Optimizer(Generic[S]):
             )
             return self.llm.complete(request)
 
+        parsed: dict[int, S | None] = {}  # by id: each output is parsed once, judged or taken
+
         def parse(completion: Completion) -> S | None:
-            return self.problem.parse(fmt.answer(completion.text, completion.finish_reason))
+            if id(completion) not in parsed:
+                answer = fmt.answer(completion.text, completion.finish_reason)
+                parsed[id(completion)] = self.problem.parse(answer)
+            return parsed[id(completion)]
 
         def judge(completion: Completion) -> str | None:
             solution = parse(completion)

@@ -119,10 +119,7 @@ class JsonPoster:
             old.detach()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is None or session.closed:
-            return
-        if self._loop is asyncio.get_running_loop():
+        if self._session is not None and self._loop is asyncio.get_running_loop():
+            session, self._session = self._session, None
             await session.close()
-        else:
-            session.detach()
+        self._forget()  # a session of another loop

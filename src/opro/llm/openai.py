@@ -142,17 +142,13 @@ class OpenAIBackend(LLM):
             reply = await self._http.post(path, body)
         except http.TimedOut:
             raise TransientLLMError(f"{self.spec}: request timed out") from None
-        except http.Unreachable as exc:
-            if _refused(exc) and not self._connected_once:
+        except (http.Unreachable, http.Broken) as exc:
+            if isinstance(exc, http.Unreachable) and _refused(exc) and not self._connected_once:
                 where = redact_url(self.base_url or DEFAULT_BASE_URL)
                 raise FatalLLMError(
                     f"cannot connect to {where}: start the server, or fix --*-base-url / "
                     "OPENAI_BASE_URL"
                 ) from None
-            raise TransientLLMError(
-                f"{self.spec}: connection failed ({self._clean(exc)})"
-            ) from None
-        except http.Broken as exc:
             raise TransientLLMError(
                 f"{self.spec}: connection failed ({self._clean(exc)})"
             ) from None
