@@ -1,9 +1,10 @@
-"""A role over several servers of one model (``--scorer-base-url`` repeated): LiteLLM's Router
-spreads the requests, a server killed mid-evaluation loses nothing, the cache does not care
-which server answered; and how the settings are given and checked."""
+"""A role over several servers of one model (``--scorer-base-url`` repeated): opro's pool
+spreads the requests (least busy first), a server killed mid-evaluation loses nothing, the
+cache does not care which server answered; and how the settings are given and checked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -18,16 +19,17 @@ import pytest
 from opro import api
 from opro.cli import build_parser, main
 from opro.cli.options import given, spec_from
-from opro.errors import FatalLLMError, MissingDependency
+from opro.errors import FatalLLMError, TransientLLMError
 from opro.llm.cache import CallCache
 from opro.llm.config import LLMConfig
+from opro.llm.pool import COOLDOWN_S
 from opro.llm.registry import create_backend
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.registry import parse_spec
 from opro.sweep import plan_from_dict
-from opro.testing.stub_server import StubServer
+from opro.testing.stub_server import StubServer, plan_from
+from opro.types import Request
 
-pytest.importorskip("litellm")
 N = 40
 INSTRUCTIONS = ["Answer.", "Think, then answer."]
 
@@ -58,7 +60,6 @@ def scorer(urls: list[str], **fields: Any) -> LLMConfig:
     return LLMConfig(spec="openai:stub", base_url=tuple(urls), api="completion", **fields)
 
 
-@pytest.mark.slow  # imports LiteLLM (seconds)
 def test_a_server_killed_mid_evaluation_loses_nothing_and_the_load_is_spread(
     tmp_path: Path,
 ) -> None:
@@ -98,7 +99,6 @@ def victim_alive(server: StubServer) -> bool:
     return True
 
 
-@pytest.mark.slow
 def test_the_cache_does_not_care_which_server_answered(tmp_path: Path) -> None:
     pool = servers(3, latency_s=0.0)
     cache = CallCache(tmp_path / "calls.sqlite")
@@ -121,7 +121,6 @@ def test_the_cache_does_not_care_which_server_answered(tmp_path: Path) -> None:
     assert a.identity() == b.identity()
 
 
-@pytest.mark.slow
 def test_no_server_reachable_is_one_fatal_line(capsys: pytest.CaptureFixture[str]) -> None:
     urls = ["http://127.0.0.1:9/v1", "http://127.0.0.1:11/v1"]
     with pytest.raises(FatalLLMError, match=r"cannot connect to any of http://127\.0\.0\.1:9/v1"):
@@ -171,7 +170,111 @@ def test_bad_base_urls_are_refused_with_the_fix(fields: dict[str, Any], fix: str
         LLMConfig.model_validate(fields)
 
 
-def test_without_litellm_a_pool_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "litellm.router", None)  # as if not installed
-    with pytest.raises(MissingDependency, match=r"pip install 'opro\[litellm\]'"):
-        create_backend("openai:m", scorer(["http://a/v1", "http://b/v1"]).backend_options())
+def test_a_pool_of_openai_servers_needs_no_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool is opro's own (it was LiteLLM's Router, whose CPU capped it at ~25 calls/s)."""
+    monkeypatch.setitem(sys.modules, "litellm", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "litellm.router", None)
+    pool = create_backend("openai:m", scorer(["http://a/v1", "http://b/v1"]).backend_options())
+    assert [m.base_url for m in pool.members] == ["http://a/v1", "http://b/v1"]  # type: ignore[attr-defined]
+
+
+def _pool(urls: list[str]) -> Any:
+    return create_backend("openai:stub", scorer(urls).backend_options())
+
+
+def test_the_least_busy_server_takes_the_next_request() -> None:
+    """A slow server keeps its requests in flight, so the fast one takes the rest."""
+    slow, fast = StubServer(latency_s=0.6).start(), StubServer(latency_s=0.0).start()
+    pool = _pool([slow.url, fast.url])
+
+    async def go() -> None:
+        try:
+            await asyncio.gather(
+                *(pool.complete(Request(prompt=f"q{i}", max_tokens=4)) for i in range(2))
+            )  # one each: the first goes to the slow one, the second to the idle fast one
+            slow_one = asyncio.ensure_future(pool.complete(Request(prompt="s", max_tokens=4)))
+            await asyncio.sleep(0.1)  # the slow server is busy with it now
+            for i in range(6):
+                await pool.complete(Request(prompt=f"f{i}", max_tokens=4))
+            await slow_one
+        finally:
+            await pool.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        slow.stop()
+        fast.stop()
+    assert (len(slow.requests), len(fast.requests)) == (2, 7)
+
+
+def test_a_failing_server_cools_down_and_the_request_goes_elsewhere() -> None:
+    failing = StubServer(plan=plan_from(["429"])).start()
+    good = StubServer().start()
+    pool = _pool([failing.url, good.url])
+
+    async def go() -> list[str]:
+        try:
+            return [
+                (await pool.complete(Request(prompt=f"q{i}", max_tokens=4))).text
+                for i in range(4)
+            ]
+        finally:
+            await pool.aclose()
+
+    try:
+        texts = asyncio.run(go())
+    finally:
+        failing.stop()
+        good.stop()
+    assert len(texts) == 4
+    assert len(failing.requests) == 1  # then left out for its cooldown
+    assert len(good.requests) == 4  # the refused request was sent again here, at once
+
+
+def test_a_rejected_request_is_not_sent_to_another_server() -> None:
+    """A bad key is bad everywhere: raised at once, the other server never asked."""
+    rejecting = StubServer(plan=plan_from(["401"])).start()
+    other = StubServer().start()
+    pool = _pool([rejecting.url, other.url])
+
+    async def go() -> None:
+        try:
+            await pool.complete(Request(prompt="q", max_tokens=4))
+        finally:
+            await pool.aclose()
+
+    try:
+        with pytest.raises(FatalLLMError, match="401"):
+            asyncio.run(go())
+    finally:
+        rejecting.stop()
+        other.stop()
+    assert len(other.requests) == 0
+
+
+def test_every_server_failing_is_a_transient_error_with_a_wait() -> None:
+    servers_ = [StubServer(plan=plan_from(["500"])).start() for _ in range(2)]
+    pool = _pool([s.url for s in servers_])
+
+    async def go() -> list[TransientLLMError]:
+        errors = []
+        try:
+            for _ in range(2):
+                with pytest.raises(TransientLLMError) as caught:
+                    await pool.complete(Request(prompt="q", max_tokens=4))
+                errors.append(caught.value)
+        finally:
+            await pool.aclose()
+        return errors
+
+    try:
+        first, second = asyncio.run(go())
+    finally:
+        for s in servers_:
+            s.stop()
+    assert "every server failed" in str(first)
+    assert "cooling down" in str(second)  # no server was asked again during the cooldown
+    assert second.retry_after is not None
+    assert 0 < second.retry_after <= COOLDOWN_S
+    assert [len(s.requests) for s in servers_] == [1, 1]

@@ -41,6 +41,11 @@ class FatalLLMError(LLMError):
     """Retrying cannot help: bad key, unknown model, malformed request, no server."""
 
 
+class Unreachable(FatalLLMError):
+    """No connection to a server that never answered (refused: nothing listens there). A
+    pool of servers (``opro.llm.pool``) sends the request to another one instead."""
+
+
 class TransientLLMError(LLMError):
     """Worth retrying: 429, 5xx, timeouts, dropped connections.
 

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import openai
 
-from opro.errors import ConfigError, FatalLLMError, TransientLLMError, redact
+from opro.errors import ConfigError, FatalLLMError, TransientLLMError, Unreachable, redact
 from opro.llm import http
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.config import redact_url, url_secrets
@@ -145,7 +145,7 @@ class OpenAIBackend(LLM):
         except (http.Unreachable, http.Broken) as exc:
             if isinstance(exc, http.Unreachable) and _refused(exc) and not self._connected_once:
                 where = redact_url(self.base_url or DEFAULT_BASE_URL)
-                raise FatalLLMError(
+                raise Unreachable(
                     f"cannot connect to {where}: start the server, or fix --*-base-url / "
                     "OPENAI_BASE_URL"
                 ) from None

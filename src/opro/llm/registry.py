@@ -81,7 +81,7 @@ def create_backend(spec: str, options: BackendOptions | None = None) -> LLM:
     several ``options.endpoints``, one backend spreading requests over them."""
     prefix, name = split_spec(spec)
     options = options or BackendOptions()
-    if options.endpoints:  # replicas of one model: balanced by LiteLLM's Router
+    if options.endpoints:  # replicas of one model: spread by opro.llm.pool
         from opro.llm.pool import PoolBackend
 
         return PoolBackend(spec, options)
