@@ -15,11 +15,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from pydantic import Field
 
-from opro import plotting
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
@@ -205,10 +202,9 @@ class LinregKind(Kind[LinregSpec]):
         return [Table("Repetitions", headers, tuple(rows))]
 
     def figures(self, job: JobRecord) -> list[Plot]:
-        return [
-            Plot("objective", "Objective value per step", plotting.to_svg(_objective(job))),
-            Plot("steps-to-optimum", "Steps to the optimum", plotting.to_svg(_steps(job))),
-        ]
+        from opro.problems.figures import linreg  # the report facet: loads matplotlib
+
+        return linreg.figures(job)
 
 
 def steps_to_optimum(run: RunRecord) -> int | None:
@@ -226,41 +222,6 @@ def _mean_std(values: list[int]) -> str:
     mean = sum(values) / len(values)
     sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     return f"{mean:.1f} ± {sd:.1f}"
-
-
-def _objective(job: JobRecord) -> Figure:
-    figure = Figure(figsize=plotting.WIDE)
-    ax = figure.add_subplot()
-    values: list[float] = []
-    for i, run in enumerate(job.runs):
-        name = plotting.plain(run.path.name)
-        values += plotting.candidates_and_best(ax, run, f"{name} proposals", "_", i)
-    plotting.objective_scale(ax, values)
-    plotting.steps_axis(ax)
-    ax.set_ylabel("objective (sum of squared residuals)")
-    ax.set_title(plotting.plain(f"{job.label}: objective per step (lines: best so far)"))
-    ax.legend(fontsize=8, ncol=2)
-    return figure
-
-
-def _steps(job: JobRecord) -> Figure:
-    figure = Figure(figsize=(max(4.0, 1.1 * len(job.runs) + 2), 3.6))
-    ax = figure.add_subplot()
-    for i, run in enumerate(job.runs):
-        reached = steps_to_optimum(run)
-        if reached is None:
-            ax.bar(i, run.last_step, color="white", edgecolor="gray", hatch="//")
-            label = f"not reached\n({run.last_step} steps)"
-            ax.annotate(label, (i, run.last_step), ha="center", va="bottom")
-        else:
-            ax.bar(i, reached, color=plotting.color(0))
-            ax.annotate(str(reached), (i, reached), ha="center", va="bottom")
-    ax.set_xticks(range(len(job.runs)), [plotting.plain(r.path.name) for r in job.runs])
-    ax.set_ylabel("steps to the optimum")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(plotting.plain(f"{job.label}: steps to (w_true, b_true)"))
-    ax.margins(y=0.25)
-    return figure
 
 
 KIND = LinregKind()

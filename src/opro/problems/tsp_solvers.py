@@ -24,9 +24,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import highspy
 import numpy as np
+
+if TYPE_CHECKING:  # imported where a solve needs it: `import opro` stays light
+    import highspy
 
 Point = tuple[int, int]
 
@@ -74,6 +77,8 @@ def new_solver() -> highspy.Highs:
     whose stdout is JSON. So the solver is created with fds 1 and 2 silenced, whatever the
     HiGHS version, and ``output_flag`` keeps its solves quiet.
     """
+    import highspy
+
     with _QUIET, _silenced_fds():
         h = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy leaves __init__ unannotated
     for name, value in _HIGHS_OPTIONS.items():
@@ -90,6 +95,8 @@ def _run(h: highspy.Highs) -> highspy.HighsStatus:
     only cancels a task at its next ``await``, which a solve inside a coroutine (``opro
     tsp`` fixes the optimum before its run starts) reaches only when it is over. So while
     this thread waits, Ctrl-C raises ``KeyboardInterrupt`` here, where it is handled."""
+    import highspy
+
     h.HandleUserInterrupt = True
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
@@ -250,6 +257,8 @@ def solve_exact(dist: np.ndarray, *, time_limit_s: float | None = None) -> Exact
     starting incumbent before each solve. ``proven_optimal`` is False only if the time limit
     stopped HiGHS; the starting 2-opt tour is then returned.
     """
+    import highspy
+
     start = time.perf_counter()
     n = dist.shape[0]
     if dist.shape != (n, n) or n < 1:
