@@ -32,8 +32,12 @@ must test its own code), then the tests' doubles (``fake:tests.doubles:...``).""
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPRO_CACHE_DIR", str(tmp_path / "cache"))
+    # The user's signing key (opro.signature), outside tmp_path: tests list what is there.
+    monkeypatch.setenv("OPRO_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
 

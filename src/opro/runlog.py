@@ -1,10 +1,14 @@
 """The run directory, written as the run goes, enough to reproduce or resume it:
 
 - ``config.json``: ``RunConfig``, the run's spec (``RunSpec``: the problem, the models, the
-  loop's knobs, the seed), its caps and cache, and the versions that ran it; written once,
-  atomically; never an API key, nor the secrets of a base URL (``user:pass@``,
-  ``?api-key=``), kept as ``***``;
-- ``steps.jsonl``: one ``StepRecord`` per completed step, appended and fsynced;
+  loop's knobs, the seed), its caps and cache, and the versions that ran it; written once
+  (again only to raise a cap), atomically; never an API key, nor the secrets of a base URL
+  (``user:pass@``, ``?api-key=``), kept as ``***``;
+- ``.signature``: this user's signature of config.json (``opro.signature``): a run dir made
+  by this user's opro is trusted to import the code its spec names;
+- ``steps.jsonl``: one ``StepRecord`` per completed step, appended and fsynced; each carries
+  the fingerprint of the spec it was scored under (``opro.fingerprint``), and reading them
+  against a config.json with another spec is a one-line error naming what changed;
 - ``summary.json``: a ``RunSummary`` (a ``JobSummary`` for a job of repetitions), atomic;
 - ``.lock``: held by the one process writing the run (its PID inside).
 
@@ -12,8 +16,11 @@ A killed run leaves at worst a truncated last line in ``steps.jsonl``; reading i
 and ``truncate_partial`` cuts it off before appending again. Steps must run 0, 1, 2... with
 the right types; anything else is a one-line ``ConfigError`` naming the file and line. A
 write that fails (a full disk) leaves the files as they were; a run dir whose creation
-fails is removed again. Run dirs of format 1 (the first release) read through the same
-types, their config converted on the way in.
+fails is removed again. Nothing inside a run dir is reached through a link: each file is
+opened ``O_NOFOLLOW`` and must be a regular file (``opro.files.open_inside``), and a run
+dir holding a link, FIFO or device where one of its files goes is refused before anything
+is written. Run dirs of format 1 (the first release) read through the same types, their
+config converted on the way in.
 """
 
 from __future__ import annotations
@@ -23,142 +30,30 @@ import errno
 import fcntl
 import json
 import os
-import platform
-import tempfile
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError, RunLocked
-from opro.files import MB, make_readable, read_bounded
-from opro.llm.usage import Caps
+from opro.files import MB, check_regular, json_bytes, open_inside, read_inside, write_atomic
+from opro.files import cannot_write as cannot_write
+from opro.files import write_json_atomic as write_json_atomic
+from opro.fingerprint import fingerprint, mismatch
 from opro.problems.records import RunSummary, StepRecord
-from opro.problems.registry import kind_of, parse_spec
 from opro.problems.runs import JobSummary
-from opro.problems.spec import RunSpec
+from opro.problems.spec import settings_of
+from opro.runconfig import FORMAT as FORMAT
+from opro.runconfig import READABLE as READABLE
+from opro.runconfig import CacheConfig as CacheConfig
+from opro.runconfig import RunConfig as RunConfig
+from opro.signature import sign, signed_here
 
-FORMAT = 2
 STEPS_LIMIT = 512 * MB
 """The largest steps.jsonl read (500 steps of the paper's runs take a few MB)."""
-READABLE = (1, 2)
 CONFIG, STEPS, SUMMARY, LOCK = "config.json", "steps.jsonl", "summary.json", ".lock"
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("opro", "openai", "llama-cpp-python", "numpy", "highspy"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[package] = version(package)
-    return found
-
-
-def cannot_write(path: Path, exc: OSError, *, running: bool = False) -> ConfigError:
-    """The one-line error for a failed write under a run dir (a full disk, permissions);
-    ``running``: the run exists and can be continued once the cause is fixed."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        then = "then continue the run with `opro resume`" if running else "or choose another `out`"
-        return ConfigError(
-            f"cannot write {path}: no space left on the device: free some space, {then}"
-        )
-    fix = (
-        "fix that, then continue the run with `opro resume`" if running else "choose another `out`"
-    )
-    return ConfigError(f"cannot write {path} ({exc.strerror or exc}): {fix}")
-
-
-def write_json_atomic(path: Path, data: Any, *, running: bool = False) -> None:
-    """Write ``data`` as JSON to ``path`` via a temp file and rename: never half-written.
-    On failure the old file (if any) is intact, the temp file is gone, and a one-line
-    ``ConfigError`` names the problem."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise cannot_write(path, exc, running=running) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise cannot_write(path, exc, running=running) from None
-        raise
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    enabled: bool = True
-    path: str | None = None
-    """None: the default cache (``$OPRO_CACHE_DIR`` or the user cache dir)."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """config.json: the spec and what else a resume needs."""
-
-    spec: RunSpec
-    caps: Caps = field(default_factory=Caps)
-    cache: CacheConfig = field(default_factory=CacheConfig)
-    runs: tuple[str, ...] = ()
-    """A job of repetitions: its run dirs, in order."""
-    versions: dict[str, str] = field(default_factory=versions)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "format": FORMAT,
-            "versions": self.versions,
-            "spec": self.spec.redacted().model_dump(mode="json"),  # no secret of a URL
-            "caps": self.caps.model_dump(mode="json"),
-            "cache": {"enabled": self.cache.enabled, "path": self.cache.path},
-        }
-        return data | ({"runs": list(self.runs)} if self.runs else {})
-
-    @classmethod
-    def from_json(cls, data: Any, where: Path) -> RunConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where} is not a JSON object: not an opro run dir")
-        if data.get("format") not in READABLE:
-            raise ConfigError(
-                f"{where.parent} was written by an incompatible opro (run format "
-                f"{data.get('format')!r}, this opro reads {', '.join(map(str, READABLE))}): "
-                "rerun it with this version"
-            )
-        if data["format"] == 1:
-            data = _from_format1(data, where)
-        cache = data.get("cache") or {}
-        runs = data.get("runs") or []
-        try:
-            caps = Caps.model_validate(data.get("caps") or {})
-        except ValueError as exc:
-            raise ConfigError(f"{where}: caps: {exc}") from None
-        return cls(
-            spec=parse_spec(data.get("spec"), str(where)),
-            caps=caps,
-            cache=CacheConfig(bool(cache.get("enabled", True)), cache.get("path")),
-            runs=tuple(str(r) for r in runs),
-            versions=dict(data.get("versions") or {}),
-        )
-
-
-def _from_format1(data: dict[str, Any], where: Path) -> dict[str, Any]:
-    """A format-1 config.json in format 2's shape: the kind's parameters, the roles and the
-    engine (its ``meta`` knobs flattened) become one spec; ``budget`` becomes ``caps``."""
-    if "runs" in data:  # a job: its spec is its first run's, with the number of runs
-        first = RunDir(where.parent / str(data["runs"][0])).config()
-        spec = first.spec.model_copy(update={"reps": len(data["runs"])})
-        return {"spec": spec.model_dump(mode="json"), "runs": data["runs"], "format": 1}
-    engine = dict(data.get("engine") or {})
-    engine |= engine.pop("meta", None) or {}
-    params = kind_of(str(data.get("kind"))).upgrade(dict(data.get("problem") or {}))
-    roles: dict[str, Any] = {r: data[r] for r in ("optimizer", "scorer") if r in data}
-    fields: dict[str, Any] = {"kind": data.get("kind"), **params, **roles, "engine": engine}
-    return data | {"spec": fields, "caps": data.get("budget") or {}}
+SIGNATURE, REPORT = ".signature", "report.html"
+FILES = (CONFIG, STEPS, SUMMARY, LOCK, SIGNATURE, REPORT)
+"""A run dir's own files: each a regular file, or absent."""
 
 
 class RunDir:
@@ -167,6 +62,8 @@ class RunDir:
         self._made: list[Path] = []  # folders ``create`` made, for ``discard``
         self._wrote = False  # ``create`` wrote config.json: the run's files are this one's
         self._lock: int | None = None
+        self._under: RunConfig | None = None
+        """The config last read or written: the spec new steps are recorded under."""
 
     # -- creating, opening, locking ------------------------------------------------------
 
@@ -186,6 +83,7 @@ class RunDir:
                     f"cannot write the run directory {run.path} ({exc.strerror}): "
                     "choose another `out`"
                 ) from None
+            run.check_files()
             run.lock(running=False)
             if (run.path / CONFIG).exists():
                 raise ConfigError(
@@ -198,8 +96,8 @@ class RunDir:
                     f"{run.path} holds {' and '.join(stray)} but no {CONFIG} (the remains of "
                     "another run?): choose another `out`, or remove them"
                 )
-            write_json_atomic(run.path / CONFIG, config.to_json())
             run._wrote = True
+            run.write_config(config, running=False)
         except BaseException:
             run.discard()
             raise
@@ -209,6 +107,7 @@ class RunDir:
     def open(cls, path: Path | str, *, lock: bool = False) -> RunDir:
         """An existing run dir (locked for writing if ``lock``), checked to be readable."""
         run = cls(Path(path))
+        run.check_files()
         if not (run.path / CONFIG).is_file():
             raise ConfigError(
                 f"{run.path} is not an opro run directory (no {CONFIG}): give the `out` "
@@ -219,12 +118,38 @@ class RunDir:
             run.lock()
         return run
 
+    def check_files(self) -> None:
+        """Each of the run dir's files is a regular file or absent: a link, FIFO or device
+        in its place is a one-line ``ConfigError``, before anything is read or written."""
+        for name in FILES:
+            check_regular(self.path / name)
+
+    def child(self, name: str) -> Path:
+        """A job's run dir ``name``: a folder inside this one, not a link to elsewhere."""
+        path = self.path / name
+        check_regular(path / CONFIG)
+        if path.is_symlink():
+            raise ConfigError(
+                f"{path} is a symbolic link: opro follows no link inside a run dir (it could "
+                "point anywhere): put the run dir itself there"
+            )
+        return path
+
     def lock(self, *, running: bool = True) -> None:
         """Become the one writer of this run dir, or a ``ConfigError`` naming the holder. The
-        lock dies with its process, so a killed run never blocks the next."""
+        lock dies with its process, so a killed run never blocks the next. Its PID is
+        written only into a lock file this user owns alone (one it made, or left by an
+        earlier run): a file planted there is locked, never truncated."""
         path = self.path / LOCK
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(path, flags, 0o644)
+            except FileExistsError:
+                try:
+                    fd = open_inside(path, os.O_RDWR)
+                except PermissionError:  # someone else's: locked all the same
+                    fd = open_inside(path, os.O_RDONLY)
         except OSError as exc:
             raise cannot_write(path, exc, running=running) from None
         try:
@@ -236,14 +161,16 @@ class RunDir:
                 f"{self.path} is being written by process {holder}: wait for it to end (or "
                 "stop it), then `opro resume` it"
             ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode("ascii"))
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                path.unlink()  # held, so no other process uses it
-            os.close(fd)
-            raise cannot_write(path, exc, running=running) from None
+        info = os.fstat(fd)
+        if info.st_uid == os.geteuid() and info.st_nlink == 1:
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode("ascii"))
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    path.unlink()  # held, so no other process uses it
+                os.close(fd)
+                raise cannot_write(path, exc, running=running) from None
         self._lock = fd
 
     def release(self) -> None:
@@ -257,7 +184,7 @@ class RunDir:
         """Undo ``create``: remove the run's files and the (then empty) folders it made —
         only what this process made: a ``create`` refused because another process holds
         the dir (or a run is already there) leaves that run untouched."""
-        for name in (STEPS, SUMMARY, CONFIG) if self._wrote else ():
+        for name in (STEPS, SUMMARY, CONFIG, SIGNATURE) if self._wrote else ():
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
         if self._wrote or self._lock is not None:  # this one's run: no other writes here
@@ -268,21 +195,54 @@ class RunDir:
             with contextlib.suppress(OSError):
                 folder.rmdir()
 
+    # -- the config ---------------------------------------------------------------------
+
     def config(self) -> RunConfig:
+        """config.json, and whether it carries this user's signature."""
         where = self.path / CONFIG
         try:
-            data = json.loads(read_bounded(where, 64 * MB, "the run config").decode("utf-8"))
+            raw = read_inside(where, 64 * MB, "the run config")
+            data = json.loads(raw.decode("utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ConfigError(f"{where} is unreadable ({exc})") from None
-        return RunConfig.from_json(data, where)
+        config = RunConfig.from_json(data, where, self._run_config)
+        self._under = replace(config, signed=signed_here(raw, self._signature()))
+        return self._under
+
+    def _run_config(self, name: str) -> RunConfig:
+        return RunDir.open(self.child(name)).config()
+
+    def _signature(self) -> str | None:
+        try:
+            return read_inside(self.path / SIGNATURE, 4096, "the signature").decode("ascii")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def write_config(self, config: RunConfig, *, running: bool = True) -> None:
+        """Write config.json (atomically) and sign it; a spec read from disk is written back
+        as it was read. Where no key can sign, no signature is left (a stale one would
+        not match anyway)."""
+        data = json_bytes(config.to_json())
+        write_atomic(self.path / CONFIG, data, running=running)
+        signature = sign(data)
+        self._under = replace(config, signed=signature is not None)
+        if signature is None:
+            with contextlib.suppress(OSError):
+                (self.path / SIGNATURE).unlink()
+            return
+        with contextlib.suppress(ConfigError):  # unsigned: trusted only with trust_code
+            write_atomic(self.path / SIGNATURE, f"{signature}\n".encode("ascii"), durable=False)
 
     # -- steps --------------------------------------------------------------------------
 
-    def read_steps(self) -> list[StepRecord]:
-        """Complete steps in order; a truncated last line (a kill mid-write) is ignored."""
+    def read_steps(self, config: RunConfig | None = None) -> list[StepRecord]:
+        """Complete steps in order; a truncated last line (a kill mid-write) is ignored.
+        Steps scored under a spec other than ``config``'s (default: config.json's) are a
+        one-line ``ConfigError`` naming what changed."""
+        config = config or self.config()
         path = self.path / STEPS
         try:
-            lines = read_bounded(path, STEPS_LIMIT, "the steps file").split(b"\n")
+            lines = read_inside(path, STEPS_LIMIT, "the steps file").split(b"\n")
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -307,28 +267,60 @@ class RunDir:
                     f"expected: {_FIX}"
                 )
             steps.append(record)
+        self._check_scored_under(config, steps)
         return steps
+
+    def _check_scored_under(self, config: RunConfig, steps: list[StepRecord]) -> None:
+        """Every step that names the spec it was scored under names ``config``'s."""
+        expected = config.fingerprint
+        for record in steps:
+            if record.spec_sha256 is None or record.spec_sha256 == expected:
+                continue
+            kept = next((s.spec for s in steps if s.spec is not None), None)
+            names = {path: name for name, path in settings_of(type(config.spec)).items()}
+            then = kept if kept is not None and fingerprint(kept) == record.spec_sha256 else None
+            raise ConfigError(
+                f"{self.path / CONFIG} is not the config {STEPS} was scored under (step "
+                f"{record.step}): {mismatch(config.spec_json, then, names)}: put back this "
+                f"run's own {CONFIG}, or start a new run with that spec"
+            )
 
     def truncate_partial(self) -> None:
         """Cut a partial last line so that the next append starts on a clean line."""
         path = self.path / STEPS
-        if not path.exists():
+        try:
+            fd = open_inside(path, os.O_RDWR, write=True)
+        except FileNotFoundError:
             return
-        data = read_bounded(path, STEPS_LIMIT, "the steps file")
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            with path.open("r+b") as f:
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
+        except OSError as exc:
+            raise cannot_write(path, exc, running=True) from None
+        with os.fdopen(fd, "r+b") as f:
+            data = f.read(STEPS_LIMIT + 1)
+            if len(data) > STEPS_LIMIT:
+                raise ConfigError(f"the steps file {path} is over {STEPS_LIMIT / MB:g} MB")
+            end = data.rfind(b"\n") + 1
+            if end != len(data):
+                try:
+                    f.truncate(end)
+                    f.flush()
+                    os.fsync(f.fileno())
+                except OSError as exc:
+                    raise cannot_write(path, exc, running=True) from None
 
     def append_step(self, record: StepRecord) -> None:
         """Append one line and fsync it; on failure (a full disk) the file is cut back to
-        its previous length, so no partial line is left, and a ``ConfigError`` says why."""
+        its previous length, so no partial line is left, and a ``ConfigError`` says why.
+        The line names the spec it was scored under (step 0 keeps the spec itself)."""
+        under = self._under or self.config()
+        record = replace(
+            record,
+            spec_sha256=under.fingerprint,
+            spec=under.spec_json if record.step == 0 else None,
+        )
         line = (json.dumps(record.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
         path = self.path / STEPS
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = open_inside(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, write=True)
         except OSError as exc:
             raise cannot_write(path, exc, running=True) from None
         try:
@@ -371,7 +363,7 @@ class RunDir:
     def _summary_json(self) -> Any:
         path = self.path / SUMMARY
         try:
-            return json.loads(read_bounded(path, 64 * MB, "the summary").decode("utf-8"))
+            return json.loads(read_inside(path, 64 * MB, "the summary").decode("utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

@@ -30,7 +30,7 @@ from opro.problems.registry import Kind, kind_of
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
 from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
-from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir, write_json_atomic
+from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -147,44 +147,65 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
     """Continue the run or job at ``path`` from its last recorded step; ``options.caps``
     raises (and replaces) its caps."""
     options = options or RunOptions()
-    run = RunDir.open(path, lock=True)
+    run = RunDir.open(path)
+    config, done = _admit(run, options)  # refused: nothing was written, not even the lock
+    if done is not None:
+        return done
+    run.lock()
     try:
-        config = run.config()
+        config, done = _admit(run, options)  # again, locked: what runs is what was checked
+        if done is not None:
+            return done
         kind = kind_of(config.spec.kind)
-        # A finished run needs no model (nor its key, nor its code).
-        previous = run.job_summary() if config.runs else _previous(run)
-        if previous is not None and previous.status == "finished":
-            return RunResult(run.path, config.spec, previous, already_finished=True)
-        code = config.spec.imports()
-        if code and not options.trust_code:
-            raise ConfigError(
-                f"{run.path} names code to import ({', '.join(code)}): resume it only if you "
-                "trust where that run dir came from, with `trust_code`"
-            )
         spec = config.spec.with_base_urls(options.base_urls, str(run.path / CONFIG))
         async with Models(spec, config.cache) as models:
             if config.runs:
                 return await _run_job(run, kind, models, options)
-            return await _run(run, kind, models, options)
+            return await _run(run, kind, models, options, config)
     finally:
         run.release()
 
 
-def _keep_caps(run: RunDir, config: RunConfig, caps: Caps | None) -> None:
-    """A raised cap holds for later resumes too; written once the run is known to resume
-    (a refused run dir is left as it was)."""
-    if caps is not None and caps != config.caps:
-        write_json_atomic(run.path / CONFIG, replace(config, caps=caps).to_json(), running=True)
-
-
-async def _run(run: RunDir, kind: Kind[Any], models: Models, options: RunOptions) -> RunResult:
-    """Continue ``run`` from its steps on disk, with a budget restored from them — or from
-    its summary when that is newer: written at the end of every session, it also counts
-    the retries, failures and calls of a step cut short, which no step record holds."""
+def _admit(run: RunDir, options: RunOptions) -> tuple[RunConfig, RunResult | None]:
+    """``run``'s config once every check of a resume passed, reading only: a finished run
+    (the result, then) needs no model, nor its key, nor its code; code is imported only
+    from a run dir this user's opro made (signed) or with ``trust_code``; the steps were
+    scored under this config's spec. A job's run dirs are checked too."""
     config = run.config()
+    previous = run.job_summary() if config.runs else _previous(run)
+    if previous is not None and previous.status == "finished":
+        return config, RunResult(run.path, config.spec, previous, already_finished=True)
+    code = config.spec.imports()
+    if code and not options.trust_code and not config.signed:
+        raise ConfigError(
+            f"{run.path} names code to import ({', '.join(code)}) and was not made by your "
+            "opro on this machine (its config.json has no signature of yours): resume it "
+            "only if you trust where that run dir came from, with `trust_code`"
+        )
+    run.read_steps(config)
+    for name in config.runs:
+        if (run.child(name) / CONFIG).is_file():
+            _admit(RunDir.open(run.child(name)), options)
+    return config, None
+
+
+def _keep_caps(run: RunDir, config: RunConfig, caps: Caps | None) -> None:
+    """A raised cap holds for later resumes too; written (and signed) once the run is
+    known to resume (a refused run dir is left as it was)."""
+    if caps is not None and caps != config.caps:
+        run.write_config(replace(config, caps=caps))
+
+
+async def _run(
+    run: RunDir, kind: Kind[Any], models: Models, options: RunOptions, config: RunConfig
+) -> RunResult:
+    """Continue ``run`` (its ``config`` as checked) from its steps on disk, with a budget
+    restored from them — or from its summary when that is newer: written at the end of
+    every session, it also counts the retries, failures and calls of a step cut short,
+    which no step record holds."""
     budget = Budget(options.caps or config.caps)
+    records = run.read_steps(config)
     run.truncate_partial()
-    records = run.read_steps()
     previous = _previous(run)
     if previous is not None and (not records or previous.elapsed_s >= records[-1].elapsed_s):
         budget.restore(dict(previous.usage), previous.elapsed_s)
@@ -266,14 +287,18 @@ async def _run_job(job: RunDir, kind: Kind[Any], models: Models, options: RunOpt
     config = job.config()
     results: list[RunResult] = []
     for name in config.runs:
-        run = RunDir.open(job.path / name, lock=True)
-        previous = _previous(run)
-        if previous is not None and previous.status == "finished":
+        run = RunDir.open(job.child(name), lock=True)
+        try:
+            checked, done = _admit(run, options)
+        except BaseException:
             run.release()
-            results.append(RunResult(run.path, run.config().spec, previous, already_finished=True))
+            raise
+        if done is not None:
+            run.release()
+            results.append(done)
             continue
         try:
-            result = await _run(run, kind, models, options)
+            result = await _run(run, kind, models, options, checked)
         except Interrupted:
             with contextlib.suppress(OproError):
                 _summarise_job(job, config.runs)
@@ -292,7 +317,7 @@ async def _run_job(job: RunDir, kind: Kind[Any], models: Models, options: RunOpt
 
 
 def _summarise_job(job: RunDir, runs: tuple[str, ...]) -> JobSummary:
-    summaries = [_previous(RunDir(job.path / name)) for name in runs]
+    summaries = [_previous(RunDir(job.child(name))) for name in runs]
     summary = JobSummary.of(runs, summaries)
     job.write_summary(summary)
     return summary

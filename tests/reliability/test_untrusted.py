@@ -4,8 +4,10 @@ Reproduced before: ``opro resume`` of a run dir whose config.json names
 ``fake:some.module:fn`` imported that module (a run dir from elsewhere could import any
 installed module); a base URL carrying ``?api-key=...`` or ``user:pass@`` was stored
 verbatim in config.json. Now such a resume needs ``--trust-code`` (``RunOptions(
-trust_code=True)``), and config.json keeps the URL with ``***`` in place of its secrets;
-``opro resume --base-url ROLE=URL`` gives it again (checked to be the same server).
+trust_code=True)``) unless this user's opro made the run dir (its signature: see
+test_signed_run_dirs.py; "from elsewhere" is a run made under another user's key here), and
+config.json keeps the URL with ``***`` in place of its secrets; ``opro resume --base-url
+ROLE=URL`` gives it again (checked to be the same server).
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ def canary_run(tmp_path: Path) -> tuple[Path, Path]:
     return out, tmp_path / "imported"
 
 
-def resume(out: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def resume(
+    out: Path, tmp_path: Path, *extra: str, key_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``opro resume OUT``, as another user (another signing key) when ``key_dir`` is given."""
     env = dict(os.environ, PYTHONPATH=f"{PYTHONPATH}{os.pathsep}{tmp_path}")
+    if key_dir is not None:
+        env["OPRO_CONFIG_DIR"] = str(key_dir)
     return subprocess.run(
         [sys.executable, "-m", "opro.cli", "-q", "resume", str(out), "--no-report", *extra],
         env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -62,25 +69,29 @@ def resume(out: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProces
 
 def test_resume_imports_a_run_dirs_code_only_when_trusted(tmp_path: Path) -> None:
     out, imported = canary_run(tmp_path)
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
-    refused = resume(out, tmp_path, "--max-calls", "100")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    elsewhere = tmp_path / "another-user"
+    refused = resume(out, tmp_path, "--max-calls", "100", key_dir=elsewhere)
     assert_one_line_error(
         refused, "names code to import (fake:canary_module:propose)", "--trust-code"
     )
     assert refused.returncode == 2
     assert not imported.exists()  # refused before anything was imported
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the lock too
 
-    trusted = resume(out, tmp_path, "--trust-code", "--max-calls", "100")
+    trusted = resume(out, tmp_path, "--trust-code", "--max-calls", "100", key_dir=elsewhere)
     assert trusted.returncode == 0, trusted.stderr
     assert imported.exists()
     assert summary_of(out)["status"] == "finished"
 
 
-def test_the_python_api_refuses_untrusted_code_too(tmp_path: Path) -> None:
+def test_the_python_api_refuses_untrusted_code_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = LinregSpec(optimizer="fake:tests.doubles:linreg_walker", reps=1, engine={"steps": 3})
     out = tmp_path / "run"
     api.start(spec, RunOptions(out=out, caps=api.Caps(max_calls=8), use_cache=False))
+    monkeypatch.setenv("OPRO_CONFIG_DIR", str(tmp_path / "another-user"))
     with pytest.raises(ConfigError, match=r"fake:tests\.doubles:linreg_walker.*trust_code"):
         api.resume(out, RunOptions(caps=api.Caps(max_calls=100)))
     done = api.resume(out, RunOptions(caps=api.Caps(max_calls=100), trust_code=True))

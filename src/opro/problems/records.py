@@ -121,8 +121,19 @@ class StepRecord:
     step_seconds: float
     elapsed_s: float
     usage: Mapping[str, RoleUsage] = field(default_factory=dict)
+    spec_sha256: str | None = field(default=None, compare=False)
+    """The fingerprint of the spec the step was scored under: the sha256 of config.json's
+    ``spec`` as canonical JSON (``opro.fingerprint``); absent in older run dirs."""
+    spec: Mapping[str, Any] | None = field(default=None, compare=False)
+    """Step 0 only: config.json's ``spec`` as it was, to name what changed when a
+    config.json no longer matches the steps."""
 
     def to_json(self) -> dict[str, Any]:
+        scored_under: dict[str, Any] = {}
+        if self.spec_sha256 is not None:
+            scored_under["spec_sha256"] = self.spec_sha256
+        if self.spec is not None:
+            scored_under["spec"] = dict(self.spec)
         return {
             "step": self.step,
             "temperature": self.temperature,
@@ -135,7 +146,7 @@ class StepRecord:
             "step_seconds": self.step_seconds,
             "elapsed_s": self.elapsed_s,
             "usage": usage_json(self.usage),
-        }
+        } | scored_under
 
     @classmethod
     def from_json(cls, data: Any) -> StepRecord:
@@ -149,6 +160,11 @@ class StepRecord:
         meta_prompt = data.get("meta_prompt")
         if meta_prompt is not None and not isinstance(meta_prompt, str):
             raise ValueError("'meta_prompt' is not a text")
+        sha, spec = data.get("spec_sha256"), data.get("spec")
+        if sha is not None and not isinstance(sha, str):
+            raise ValueError("'spec_sha256' is not a text")
+        if spec is not None and not isinstance(spec, dict):
+            raise ValueError("'spec' is not an object")
         return cls(
             step=_int(data, "step"),
             temperature=_number(data, "temperature", 0.0),
@@ -161,6 +177,8 @@ class StepRecord:
             step_seconds=_number(data, "step_seconds", 0.0),
             elapsed_s=_number(data, "elapsed_s", 0.0),
             usage=_usage(data.get("usage", {})),
+            spec_sha256=sha,
+            spec=spec,
         )
 
 

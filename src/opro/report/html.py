@@ -23,7 +23,7 @@ from pathlib import Path
 import jinja2
 
 from opro.errors import ConfigError
-from opro.files import make_readable
+from opro.files import check_regular, make_readable
 from opro.problems.registry import Plot, kind_of
 from opro.problems.runs import JobRecord
 from opro.report.plots import overlay_plots
@@ -106,7 +106,10 @@ def slug(text: str) -> str:
 
 
 def _write_all(folder: Path, files: dict[str, bytes]) -> None:
-    """Write every file to a temp file first, then rename them all into place."""
+    """Write every file to a temp file first, then rename them all into place; a link (or
+    FIFO...) where one goes is refused first, never followed nor replaced."""
+    for name in files:
+        check_regular(folder / name)
     temps: dict[str, str] = {}
     try:
         for name, data in files.items():
