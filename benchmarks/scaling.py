@@ -20,12 +20,13 @@ sweep's); ideal / sweep.
 Servers: ``opro evaluate`` of ``--pairs`` (instruction, example) pairs over 1, 2, 4 stub
 servers (separate processes), each serving ``--server-concurrency`` requests at once after
 ``--server-latency`` seconds (the others queue, as in vLLM). Ideal throughput: servers x
-concurrency / latency. One server is the plain OpenAI backend; several are LiteLLM's Router.
+concurrency / latency. One server is the plain OpenAI backend; several are opro's pool
+(``opro.llm.pool``).
 
 Overhead: the same with servers that answer at once and without a cap, so the client's CPU
 is the limit: requests per second, and CPU seconds of the ``opro evaluate`` process per
 request (the difference between ``--overhead-pairs`` and 40 pairs, so start-up and imports
-cancel out), through one server (the OpenAI client) and through the Router over 3.
+cancel out), through one server (the OpenAI client) and through the pool over 3.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def bench_servers(args: argparse.Namespace, work: Path) -> list[Row]:
 
 def bench_overhead(args: argparse.Namespace, work: Path) -> list[Row]:
     with stub_processes(3, 0.0, None) as urls:
-        paths = {"OpenAI client, 1 server": urls[:1], "LiteLLM Router, 3 servers": urls}
+        paths = {"OpenAI client, 1 server": urls[:1], "opro pool, 3 servers": urls}
 
         def measure(urls: list[str]) -> Row:
             small = evaluate_once(urls, SMALL, work, 32)

@@ -38,7 +38,15 @@ from opro.llm.usage import Caps, RoleUsage
 from opro.problems.base import Partial, Problem
 from opro.problems.instructions.problem import Outcome, TestRow
 from opro.problems.instructions.spec import InlineData
-from opro.problems.records import BestSolution, Candidate, RunSummary, Status, StepRecord
+from opro.problems.records import (
+    BestSolution,
+    Candidate,
+    ProposalCounts,
+    RunSummary,
+    Status,
+    StepRecord,
+    Verdict,
+)
 from opro.problems.registry import Kind, kinds
 from opro.problems.runs import JobSummary, MeanStd
 from opro.runlog import FORMAT, CacheConfig, RunConfig
@@ -106,7 +114,8 @@ NOTES: dict[str, str] = {
     "RoleUsage.cost_usd": "US dollars spent; null when the model's price is unknown",
     "RunSummary.status": "running (written after each step), finished or stopped",
     "RunSummary.stop_reason": "why it ended: max_steps, optimum or patience (finished); "
-    "budget, llm_error, interrupted or error (stopped); 'running' while it runs",
+    "budget, llm_error, interrupted, user_code (the user's metric failed) or error "
+    "(stopped); 'running' while it runs",
     "RunSummary.message": "why it stopped, in a sentence (empty when finished)",
     "RunSummary.steps_completed": "the last completed step's number (0 also when none is)",
     "RunSummary.best": "the best solution so far (null: nothing scored)",
@@ -204,6 +213,13 @@ TOTALS: Fields = {
     "cost_usd": (float | None, NOTES["RunSummary.cost_usd"]),
 }
 """The totals of ``usage`` that ``RunSummary.to_json`` adds for people."""
+
+VERDICT: Fields = {
+    "verdict": (Verdict, "what the proposals came to (written with them): improved (a new "
+                "solution beat the best starting one), no_improvement, all_duplicates, "
+                "no_valid_proposals (none parsed) or nothing_proposed (no step after 0 yet)"),
+}  # fmt: skip
+"""``proposals.verdict``, which ``RunSummary.to_json`` adds for people and tools."""
 
 CANDIDATE_DETAILS: Fields = {
     "marks": (str, "instructions: per training example, 1 correct, 0 wrong, e empty, "
@@ -309,9 +325,10 @@ def summary_schema() -> Schema:
     doc = Document()
     common = doc.of(RunSummary)
     del common["properties"]["details"]  # each kind's fields sit at the top level instead
-    common["properties"] |= doc.fields(TOTALS)
+    common["properties"] |= doc.fields(TOTALS) | doc.fields(VERDICT)
     common["required"] = [*common["required"], *TOTALS]
     _closed(doc.defs["BestSolution"])
+    _closed(doc.defs["ProposalCounts"])
     _closed(doc.defs["RoleUsage"])
     doc.define("RunSummary", common)
     branches = [
@@ -406,6 +423,7 @@ def _classes() -> dict[str, list[type]]:
     named: list[type] = [
         RunConfig, CacheConfig, Caps, LLMConfig, InlineData, StepRecord, Candidate, Partial,
         RoleUsage, RunSummary, BestSolution, JobSummary, MeanStd, Outcome, TestRow, PairedTest,
+        ProposalCounts,
     ]  # fmt: skip
     for kind in kinds():
         named += [kind.spec, kind.spec.model_fields["engine"].annotation]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,17 @@ from opro.types import Request
 def garbage(request: Request) -> str:
     """Never a parsable proposal."""
     return "I am not sure what to say here. [w, b] <trace> x </trace>"
+
+
+def linreg_repeater(request: Request) -> str:
+    """Proposes the first pair the meta-prompt shows: never a new one."""
+    found = re.search(r"w=(-?\d+), b=(-?\d+)", request.prompt)
+    return "[0, 0]" if found is None else f"[{found[1]}, {found[2]}]"
+
+
+def linreg_far_off(request: Request) -> str:
+    """Always one pair, far from any optimum: new once, never better than the start."""
+    return "[1000, -1000]"
 
 
 def linreg_walker(request: Request) -> str:

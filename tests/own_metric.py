@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import sys
 
 from opro.data import Example
+
+BUG = "OPRO_TEST_METRIC_BUG"
+"""While set to N: ``buggy`` fails from its N-th call on (counted in ``CALLS``)."""
+CALLS = itertools.count()
 
 
 def names_the_label(prediction: str, example: Example) -> float:
@@ -23,3 +30,21 @@ async def names_the_label_async(prediction: str, example: Example) -> bool:
 
 def out_of_range(prediction: str, example: Example) -> float:
     return 3.0
+
+
+def buggy(prediction: str, example: Example) -> float:
+    """``names_the_label`` with a bug while $OPRO_TEST_METRIC_BUG is set: from that many calls
+    on it reads a field the examples do not have."""
+    after = os.environ.get(BUG)
+    if after is not None and next(CALLS) >= int(after):
+        rating: str = example.extra.get("rating")  # type: ignore[assignment]
+        return float(rating.lower() == "good")
+    return names_the_label(prediction, example)
+
+
+def exits(prediction: str, example: Example) -> float:
+    sys.exit(3)
+
+
+def interrupts(prediction: str, example: Example) -> float:
+    raise KeyboardInterrupt

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import opro
-from opro.errors import ConfigError
+from opro.errors import ConfigError, UserCodeError
 from opro.problems.instructions.task import task_data
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 from tests.doubles import spec_of, steps_of, summary_of
@@ -196,7 +196,7 @@ def test_an_llm_judge_and_function_metrics(tmp_path: Path) -> None:
     asynchronous = opro.evaluate(spec(metric="tests.own_metric:names_the_label_async"),
                                  ["Think."], split="all")  # fmt: skip
     assert asynchronous.results[0].accuracy is not None
-    with pytest.raises(ConfigError, match="return a bool or a number in"):
+    with pytest.raises(UserCodeError, match="return a bool or a number in"):
         opro.evaluate(spec(metric="tests.own_metric:out_of_range"), ["Think."], split="all")
     with pytest.raises(ConfigError, match="cannot import"):
         opro.evaluate(spec(metric="tests.own_metric:nope"), ["Think."], split="all")

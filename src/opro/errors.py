@@ -8,6 +8,9 @@ one line; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
 - ``BudgetExceeded``: a cap was reached; the run stops cleanly and can be resumed.
 - ``Interrupted``: Ctrl-C or SIGTERM stopped a run, which was saved: the message says how to
   continue it (exit 130, as a shell reports an interrupted command).
+- ``UserCodeError``: the user's own code (a metric function) raised or returned nonsense:
+  the message names the function, the example and the exception; a run is saved, to be
+  resumed once the function is fixed (exit 2, as for bad input).
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ class BudgetExceeded(OproError):
     exit_code = 5
 
 
+class UserCodeError(OproError):
+    """A function of the user's (``module:function``) failed on an example; not opro's bug."""
+
+    exit_code = 2
+
+
 class Interrupted(OproError):
     """A signal stopped a run after its state was recorded; the message names the resume."""
 
@@ -81,3 +90,4 @@ def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+

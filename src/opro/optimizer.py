@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from opro import attempts
-from opro.errors import BudgetExceeded, LLMError
+from opro.errors import BudgetExceeded, LLMError, UserCodeError
 from opro.history import History, Scored
 from opro.llm.base import LLM
 from opro.llm.usage import RoleUsage
@@ -36,6 +36,7 @@ from opro.problems.records import (
     FINISHED,
     BestSolution,
     Candidate,
+    ProposalCounts,
     RunSummary,
     StepRecord,
 )
@@ -128,6 +129,9 @@ class Optimizer(Generic[S]):
         self.steps_done = -1
         self.first_optimal_step = optimum_at
         self.best_step = 0
+        self.proposals = ProposalCounts()
+        """What the proposals of the steps so far came to (restored ones included)."""
+        self._start: float | None = None
 
     # -- resume -------------------------------------------------------------------------
 
@@ -137,6 +141,9 @@ class Optimizer(Generic[S]):
             self._absorb(record)
 
     def _absorb(self, record: StepRecord) -> None:
+        if record.step == 0:
+            self._start = record.best_score
+        self.proposals = self.proposals.plus(record, self._start, self.problem.direction)
         before = self.history.best()
         for c in record.candidates:
             solution = self.problem.from_json(c.solution)
@@ -166,14 +173,18 @@ class Optimizer(Generic[S]):
         """Continue from the recorded steps to a stop; the final summary (also recorded).
 
         Whatever ends the run, its summary says so: an interruption (Ctrl-C, SIGTERM: the
-        task is cancelled) is recorded as stopped, ``interrupted``, and any other error
-        (a full disk, a bug) as stopped, ``error``, before it propagates — never a run
-        left "running" that is not."""
+        task is cancelled) is recorded as stopped, ``interrupted``, a failure of the user's
+        code (a metric) as stopped, ``user_code``, and any other error (a full disk, a bug)
+        as stopped, ``error``, before it propagates — never a run left "running" that is
+        not."""
         self.restore(self.recorder.read_steps())
         try:
             return await self._run()
         except (asyncio.CancelledError, KeyboardInterrupt):
             self._abandon("interrupted", "interrupted")
+            raise
+        except UserCodeError as exc:  # the user's function failed: fixed, the run resumes
+            self._abandon("user_code", str(exc))
             raise
         except Exception as exc:
             self._abandon("error", str(exc) or type(exc).__name__)
@@ -361,4 +372,5 @@ class Optimizer(Generic[S]):
             usage=self.meter.usage(),
             elapsed_s=round(self.meter.elapsed_s, 3),
             details={**self.problem.summary(self.history), **(final or {})},
+            proposals=self.proposals,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,16 @@ class Progress(Protocol):
 
     def examples_scored(self, done: int, total: int) -> None:
         """``done`` of ``total`` (instruction, example) pairs are scored (``evaluate``)."""
+
+
+@runtime_checkable
+class Notices(Protocol):
+    """An observer that also shows a run's notices (the CLI's displays): one line a person
+    should read now, e.g. that a step's proposals all failed to parse, and the likely fix.
+    Settings are named in `backticks`. A run whose observer has no ``notice`` logs it as a
+    warning instead."""
+
+    def notice(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)

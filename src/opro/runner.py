@@ -19,17 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from opro.errors import ConfigError, Interrupted, LLMError, OproError
+from opro.errors import ConfigError, Interrupted, LLMError, OproError, UserCodeError
 from opro.llm.base import LLM
 from opro.llm.usage import Budget, Caps
 from opro.models import Models
 from opro.optimizer import Optimizer
 from opro.problems.base import Problem
-from opro.problems.records import BestSolution, RunSummary, StepRecord
+from opro.problems.records import BestSolution, RunSummary, StepRecord, Verdict
 from opro.problems.registry import Kind, kind_of
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
-from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot, eta
+from opro.problems.verdict import explain, step_notice
+from opro.progress import NoProgress, Notices, Progress, RunEnd, RunStart, Snapshot, eta
 from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,19 @@ class RunResult:
     def best_instruction(self) -> str | None:
         """The best solution's text (an instruction, for ``opro optimize``)."""
         return None if self.best is None else self.best.text
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """What the proposals came to (``improved``, ``no_valid_proposals``...; counts in
+        ``summary.proposals``); None for a job or a run dir from before they were counted."""
+        return self.summary.verdict if isinstance(self.summary, RunSummary) else None
+
+    @property
+    def advice(self) -> str | None:
+        """Why the run did not improve on its start, with counts and the likely fix; None
+        when it did."""
+        counts = self.summary.proposals if isinstance(self.summary, RunSummary) else None
+        return None if counts is None else explain(counts, self.spec.engine)
 
     def history(self) -> list[dict[str, Any]]:
         """Every scored solution, in order: ``{"step", "text", "score"}`` rows, ready for
@@ -270,6 +284,11 @@ async def _loop(
         raise Interrupted(
             f"interrupted: {run.path} is saved; continue it with `opro resume {run.path}`"
         ) from None
+    except UserCodeError as exc:  # recorded as stopped (user_code): say how to go on
+        message = f"{exc}, then continue the run with `opro resume {run.path}` (it is saved)"
+        with contextlib.suppress(OproError):
+            run.write_summary(optimizer.summary("stopped", "user_code", message))
+        raise UserCodeError(message) from exc.__cause__
     finally:
         run.release()
     watched.finished(summary)
@@ -335,6 +354,7 @@ class _Watched:
     shown: tuple[Snapshot, float] | None = None
     last: tuple[int, float | None] | None = None
     """The last recorded step and its best score so far."""
+    noticed: bool = False
     _last: float = field(default_factory=time.monotonic)
 
     def read_steps(self) -> list[StepRecord]:
@@ -347,6 +367,11 @@ class _Watched:
         self._last = now
         self.last = (record.step, record.best_score)
         self.progress.step_finished(self._show())
+        text = None if self.noticed else step_notice(record, self.spec.engine)
+        if text is not None:  # a step that came to nothing: once, with the likely fix
+            self.noticed = True
+            tell = self.progress.notice if isinstance(self.progress, Notices) else log.warning
+            tell(f"opro: {text}")
 
     def write_summary(self, summary: RunSummary | JobSummary) -> None:
         self.run.write_summary(summary)

@@ -23,6 +23,7 @@ from opro.cli.options import (
     spec_from,
     with_flags,
 )
+from opro.cli.outcome import flagged, headline, verdict_lines
 from opro.errors import ConfigError, OproError
 from opro.executors import Executor, LocalExecutor, RunTask, TaskResult, run_sweep
 from opro.problems.registry import kind_of, kinds
@@ -77,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         caps=caps_from(args),
         cache=args.cache,
         use_cache=not args.no_cache,
-        progress=display_of(args),
+        progress=flagged(display_of(args)),
     )
     # The runner itself (no notebook here): CLI -> runner -> optimizer and problem.
     return finish(asyncio.run(runner.astart(spec, options)), args)
@@ -116,7 +117,7 @@ def _role_url(text: str) -> tuple[str, str]:
 def cmd_resume(args: argparse.Namespace) -> int:
     options = RunOptions(
         caps=caps_from(args),
-        progress=display_of(args),
+        progress=flagged(display_of(args)),
         trust_code=args.trust_code,
         base_urls=dict(args.base_url),
     )
@@ -177,9 +178,11 @@ def describe(result: RunResult) -> list[str]:
         )  # fmt: skip
         reached = f"{summary.reps_reaching_optimum} of {summary.reps} reached the optimum"
         return [f"{head}: {summary.reps_finished} of {summary.reps} runs finished; {reached}",
-                f"means over the runs: {numbers or '-'}"]  # fmt: skip
+                f"means over the runs: {numbers or '-'}", *verdict_lines(result)]  # fmt: skip
+    steps = f"{summary.steps_completed} step{'' if summary.steps_completed == 1 else 's'}"
     return [
-        f"{head} after {summary.steps_completed} step{'' if summary.steps_completed == 1 else 's'}",
+        f"{head} after {steps}{headline(result)}",
+        *verdict_lines(result),
         *kind_of(result.spec.kind).describe(summary),
     ]
 

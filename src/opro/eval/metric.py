@@ -14,16 +14,19 @@ answer (that is ``empty``) nor a failed call (``failed``).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import math
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from opro import prompts
 from opro.data import Example
-from opro.errors import ConfigError
+from opro.errors import ConfigError, UserCodeError
 from opro.eval.metrics import Mode, score_answer
 from opro.llm.base import LLM
 from opro.types import Request
@@ -93,18 +96,43 @@ class FunctionMetric:
         self.binary = False  # it may return any number in [0, 1]
 
     async def __call__(self, answer: Answer, example: Example) -> float:
-        value = self.function(answer.text, example)
-        if inspect.isawaitable(value):
-            value = await value
+        try:
+            value = self.function(answer.text, example)
+            if inspect.isawaitable(value):
+                value = await value
+        except KeyboardInterrupt:  # a second Ctrl-C while it ran: stop as at the first
+            raise asyncio.CancelledError from None  # (never left in a task, unretrieved)
+        except (Exception, SystemExit) as exc:
+            where = getattr(getattr(self.function, "__code__", None), "co_filename", None)
+            raise self._failed(example, f"raised {raised(exc, where)}", "fix it") from exc
         if isinstance(value, bool):
             return 1.0 if value else 0.0
         if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
-            raise ConfigError(
-                f"metric {self.path} returned {value!r}: return a bool or a number in [0, 1]"
+            raise self._failed(
+                example, f"returned {value!r:.80}", "return a bool or a number in [0, 1]"
             )
         if math.isnan(value):
-            raise ConfigError(f"metric {self.path} returned NaN: return a number in [0, 1]")
+            raise self._failed(example, "returned NaN", "return a number in [0, 1]")
         return float(value)
+
+    def _failed(self, example: Example, what: str, fix: str) -> UserCodeError:
+        question = " ".join(example.question.split())
+        shown = question if len(question) <= 40 else question[:39] + "…"
+        return UserCodeError(
+            f"metric {self.path} {what} on example {example.index} ({shown!r}): {fix}"
+        )
+
+
+def raised(exc: BaseException, source: str | None = None) -> str:
+    """``AttributeError: 'NoneType' object has no attribute 'x' (my_metric.py:12)``: the
+    exception in one line, and where it was raised: the last line of ``source`` (the
+    user's file) in its traceback, else its last line."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:199] + "…"
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if f.filename == source] or frames[-1:]
+    where = f" ({Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,22 @@ file and line. Format 1 (the first release) reads through the same classes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from opro.history import Direction
 from opro.llm.usage import RoleUsage
 from opro.problems.base import Partial
 
 Status = Literal["running", "finished", "stopped"]
 FINISHED = ("max_steps", "optimum", "patience")
-"""Stop reasons of a finished run; any other (budget, llm_error, interrupted) stops it."""
+"""Stop reasons of a finished run; any other (budget, llm_error, interrupted, user_code,
+error) stops it."""
+Verdict = Literal[
+    "improved", "no_improvement", "all_duplicates", "no_valid_proposals", "nothing_proposed"
+]
+"""What a run's proposals came to (``ProposalCounts.verdict``), whatever its status."""
 
 
 def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
@@ -183,6 +189,82 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class ProposalCounts:
+    """What the optimizer's proposals came to, over the steps after step 0 (whose starting
+    solutions are not proposed): each output drawn either failed to parse, repeated a
+    solution seen before, or was scored."""
+
+    drawn: int = 0
+    """optimizer outputs drawn"""
+    parsed: int = 0
+    """outputs that held a solution"""
+    parse_failures: int = 0
+    """outputs that held none"""
+    duplicates: int = 0
+    """parsed solutions seen before (at an earlier step or in the same one)"""
+    scored: int = 0
+    """new solutions scored"""
+    improvements: int = 0
+    """new solutions, scored in full, better than the best starting solution"""
+
+    def plus(self, record: StepRecord, start: float | None, direction: Direction) -> ProposalCounts:
+        """These counts with ``record``'s (step 0 adds nothing); ``start`` is the best
+        starting solution's score (None: any score beats it)."""
+        if record.step == 0:
+            return self
+        sign = 1.0 if direction == "max" else -1.0
+        new = len(record.candidates)
+        better = sum(
+            c.partial is None and (start is None or sign * c.score > sign * start)
+            for c in record.candidates
+        )
+        return ProposalCounts(
+            drawn=self.drawn + record.parse_failures + record.duplicates + new,
+            parsed=self.parsed + record.duplicates + new,
+            parse_failures=self.parse_failures + record.parse_failures,
+            duplicates=self.duplicates + record.duplicates,
+            scored=self.scored + new,
+            improvements=self.improvements + better,
+        )
+
+    def __add__(self, other: ProposalCounts) -> ProposalCounts:
+        """Both runs' counts (a job's: each improvement on its own run's start)."""
+        return ProposalCounts(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
+        )
+
+    @classmethod
+    def of(cls, records: Sequence[StepRecord], direction: Direction) -> ProposalCounts:
+        """The counts of a run's steps (step 0 first), e.g. as read back from its dir."""
+        counts = cls()
+        start = next((r.best_score for r in records if r.step == 0), None)
+        for record in records:
+            counts = counts.plus(record, start, direction)
+        return counts
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.drawn:
+            return "nothing_proposed"
+        if not self.parsed:
+            return "no_valid_proposals"
+        if not self.scored:
+            return "all_duplicates"
+        return "improved" if self.improvements else "no_improvement"
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProposalCounts | None:
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise ValueError("'proposals' is not an object of counts")
+        return cls(**{f.name: _int(data, f.name, 0) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class BestSolution:
     solution: Any
     text: str
@@ -199,7 +281,9 @@ class BestSolution:
         return cls(data["solution"], text, _number(data, "score"), _int(data, "step"))
 
 
-_DERIVED = ("calls", "cached_calls", "retries", "tokens", "cost_usd", "format", "versions")
+_DERIVED = (
+    "calls", "cached_calls", "retries", "tokens", "cost_usd", "verdict", "format", "versions"
+)  # fmt: skip
 """Keys written for people (totals of ``usage``) and never read back."""
 
 
@@ -218,6 +302,14 @@ class RunSummary:
     elapsed_s: float
     details: Mapping[str, Any] = field(default_factory=dict)
     """The kind's own fields (``best_test_score``, ``gap_percent``...)."""
+    proposals: ProposalCounts | None = None
+    """What the optimizer's proposals came to (null in summaries written before opro
+    counted them)."""
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """``proposals.verdict``: whether the run improved on its start, and if not why."""
+        return None if self.proposals is None else self.proposals.verdict
 
     @property
     def total(self) -> RoleUsage:
@@ -252,6 +344,11 @@ class RunSummary:
             "tokens": total.total_tokens,
             "cost_usd": total.cost_usd,
             "elapsed_s": self.elapsed_s,
+            **(
+                {}
+                if self.proposals is None
+                else {"proposals": self.proposals.to_json(), "verdict": self.proposals.verdict}
+            ),
             **self.details,
         }
 
@@ -275,4 +372,5 @@ class RunSummary:
             usage=_usage(data.get("usage", {})),
             elapsed_s=_number(data, "elapsed_s", 0.0),
             details={k: v for k, v in data.items() if k not in common and k not in _DERIVED},
+            proposals=ProposalCounts.from_json(data.get("proposals")),
         )

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from opro.llm.usage import RoleUsage
+from opro.problems.records import ProposalCounts
 from opro.problems.registry import Table, kind_of
 from opro.problems.runs import JobRecord
 from opro.problems.spec import RunSpec, default_at, flag_of, settings_of, value_at
+from opro.problems.verdict import HEADLINES, counts_line, explain
 
 DASH = "—"
 UNFINISHED = "not finished (still running, or killed): `opro resume {path}` continues it"
@@ -37,6 +39,10 @@ class Section:
     status: str
     stop_reason: str
     message: str
+    verdict: str
+    """Why the run did not improve on its start, with the likely fix; empty when it did."""
+    headline: str
+    """That in a few words (``no valid proposals``), for a badge beside its status."""
     facts: tuple[tuple[str, str], ...]
     tables: tuple[Table, ...]
     images: tuple[Image, ...]
@@ -45,6 +51,7 @@ class Section:
 def section(job: JobRecord, index: int, images: tuple[Image, ...]) -> Section:
     kind = kind_of(job.kind)
     unfinished = job.status in ("running", "unfinished")
+    counts = proposals(job)
     return Section(
         anchor=f"run-{index}",
         label=job.label,
@@ -53,6 +60,8 @@ def section(job: JobRecord, index: int, images: tuple[Image, ...]) -> Section:
         status=job.status,
         stop_reason=job.stop_reason or DASH,
         message=job.message or (UNFINISHED.format(path=job.path) if unfinished else ""),
+        verdict=explain(counts, job.spec.engine, flag_of) or "",
+        headline=HEADLINES.get(counts.verdict, ""),
         facts=tuple(common_facts(job) + kind.facts(job)),
         tables=(*kind.tables(job), usage_table(job.usage())),
         images=images,
@@ -73,10 +82,17 @@ def common_facts(job: JobRecord) -> list[tuple[str, str]]:
         ("samples per step", str(engine.samples_per_step)),
         ("temperature", temperature),
         ("top-k shown", str(engine.top_k)),
+        ("proposals", counts_line(proposals(job)).removeprefix("proposals: ")),
         ("seed", ", ".join(str(r.spec.engine.seed) for r in job.runs)),
         ("elapsed", duration(job.elapsed_s)),
         ("reproduce", command_line(spec)),
     ]
+
+
+def proposals(job: JobRecord) -> ProposalCounts:
+    """What the optimizer's proposals came to, over the job's runs (from their steps, so a
+    run dir of any format has them)."""
+    return sum((ProposalCounts.of(r.steps, r.direction) for r in job.runs), ProposalCounts())
 
 
 def command_line(spec: RunSpec) -> str:
