@@ -12,7 +12,7 @@ UV     := .tools/bin/uv
 EXTRAS := --extra local --extra dev --extra ray --extra litellm
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench docs cli-reference clean install lock test-latest
+.PHONY: demo test check lint bench docs cli-reference clean install lock test-latest
 
 $(UV): scripts/uv-requirements.txt
 	bash scripts/system-deps.sh
@@ -35,9 +35,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 
+# Test lanes (tests/conftest.py): `make check` is the inner loop, every test that needs no
+# embedded model, model server, docs build, browser, wheel build or Ray cluster, nor is a
+# minutes-long soak (about 2 minutes); `make test` runs every test, as CI does. Both run in
+# parallel workers (pytest-xdist; the embedded-model tests share one worker: two models on
+# two cores would starve each other), each test under a time limit, the slowest listed.
+PYTEST_LANES := -p xdist -n $(WORKERS) --dist loadgroup --timeout 900 --durations 25
+WORKERS ?= 3
+CHECK_OUT := not (embedded or server or docs or browser or packaging or cluster or slow)
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy --incremental
+	$(BIN)/pytest $(PYTEST_LANES) -m "$(CHECK_OUT)"
+
 test: lint
 	bash scripts/system-deps.sh --browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_LANES)
 
 # Refresh uv.lock to the newest versions pyproject.toml allows (and uv itself), then run
 # `make test` and commit both files: an upgrade is a deliberate, tested commit.
@@ -59,6 +73,7 @@ test-latest: $(UV)
 	.venv-latest/bin/pytest
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/llm_layer.py
 	$(BIN)/python benchmarks/evaluate_latency.py
 	$(BIN)/python benchmarks/transports.py

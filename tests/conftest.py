@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import signal
 import subprocess
@@ -108,3 +109,64 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# -- test lanes -------------------------------------------------------------------------------
+# A test's lane is its markers: `make check` runs every test without one of HEAVY (the inner
+# loop: minutes), `make test` runs them all (CI). The markers come from the test's file
+# (PATH_LANES), a fixture it uses (FIXTURE_LANES), or a mark on the test itself.
+
+LANES = {
+    "embedded": "loads an embedded model (llama.cpp), in this process or a child",
+    "server": "starts a llama.cpp server process (python -m llama_cpp.server)",
+    "docs": "builds the docs site or runs a tutorial's code",
+    "browser": "renders a page in headless Chromium",
+    "packaging": "builds the wheel and sdist, or installs them into a fresh environment",
+    "cluster": "starts a local Ray cluster",
+    "slow": "minutes of work: kill-and-resume soaks, fault storms, many subprocesses",
+    "subprocess": "starts opro (or Python) as a child process: seconds, still in make check",
+}
+HEAVY = ("embedded", "server", "docs", "browser", "packaging", "cluster", "slow")
+"""The lanes `make check` leaves out (`-m "not (embedded or ...)"`, see the Makefile)."""
+PATH_LANES = {
+    "test_local.py": ("embedded",),
+    "test_local_batch.py": ("embedded",),
+    "test_optimize_embedded.py": ("embedded",),
+    "test_llama_server.py": ("server", "embedded"),
+    "test_ray_sweep.py": ("cluster",),
+    "test_packaging.py": ("packaging",),
+    "test_docs.py": ("docs",),
+}
+FIXTURE_LANES = {"llama_server": ("server", "embedded"), "cluster": ("cluster",)}
+SUBPROCESS_CALLS = ("run_cli(", "subprocess.", "Popen(")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in LANES.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        lanes = set(PATH_LANES.get(item.path.name, ()))
+        for fixture in getattr(item, "fixturenames", ()):
+            lanes.update(FIXTURE_LANES.get(fixture, ()))
+        if "subprocess" not in lanes and _starts_processes(item):
+            lanes.add("subprocess")
+        for lane in sorted(lanes):
+            item.add_marker(lane)
+        if item.get_closest_marker("embedded") is not None:
+            # One worker runs every embedded-model test (pytest-xdist's --dist loadgroup): it
+            # loads the model's pages once, and two models never share the two cores.
+            item.add_marker(pytest.mark.xdist_group("embedded"))
+
+
+def _starts_processes(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    if function is None:
+        return False
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in SUBPROCESS_CALLS)

@@ -100,7 +100,7 @@ def test_models_lists_embedded_models_and_backends() -> None:
     assert "installed" in human.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.embedded
 def test_complete_on_the_embedded_model_then_from_cache(tmp_path: Path) -> None:
     args = (
         "complete",

@@ -149,7 +149,7 @@ def test_every_tutorial_has_its_checks_and_runs_code() -> None:
             assert b.language in ("python", "bash", "text", "toml", "json"), (page.name, b.line)
 
 
-@pytest.mark.slow
+@pytest.mark.embedded  # the tutorials run the embedded models
 @pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_the_tutorial_runs_as_written(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -211,7 +211,7 @@ def test_tsp_baselines_json(tmp_path: Path) -> None:
     assert sorted(data["optimal_tour"]) == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.slow
+@pytest.mark.embedded
 @pytest.mark.parametrize("problem", ["linreg", "tsp"])
 def test_two_steps_on_the_embedded_model(tmp_path: Path, problem: str) -> None:
     extra = (

@@ -16,8 +16,6 @@ import pytest
 from opro.llm.models import EMBEDDED
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.slow
-
 
 def free_port() -> int:
     with socket.socket() as s:

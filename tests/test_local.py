@@ -17,8 +17,6 @@ from opro.llm.stack import ManagedLLM, StackOptions
 from opro.llm.usage import Budget
 from opro.types import Completion, Request
 
-pytestmark = pytest.mark.slow
-
 QUESTION = "Q: Tom has 3 apples and buys 4 more. How many apples does he have?\nA:"
 
 

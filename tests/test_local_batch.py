@@ -18,8 +18,6 @@ from opro.problems.tsp import trace_shape
 from opro.types import Completion, Request
 from tests.conftest import SHARED_DATA
 
-pytestmark = pytest.mark.slow
-
 T = TypeVar("T")
 STOP = ("\nQ:", "\n\n")
 

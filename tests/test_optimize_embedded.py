@@ -7,12 +7,8 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import SHARED_DATA, run_cli
 from tests.doubles import spec_of, steps_of
-
-pytestmark = pytest.mark.slow
 
 
 def test_two_steps_on_boolean_expressions(tmp_path: Path) -> None:

@@ -42,7 +42,6 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.slow
 def test_the_wheel_and_sdist_carry_everything(dist: Path) -> None:
     [wheel] = dist.glob("opro-*.whl")
     [sdist] = dist.glob("opro-*.tar.gz")
@@ -69,7 +68,6 @@ def test_the_wheel_and_sdist_carry_everything(dist: Path) -> None:
     assert any(m.endswith("/LICENSE") for m in members)
 
 
-@pytest.mark.slow
 def test_the_wheel_installs_and_runs_in_a_clean_environment(dist: Path, tmp_path: Path) -> None:
     [wheel] = dist.glob("opro-*.whl")
     venv = tmp_path / "venv"

@@ -21,7 +21,6 @@ from opro.sweep import finished
 from tests.conftest import ROOT
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
 WALKER = "fake:tests.doubles:linreg_walker"
 STEPS = 12
 

@@ -32,7 +32,7 @@ def test_every_relative_link_of_the_readme_resolves() -> None:
         assert (ROOT / link).exists(), link
 
 
-@pytest.mark.slow
+@pytest.mark.embedded
 def test_the_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's Python example, as written, on the embedded model."""
     section = README.split("## In ten lines", 1)[1].split("\n## ", 1)[0]

@@ -204,6 +204,7 @@ def test_stopped_and_summaryless_runs_report_their_steps(tmp_path: Path) -> None
 # -- a browser renders the page ----------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(
     runs: dict[str, Path], tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:

@@ -136,7 +136,6 @@ def test_a_run_logs_to_mlflow_with_a_local_file_store(tmp_path: Path) -> None:
     assert {"summary.json", "config.json", "report.html", "best.txt"} <= artifacts
 
 
-@pytest.mark.slow  # imports LiteLLM (seconds)
 def test_a_litellm_model_completes_through_a_real_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
