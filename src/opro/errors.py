@@ -15,6 +15,9 @@ one line; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class OproError(Exception):
     """Base of all errors opro raises on purpose."""
@@ -91,3 +94,12 @@ def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
             text = text.replace(secret, "***")
     return text
 
+
+def unknown_setting(owner: str, name: object, known: Iterable[str]) -> ConfigError:
+    """The one-line error for a setting ``owner`` (a class name) does not have: ``unknown
+    setting 'datset' of InstructionsSpec: did you mean 'dataset'?``, or its settings when
+    no name is close."""
+    names = sorted(known)
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"its settings: {', '.join(names)}"
+    return ConfigError(f"unknown setting {name!r} of {owner}: {hint}")

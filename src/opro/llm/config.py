@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opro.errors import ConfigError, unknown_setting
 from opro.llm.base import BackendOptions
 from opro.llm.limits import RetryPolicy
 from opro.llm.registry import split_spec
@@ -112,6 +113,15 @@ class LLMConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_spec_string(cls, data: object) -> object:
+        if isinstance(data, dict):  # a misspelled name: a one-line error, "did you mean"
+            for name in data:
+                if name == "api_key":  # a key would be written to the run dir
+                    raise ConfigError(
+                        "LLMConfig takes no key: keep it in an environment variable "
+                        "(OPENAI_API_KEY by default) and name another with api_key_env"
+                    )
+                if name not in cls.model_fields:
+                    raise unknown_setting(cls.__name__, name, cls.model_fields)
         return {"spec": data} if isinstance(data, str) else data
 
     @field_validator("spec")

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from opro.errors import BudgetExceeded, ConfigError
+from opro.errors import BudgetExceeded, ConfigError, unknown_setting
 from opro.llm.litellm_import import price_map
 from opro.types import Usage
 
@@ -106,6 +106,16 @@ class Caps(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0)
     time_limit_s: float | None = Field(default=None, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_caps(cls, data: Any) -> Any:
+        """A misspelled cap is a one-line error with a "did you mean"."""
+        if isinstance(data, dict):
+            for name in data:
+                if name not in cls.model_fields:
+                    raise unknown_setting(cls.__name__, name, cls.model_fields)
+        return data
+
 
 @dataclass(frozen=True)
 class RoleUsage:
@@ -156,6 +166,39 @@ class RoleUsage:
             if name != "cost_usd" and not isinstance(value, int):
                 raise ValueError(f"usage {name!r} is {value!r}, not a count")
         return usage
+
+
+class Totals:
+    """A record's usage over all its roles by the names its file gives them: ``calls``,
+    ``cached_calls``, ``retries``, ``tokens``, ``cost_usd`` (summary.json's), from its
+    ``total``."""
+
+    @property
+    def total(self) -> RoleUsage:
+        raise NotImplementedError
+
+    @property
+    def calls(self) -> int:
+        """LLM calls that reached a backend and succeeded."""
+        return self.total.calls
+
+    @property
+    def cached_calls(self) -> int:
+        return self.total.cached_calls
+
+    @property
+    def retries(self) -> int:
+        return self.total.retries
+
+    @property
+    def tokens(self) -> int:
+        """Prompt and completion tokens."""
+        return self.total.total_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        """None when a model's price is unknown."""
+        return self.total.cost_usd
 
 
 @dataclass(frozen=True)

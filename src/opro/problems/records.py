@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from opro.history import Direction
-from opro.llm.usage import RoleUsage
+from opro.llm.usage import RoleUsage, Totals
 from opro.problems.base import Partial
 
 Status = Literal["running", "finished", "stopped"]
@@ -288,7 +288,7 @@ _DERIVED = (
 
 
 @dataclass(frozen=True)
-class RunSummary:
+class RunSummary(Totals):
     """Where a run stands (summary.json): written after every step and at the end."""
 
     status: Status

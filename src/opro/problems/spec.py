@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-from opro.errors import ConfigError
+from opro.errors import ConfigError, unknown_setting
 from opro.history import Order
 from opro.llm.config import REDACTED, LLMConfig, redact_url
 
@@ -36,6 +36,20 @@ SpecT = TypeVar("SpecT", bound="RunSpec")
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_settings(cls, data: Any) -> Any:
+        """A name that is not a setting is a one-line error with a "did you mean"."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if name not in cls.model_fields:
+                    raise cls._unknown(str(name), value)
+        return data
+
+    @classmethod
+    def _unknown(cls, name: str, value: Any) -> ConfigError:
+        return unknown_setting(cls.__name__, name, cls.model_fields)
 
 
 class EngineSpec(_Frozen):
@@ -77,6 +91,14 @@ class EngineSpec(_Frozen):
 
     ALIASES: ClassVar[Mapping[str, str]] = {"candidates_per_step": "samples_per_step"}
 
+    @classmethod
+    def _unknown(cls, name: str, value: Any) -> ConfigError:
+        if name in cls.ALIASES:  # the CLI's other name of a setting
+            return ConfigError(
+                f"unknown setting {name!r} of {cls.__name__}: it is {cls.ALIASES[name]!r} here"
+            )
+        return super()._unknown(name, value)
+
     @model_validator(mode="after")
     def _attempts_cover_samples(self) -> EngineSpec:
         attempts = self.max_attempts_per_step
@@ -108,6 +130,19 @@ class RunSpec(_Frozen):
 
     RESOLVED: ClassVar[frozenset[str]] = frozenset()
     """Fields the kind fills in before the run starts (not user settings)."""
+
+    @classmethod
+    def _unknown(cls, name: str, value: Any) -> ConfigError:
+        """A loop setting given beside the spec's own names its place: ``engine=``."""
+        engine = cls.model_fields["engine"].annotation
+        if isinstance(engine, type) and issubclass(engine, EngineSpec):
+            setting = engine.ALIASES.get(name, name)
+            if setting in engine.model_fields:
+                return ConfigError(
+                    f"unknown setting {name!r} of {cls.__name__}: it is a loop setting, pass "
+                    f"engine={engine.__name__}({setting}={value!r})"
+                )
+        return super()._unknown(name, value)
 
     def roles(self) -> dict[str, LLMConfig]:
         """Each LLM role of the run (``optimizer``, ``scorer``...) and its model."""
