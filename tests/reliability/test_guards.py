@@ -107,6 +107,19 @@ def test_the_dataset_limit_is_a_setting(
     assert opro(*args).returncode == 0
 
 
+def _wait_for_the_solver(proc: subprocess.Popen[str]) -> None:
+    """Until the child has loaded HiGHS (it loads when a solve starts: opro imports it then),
+    and a moment more for the model to be built; a 300-point instance is not proven in
+    minutes, so the signal lands in the solve."""
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + 120
+    while "highs" not in maps.read_text():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the solver never started"
+        time.sleep(0.05)
+    time.sleep(1.5)
+
+
 @pytest.mark.parametrize(
     ("command", "signum"),
     [
@@ -125,7 +138,7 @@ def test_a_signal_stops_the_exact_solver_at_once(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONPATH=PYTHONPATH), preexec_fn=ctrl_c_default,
     )  # fmt: skip
-    time.sleep(8)  # started, and solving (a 300-point instance is not proven in minutes)
+    _wait_for_the_solver(proc)
     assert proc.poll() is None, proc.communicate()
     sent = time.monotonic()
     proc.send_signal(signum)
