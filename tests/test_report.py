@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from opro import Caps, InstructionsSpec, LinregSpec, TspSpec, api, cli
+from opro.problems.instructions.task import task_data
 from opro.report import write_report
 from opro.report.plots import mean_band
 from tests import browser
@@ -114,6 +115,48 @@ def test_instruction_run_report(runs: dict[str, Path], tmp_path: Path) -> None:
     for role in ("scorer", "optimizer"):
         usage = summary["usage"][role]
         assert [role, str(usage["calls"])] == next(r[:2] for r in parse(out).rows if r[0] == role)
+
+
+def test_the_report_shows_sample_predictions_of_the_top_instructions(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Test questions with their target and, per instruction scored on the test fold, whether
+    its answer was right (the marks summary.json keeps), and where to read the model's words."""
+    out = write_report([runs["opt"]], out=tmp_path / "r.html")
+    summary = json.loads((runs["opt"] / "summary.json").read_text())
+    evaluated = summary["test_evaluation"]
+    spec = InstructionsSpec.model_validate(
+        json.loads((runs["opt"] / "config.json").read_text())["spec"]
+    )
+    test = task_data(spec).test
+    page = parse(out).rows
+    header = next(r for r in page if r[:2] == ["question", "target"])
+    assert header[2:] == ["initial"] + [f"top {i}" for i in range(1, len(evaluated))]
+    words = {"1": "right", "0": "wrong", "e": "no answer", "x": "call failed"}
+    samples = [r for r in page if len(r) == len(header) and r[0] in {e.question for e in test}]
+    assert 0 < len(samples) <= 8
+    for row in samples:
+        i = next(i for i, e in enumerate(test) if e.question == row[0])
+        assert row[1] == test[i].answer
+        assert row[2:] == [words[e["marks"][i]] for e in evaluated]
+    html = out.read_text(encoding="utf-8")
+    assert f"opro evaluate --instructions-from {runs['opt']} --examples --json" in html
+
+
+def test_a_run_on_data_given_in_python_is_rerun_from_its_script(tmp_path: Path) -> None:
+    """No command line holds rows given in memory: the report says so instead of printing
+    an ``opro optimize`` line that cannot run."""
+    pairs = [("True and False is", "False"), ("not False is", "True"),
+             ("True or False is", "True"), ("not True is", "False")]  # fmt: skip
+    rows = [{"question": q, "answer": a} for q, a in pairs]
+    run = tmp_path / "inline"
+    run_kind(InstructionsSpec, run, dataset=rows, scorer=FAKE_SCORER, optimizer=FAKE_OPTIMIZER,
+             train_size=2, steps=1, samples_per_step=2)  # fmt: skip
+    html = write_report([run], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "this run&#39;s data (dataset) was given in Python: rerun it from your script" in html
+    assert "opro optimize" not in html
+    assert "Sample predictions on the test fold" in html
+    assert "not False is" in html or "True or False is" in html  # questions read from config
 
 
 def test_linreg_job_report(runs: dict[str, Path], tmp_path: Path) -> None:

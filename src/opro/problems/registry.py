@@ -86,6 +86,8 @@ class Kind(Generic[SpecT]):
     spec: type[SpecT]
     direction: ClassVar[Direction]
     overlay_axis: ClassVar[str] = "best score so far"
+    examples: ClassVar[tuple[str, ...]] = ()
+    """Runnable command lines shown under ``examples:`` in its command's ``--help``."""
 
     # -- running -------------------------------------------------------------------------
 
@@ -128,6 +130,11 @@ class Kind(Generic[SpecT]):
         if best is None:
             return ["nothing was scored"]
         return [f"best: {best.text} (score {best.score:.6g}, found at step {best.step})"]
+
+    def given_in_python(self, spec: SpecT) -> list[str]:
+        """The settings of ``spec`` given as values in Python that no command line can hold
+        (data in memory): a report then says to rerun the run from its script."""
+        return []
 
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         return []

@@ -85,8 +85,20 @@ def common_facts(job: JobRecord) -> list[tuple[str, str]]:
         ("proposals", counts_line(proposals(job)).removeprefix("proposals: ")),
         ("seed", ", ".join(str(r.spec.engine.seed) for r in job.runs)),
         ("elapsed", duration(job.elapsed_s)),
-        ("reproduce", command_line(spec)),
+        ("reproduce", reproduce(spec)),
     ]
+
+
+def reproduce(spec: RunSpec) -> str:
+    """The command that runs ``spec`` again, or, where its data was given in Python (rows in
+    memory, which no command line holds), that it is rerun from the user's script."""
+    given = kind_of(spec.kind).given_in_python(spec)
+    if given:
+        return (
+            f"this run's data ({', '.join(given)}) was given in Python: rerun it from your "
+            "script (config.json holds the whole spec)"
+        )
+    return command_line(spec)
 
 
 def proposals(job: JobRecord) -> ProposalCounts:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opro.errors import OproError
 from opro.eval.stats import wilson_interval
 from opro.llm.base import LLM
-from opro.problems.instructions.problem import InstructionOptimization, Outcome
-from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.instructions.problem import InstructionOptimization, Outcome, TestRow
+from opro.problems.instructions.spec import InlineData, InstructionsSpec
 from opro.problems.instructions.task import task_data, task_metric
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
@@ -31,6 +32,13 @@ class InstructionsKind(Kind[InstructionsSpec]):
     spec = InstructionsSpec
     direction = "max"
     overlay_axis = "best training accuracy so far (%)"
+    examples = (
+        "opro optimize --dataset bbh:navigate --steps 3 --max-train 10   # offline, embedded",
+        "opro optimize --dataset csv:reviews.csv --question-field text --answer-field label",
+        "opro optimize --dataset gsm8k --scorer openai:gpt-4o-mini "
+        "--optimizer openai:gpt-4o --budget-usd 5",
+        "opro resume runs/optimize-20261121-101500   # continue a stopped run",
+    )
 
     def resolve(self, spec: InstructionsSpec, apis: Mapping[str, Api]) -> InstructionsSpec:
         return spec.resolved(dict(apis))
@@ -74,6 +82,13 @@ class InstructionsKind(Kind[InstructionsSpec]):
 
     # -- the report ------------------------------------------------------------------------
 
+    def given_in_python(self, spec: InstructionsSpec) -> list[str]:
+        return [
+            name
+            for name in ("dataset", "test_dataset")
+            if isinstance(getattr(spec, name), InlineData)
+        ]
+
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         run = job.runs[0]
         spec = run.spec
@@ -111,7 +126,11 @@ class InstructionsKind(Kind[InstructionsSpec]):
     def tables(self, job: JobRecord) -> list[Table]:
         run = job.runs[0]
         outcome = Outcome.from_details(dict(run.summary.details)) if run.summary else None
-        return [_test_table(run, outcome), _candidates_table(run, outcome)]
+        return [
+            _test_table(run, outcome),
+            *([] if outcome is None else [_samples_table(run, outcome)]),
+            _candidates_table(run, outcome),
+        ]
 
     def figures(self, job: JobRecord) -> list[Plot]:
         from opro.problems.figures import instructions  # the report facet: loads matplotlib
@@ -152,6 +171,57 @@ def _test_table(run: RunRecord, outcome: Outcome | None) -> Table:
                 f"there. Selection uses the training fold only, as it must."
             )
     return Table("Top instructions on the test fold", headers, tuple(rows), "instructions", note)
+
+
+SAMPLES = 8
+"""Test questions shown with each top instruction's result in a report."""
+MARK_WORDS = {"1": "right", "0": "wrong", "e": "no answer", "x": "call failed", "-": "not asked"}
+
+
+def _samples_table(run: RunRecord, outcome: Outcome) -> Table:
+    """A few test questions with their target and, per instruction scored on the test fold,
+    whether its answer was right: where the best and the initial differ first. The marks are
+    in summary.json; the questions are read again from the run's data (the same seeded
+    folds); the model's own outputs are not kept in a run dir."""
+    rows_of = outcome.test_evaluation
+    caption = "Sample predictions on the test fold"
+    headers = ("question", "target", *(_label(r, outcome, rows_of) for r in rows_of))
+    spec = run.spec
+    assert isinstance(spec, InstructionsSpec)
+    try:
+        test = task_data(spec).test
+    except (OproError, OSError) as exc:
+        note = f"The run's test questions could not be read again ({exc}): only marks are kept."
+        return Table(caption, headers, (), "samples", note)
+    marks = [r.marks or "" for r in rows_of]
+    if any(len(m) != len(test) for m in marks):
+        note = (f"The run's data now gives {len(test)} test questions, not the "
+                f"{len(marks[0]) if marks else 0} it scored: its data changed since.")  # fmt: skip
+        return Table(caption, headers, (), "samples", note)
+    differ = [i for i in range(len(test)) if len({m[i] for m in marks}) > 1]
+    chosen = sorted((differ + [i for i in range(len(test)) if i not in differ])[:SAMPLES])
+    rows = tuple(
+        (_clip(test[i].question), test[i].answer, *(MARK_WORDS.get(m[i], m[i]) for m in marks))
+        for i in chosen
+    )
+    note = (
+        f"{len(chosen)} of {len(test)} test questions, where the instructions' results differ "
+        f"first ({len(differ)} such). A run dir keeps whether each answer was right, not the "
+        "model's words: to read them, `opro evaluate --instructions-from "
+        f"{run.path} --examples --json`."
+    )
+    return Table(caption, headers, rows, "samples", note)
+
+
+def _label(row: TestRow, outcome: Outcome, rows: tuple[TestRow, ...]) -> str:
+    if row.instruction == outcome.initial_instruction:
+        return "initial"
+    rank = [r for r in rows if r.instruction != outcome.initial_instruction].index(row) + 1
+    return f"top {rank}"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _candidates_table(run: RunRecord, outcome: Outcome | None) -> Table:
