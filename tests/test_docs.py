@@ -242,6 +242,18 @@ def generator() -> ModuleType:
     return load_script("cli_reference")
 
 
+def test_the_cli_reference_names_one_make_target_that_regenerates_it() -> None:
+    """The page, the generator and the Makefile agree: ``make cli-reference``."""
+    gen = generator()
+    page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
+    head = page.split(gen.START, 1)[0]
+    assert re.findall(r"make [\w-]+", head) == ["make cli-reference"], head
+    assert re.findall(r"make [\w-]+", gen.__doc__ or "") == ["make cli-reference"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    target = makefile.split("\ncli-reference:", 1)[1].split("\n\n", 1)[0]
+    assert "scripts/cli_reference.py --write" in target
+
+
 def test_the_cli_reference_is_the_clis_help() -> None:
     gen = generator()
     block = gen.reference()
