@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import signal
 import sys
@@ -28,6 +29,60 @@ from opro.progress_display import Display, Mode, open_display
 
 
 class _Parser(argparse.ArgumentParser):
+    """opro's parser: no prefix matching (``--max-ex`` is not ``--max-examples``), a "did
+    you mean" for a misspelled flag, errors on one line, and an ``examples:`` section at the
+    end of ``--help`` (``examples=``: runnable lines, printed as written)."""
+
+    def __init__(self, *args: Any, examples: Sequence[str] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.examples = tuple(examples)
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if not self.examples:
+            return text
+        return text + "\nexamples:\n" + "".join(f"  {line}\n" for line in self.examples)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if args is not None and not self._subparsers:  # a command's flags: a misspelled one
+            for arg in args:  # is named before a missing required flag would be
+                if arg == "--":
+                    break
+                if arg.startswith("--") and arg.split("=", 1)[0] not in self._option_string_actions:
+                    self.unrecognized([arg])
+        return super().parse_known_args(args, namespace)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(parsed).unrecognized(extras)
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> _Parser:
+        """The parser of the command given (its flags are the ones misspelled), else this."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(str(getattr(parsed, action.dest, None)))
+                if isinstance(chosen, _Parser):
+                    return chosen._command_parser(parsed)
+        return self
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        flag = next((a for a in extras if a.startswith("-") and a not in ("-", "--")), None)
+        if flag is None:
+            self.error(f"unrecognized argument(s): {' '.join(extras)}")
+        name = flag.split("=", 1)[0]
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        started = [o for o in options if o.startswith(name)]  # a prefix, once accepted
+        close = started if len(started) == 1 else difflib.get_close_matches(name, options, 1)
+        hint = f": did you mean {close[0]}?" if close else ""
+        self.error(f"unrecognized argument {name}{hint}")
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"opro: error: {message} (see `{self.prog} --help`)\n")
 

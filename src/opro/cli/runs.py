@@ -34,7 +34,7 @@ from opro.runner import RunOptions, RunResult, default_out
 
 def add_run_commands(sub: Any) -> None:
     for kind in kinds():
-        parser = sub.add_parser(kind.command, help=kind.help)
+        parser = sub.add_parser(kind.command, help=kind.help, examples=kind.examples)
         kind.add_arguments(parser)
         add_spec_arguments(parser, kind.spec)
         parser.add_argument(
@@ -85,7 +85,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def add_resume_command(sub: Any) -> None:
-    parser = sub.add_parser("resume", help="continue a killed or stopped run from its last step")
+    parser = sub.add_parser(
+        "resume",
+        help="continue a killed or stopped run from its last step",
+        examples=[
+            "opro resume runs/optimize-20261121-101500",
+            "opro resume runs/optimize-20261121-101500 --budget-usd 10   # a raised cap",
+            "opro resume runs/from-a-colleague --trust-code   # a run dir made elsewhere",
+        ],
+    )
     parser.add_argument("dir", type=path_arg, help="the run directory")
     parser.add_argument(
         "--trust-code",
@@ -210,6 +218,11 @@ def add_sweep_command(sub: Any) -> None:
         "sweep",
         help="ablations: one command over several settings and seeds, from a TOML file, "
         "then their reports",
+        examples=[
+            "opro sweep examples/sweeps/quick.toml --out runs/quick",
+            "opro -q sweep examples/sweeps/paper_ablations.toml --parallel 4 --keep-going",
+            "opro sweep examples/sweeps/paper_ablations.toml --executor ray --address auto",
+        ],
     )
     parser.add_argument(
         "file", type=Path, metavar="SWEEP.toml", help="the sweep file (docs/how-to/sweeps.md)"

@@ -39,11 +39,23 @@ EVALUATE_SETTINGS = {"dataset", "data_dir", "test_dataset", "question_field", "a
 
 
 def add_model_commands(sub: Any) -> None:
-    p = sub.add_parser("models", help="list embedded models and backends")
+    p = sub.add_parser(
+        "models",
+        help="list embedded models and backends",
+        examples=["opro models", "opro models --json"],
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser("complete", help="sample an LLM through opro's cache, retries and budget")
+    p = sub.add_parser(
+        "complete",
+        help="sample an LLM through opro's cache, retries and budget",
+        examples=[
+            'opro complete --model local:gemma3-270m "The capital of France is"',
+            'opro complete --model local:smollm2 -n 3 --temperature 1 "Name a colour."',
+            'opro complete --model openai:gpt-4o-mini --max-calls 1 "Say hi."',
+        ],
+    )
     p.add_argument("prompt", help="the prompt (one user turn, or raw text with --api completion)")
     add_llm_arguments(p)
     p.add_argument("-n", type=int, default=1, help="samples (sample indices 0..n-1; default 1)")
@@ -150,7 +162,17 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def add_evaluate_command(sub: Any) -> None:
-    p = sub.add_parser("evaluate", help="accuracy of instructions on a dataset split")
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of instructions on a dataset split",
+        examples=[
+            'opro evaluate --dataset bbh:navigate --max-examples 20 --instruction "" '
+            '--instruction "Think step by step."',
+            "opro evaluate --instructions-from runs/optimize-20261121-101500 --examples",
+            "opro evaluate --dataset gsm8k --scorer openai:gpt-4o-mini --position Q_begin "
+            '--instruction "Let\'s think step by step." --json',
+        ],
+    )
 
     def shared(name: str) -> bool:
         roles = ("scorer", "judge")
@@ -259,7 +281,11 @@ def _print_evaluation(evaluation: api.Evaluation) -> None:
 
 
 def add_data_command(sub: Any) -> None:
-    p = sub.add_parser("data", help="list datasets, or download the benchmark files")
+    p = sub.add_parser(
+        "data",
+        help="list datasets, or download the benchmark files",
+        examples=["opro data list", "opro data fetch --only bbh", "opro data fetch --data-dir d"],
+    )
     p.add_argument("action", choices=["list", "fetch"])
     p.add_argument("--data-dir", type=path_arg, metavar="DIR", help="where the files are / go")
     p.add_argument(
@@ -304,7 +330,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def add_cache_command(sub: Any) -> None:
-    p = sub.add_parser("cache", help="inspect or clear the call cache")
+    p = sub.add_parser(
+        "cache",
+        help="inspect or clear the call cache",
+        examples=["opro cache info", "opro cache clear --cache runs/calls.sqlite"],
+    )
     p.add_argument("action", choices=["info", "clear"])
     p.add_argument(
         "--cache", type=path_arg, metavar="PATH", help="SQLite file (default: user cache)"
@@ -325,7 +355,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def add_report_command(sub: Any) -> None:
     p = sub.add_parser(
-        "report", help="plots and one self-contained HTML page for one or more run dirs"
+        "report",
+        help="plots and one self-contained HTML page for one or more run dirs",
+        examples=[
+            "opro report runs/optimize-20261121-101500",
+            "opro report runs/a runs/b --label short --label long   # compared",
+            "opro report runs/a runs/b --out compare.html --title 'short vs long'",
+        ],
     )
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or job dirs")
     p.add_argument(

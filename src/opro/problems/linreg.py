@@ -144,6 +144,11 @@ class LinregKind(Kind[LinregSpec]):
     spec = LinregSpec
     direction = "min"
     overlay_axis = "best objective so far"
+    examples = (
+        "opro linreg --steps 10                   # offline: the embedded model proposes",
+        "opro linreg --optimizer local:gemma3-270m --constrained --w-true 3 --b-true 5",
+        "opro linreg --optimizer openai:gpt-4o-mini --reps 5 --budget-usd 1",
+    )
 
     def build(self, spec: LinregSpec, llms: Mapping[str, LLM]) -> LinearRegression:
         return LinearRegression(

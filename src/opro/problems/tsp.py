@@ -172,6 +172,11 @@ class TspKind(Kind[TspSpec]):
     spec = TspSpec
     direction = "min"
     overlay_axis = "optimality gap of the best tour so far (%)"
+    examples = (
+        "opro tsp baselines --nodes 10            # the exact optimum, NN and FI tours",
+        "opro tsp --nodes 10 --steps 20           # offline: the embedded model proposes",
+        "opro tsp --optimizer openai:gpt-4o-mini --nodes 10 --budget-usd 1",
+    )
 
     def resolve(self, spec: TspSpec, apis: Mapping[str, Api]) -> TspSpec:
         points = spec.points

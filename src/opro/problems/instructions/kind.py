@@ -37,7 +37,7 @@ class InstructionsKind(Kind[InstructionsSpec]):
         "opro optimize --dataset csv:reviews.csv --question-field text --answer-field label",
         "opro optimize --dataset gsm8k --scorer openai:gpt-4o-mini "
         "--optimizer openai:gpt-4o --budget-usd 5",
-        "opro resume runs/optimize-20261121-101500   # continue a stopped run",
+        "opro optimize --dataset bbh:navigate --out runs/nav --time-limit 600   # 10 min at most",
     )
 
     def resolve(self, spec: InstructionsSpec, apis: Mapping[str, Api]) -> InstructionsSpec:
