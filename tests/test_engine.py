@@ -119,9 +119,12 @@ def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
 
 
 def test_an_existing_run_dir_is_not_overwritten(tmp_path: Path) -> None:
-    run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
-    with pytest.raises(ConfigError, match="opro resume"):
-        run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
+    first = run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
+    again = run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=1)
+    assert again.already_finished  # the same spec: that run, as it is
+    assert again.summary == first.summary
+    with pytest.raises(ConfigError, match=r"another spec \(engine.steps differ\)"):
+        run_kind(LinregSpec, tmp_path / "x", optimizer=GARBAGE, reps=1, steps=2)
 
 
 def test_truncated_last_line_is_ignored_and_cut(tmp_path: Path) -> None:

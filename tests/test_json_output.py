@@ -36,6 +36,15 @@ def _stopped_run(tmp_path: Path) -> Path:
     return out
 
 
+def _instruction_run(tmp_path: Path) -> Path:
+    out = tmp_path / "instructions"
+    made = run_cli("optimize", "--dataset", f"jsonl:{_dataset(tmp_path)}", "--scorer",
+                   "fake:tests.doubles:boolean_scorer", "--optimizer", FAKE, "--steps", "1",
+                   "--out", str(out), "--no-report", "-q")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return out
+
+
 # (name, argv builder): one case per command that has --json, plus the run commands whose
 # summary is JSON.
 CASES = {
@@ -87,6 +96,7 @@ CASES = {
         "--json",
     ],
     "resume": lambda tmp: ["resume", str(_stopped_run(tmp)), "--json", "--trust-code"],
+    "export": lambda tmp: ["export", str(_instruction_run(tmp)), "--json"],
     "optimize": lambda tmp: [
         "optimize",
         "--dataset",

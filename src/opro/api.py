@@ -11,34 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
-import time
-from collections.abc import Callable, Coroutine, Sequence
+import re
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from opro import runner
-from opro.data import subsample
-from opro.errors import BudgetExceeded, ConfigError
-from opro.eval.scorer import InstructionScore, score_instructions
-from opro.eval.stats import PairedTest, mcnemar_exact
+from opro.errors import BudgetExceeded, OproError
+from opro.evaluation import Evaluation, Split, aevaluate, instructions_from
 from opro.llm.cache import CallCache, default_cache_path
 from opro.llm.config import LLMConfig
 from opro.llm.stack import build_llm
 from opro.llm.usage import Budget, Caps, RoleUsage
 from opro.problems.instructions.spec import InstructionsSpec
-from opro.problems.instructions.task import task_data, task_metric
 from opro.problems.spec import RunSpec
-from opro.progress import Progress
-from opro.progress_display import in_notebook, notebook_display
-from opro.runlog import RunDir
+from opro.progress import NoProgress, Progress
+from opro.progress_display import Display, in_notebook, notebook_display, script_display
+from opro.run_values import caps_of
 from opro.runner import RunOptions, RunResult
 from opro.types import Completion, Request
 
+__all__ = [
+    "Evaluation", "Samples", "acomplete", "aevaluate", "complete", "evaluate",
+    "instructions_from", "open_cache", "report", "resume", "run_sync", "start",
+]  # fmt: skip
+
 P = ParamSpec("P")
 R = TypeVar("R")
-Split = Literal["train", "test", "all"]
 
 
 def run_sync(coroutine: Coroutine[Any, Any, R]) -> R:
@@ -68,131 +70,6 @@ def _sync(job: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
         job.__doc__ or ""
     )
     return run
-
-
-# -- scoring instructions ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Instructions scored on one split; ``paired[i]`` tests instruction i against the first."""
-
-    dataset: str
-    split: str
-    scorer: str
-    position: str
-    results: tuple[InstructionScore, ...]
-    paired: tuple[PairedTest | None, ...]
-    elapsed_s: float
-    usage: RoleUsage
-    stopped: str | None = None
-    """Why a cap stopped the evaluation before every example was asked (those are
-    ``stopped``, left out of the accuracy); None when it ran to the end."""
-
-    def to_json(self, *, examples: bool = False) -> dict[str, Any]:
-        rows = [
-            r.to_json(examples=examples)
-            | ({} if p is None else {"paired_test_vs_first": p.to_json()})
-            for r, p in zip(self.results, self.paired, strict=True)
-        ]
-        head = {
-            "dataset": self.dataset,
-            "split": self.split,
-            "scorer": self.scorer,
-            "position": self.position,
-        }
-        end = {"stopped": self.stopped} if self.stopped else {}
-        if len(rows) == 1:
-            return head | rows[0] | {"usage": self.usage.to_json()} | end
-        return head | {
-            "instructions": rows,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "usage": self.usage.to_json(),
-            **end,
-        }
-
-
-async def aevaluate(
-    task: InstructionsSpec | str,
-    instructions: Sequence[str],
-    *,
-    split: Split = "test",
-    max_examples: int | None = None,
-    seed: int = 0,
-    cache: CallCache | None = None,
-    caps: Caps | None = None,
-    progress: Progress | None = None,
-) -> Evaluation:
-    """Score each instruction on ``split`` of ``task`` — the same spec an optimization takes
-    (its data, fields, scorer, position, metric...), or a dataset's name with every default —
-    with a paired test of each against the first; failed calls are reported apart.
-    ``progress`` hears how many (instruction, example) pairs are scored. A cap reached
-    stops the evaluation without losing what was answered: the examples not asked are
-    ``stopped`` and ``Evaluation.stopped`` says why (rerun with a higher cap: the answered
-    calls come from the cache)."""
-    if not instructions:
-        raise ConfigError("give at least one instruction (or a run dir to take them from)")
-    if split not in ("train", "test", "all"):
-        raise ConfigError(f"split must be train, test or all, got {split!r}")
-    if max_examples is not None and max_examples < 1:
-        raise ConfigError(f"max_examples must be >= 1, got {max_examples}")
-    spec = task if isinstance(task, InstructionsSpec) else InstructionsSpec(dataset=task)
-    budget = Budget(caps)
-    roles = {"scorer": spec.scorer} | ({"judge": spec.judge} if spec.judge else {})
-    llms = {
-        role: build_llm(
-            config.spec,
-            config.backend_options(),
-            config.stack_options(role, seed),
-            cache=cache,
-            budget=budget,
-        )
-        for role, config in roles.items()
-    }
-    try:
-        spec = spec.resolved({"scorer": llms["scorer"].api, "optimizer": "chat"})
-        examples = task_data(spec.model_copy(update={"max_test": None})).split(split)
-        if max_examples is not None:
-            examples = subsample(examples, max_examples, seed)
-        started = time.monotonic()
-        results = await score_instructions(
-            llms["scorer"],
-            list(instructions),
-            examples,
-            spec.scorer_options,
-            metric=task_metric(spec, llms),
-            tolerate_failures=True,
-            progress=progress,
-        )
-        elapsed = time.monotonic() - started
-    finally:
-        for llm in llms.values():
-            await llm.aclose()
-    first = results[0].marks
-    paired = tuple(None if i == 0 else mcnemar_exact(first, r.marks) for i, r in enumerate(results))
-    name = examples[0].dataset if examples else str(spec.dataset)
-    position = spec.position if spec.instruction_in == "user" else "system"
-    return Evaluation(
-        name, split, spec.scorer.spec, str(position), tuple(results), paired, elapsed,
-        budget.total(), budget.stopped,
-    )  # fmt: skip
-
-
-def instructions_from(run_dir: Path | str, top: int = 3) -> list[str]:
-    """A run's initial instruction(s), then its ``top`` instructions by training score."""
-    if top < 1:
-        raise ConfigError(f"top must be >= 1, got {top}")
-    run = RunDir.open(run_dir)
-    spec = run.config().spec
-    if not isinstance(spec, InstructionsSpec):
-        raise ConfigError(f"{run_dir} is not an instruction-optimization run (`opro optimize`)")
-    steps = run.read_steps()
-    if not steps:
-        raise ConfigError(f"{run_dir} has no scored instructions yet: resume it first")
-    initial = [str(c.solution) for c in steps[0].candidates]
-    scored = [(c.score, s.step, str(c.solution)) for s in steps for c in s.candidates]
-    ranked = [text for _, _, text in sorted(scored, key=lambda t: (-t[0], t[1]))]
-    return list(dict.fromkeys(initial + ranked[:top]))
 
 
 # -- sampling a model ----------------------------------------------------------------------
@@ -293,8 +170,10 @@ def report(
 
 
 def start(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
-    """Sync form of ``opro.runner.astart`` (works inside a running event loop); from a
-    notebook, with no progress given, the run's progress shows in the cell."""
+    """Sync form of ``opro.runner.astart`` (works inside a running event loop), showing the
+    run's progress unless ``options.progress`` says otherwise: in a notebook's cell, else on
+    stderr. Started again into the same ``out`` (a notebook cell run again), it returns
+    that run: finished, as it is; not finished, resumed (``RunOptions.if_exists``)."""
     return _watched(runner.astart, spec, options)
 
 
@@ -309,14 +188,85 @@ def _watched(
     options: RunOptions | None,
 ) -> RunResult:
     options = options or RunOptions()
-    if options.progress is not None or not in_notebook():
-        return run_sync(job(target, options))
-    display = notebook_display()
+    with _shown(options.progress) as progress, _in_python():
+        return run_sync(job(target, replace(options, progress=progress)))
+
+
+def evaluate(
+    task: InstructionsSpec | str,
+    instructions: Sequence[str],
+    *,
+    split: Split = "test",
+    max_examples: int | None = None,
+    seed: int = 0,
+    cache: CallCache | Path | str | None = None,
+    use_cache: bool = True,
+    caps: Caps | dict[str, Any] | None = None,
+    progress: Progress | bool | None = None,
+    trained_on: InstructionsSpec | None = None,
+    allow_overlap: bool = False,
+) -> Evaluation:
+    """Sync form of ``aevaluate`` (works inside a running event loop), through the call
+    cache as runs are (``cache``: its file or a ``CallCache``, default the user cache dir;
+    ``use_cache=False``: none), showing its progress as ``start`` does (``progress=False``:
+    none). ``caps`` may be a dict of ``Caps``' settings."""
+    calls = cache if isinstance(cache, CallCache) else open_cache(cache, enabled=use_cache)
+    with _shown(progress) as shown, _in_python():
+        return run_sync(
+            aevaluate(
+                task,
+                instructions,
+                split=split,
+                max_examples=max_examples,
+                seed=seed,
+                cache=calls,
+                caps=caps_of(caps),
+                progress=shown,
+                trained_on=trained_on,
+                allow_overlap=allow_overlap,
+            )
+        )
+
+
+evaluate.__doc__ = (evaluate.__doc__ or "") + "\n\n" + (aevaluate.__doc__ or "")
+
+
+@contextlib.contextmanager
+def _shown(progress: Progress | bool | None) -> Iterator[Progress]:
+    """The progress to show: the one given, none for False, else a display in a notebook's
+    cell or on stderr (closed at the end)."""
+    if progress is False:
+        yield NoProgress()
+        return
+    if progress is not None and progress is not True:
+        yield progress
+        return
+    display: Display = notebook_display() if in_notebook() else script_display()
     try:
-        return run_sync(job(target, replace(options, progress=display)))
+        yield display
     finally:
         display.close()
 
 
-evaluate = _sync(aevaluate)
+_RESUME = re.compile(r"`opro resume ([^`\s]+)( --trust-code)?`")
+
+
+@contextlib.contextmanager
+def _in_python() -> Iterator[None]:
+    """An error's hint in Python's words: ``opro.resume('DIR')`` for ``opro resume DIR``."""
+    try:
+        yield
+    except OproError as exc:
+        text = str(exc)
+        python = _RESUME.sub(_resume_call, text)
+        if python != text:
+            exc.args = (python,)
+        raise
+
+
+def _resume_call(match: re.Match[str]) -> str:
+    trust = ", opro.RunOptions(trust_code=True)" if match.group(2) else ""
+    return f"`opro.resume({match.group(1)!r}{trust})`"
+
+
 complete = _sync(acomplete)

@@ -368,3 +368,13 @@ def in_notebook() -> bool:
 def notebook_display() -> LiveDisplay:
     """The progress of a run started from a notebook: rich's live line in the cell output."""
     return LiveDisplay(Console(force_jupyter=True))
+
+
+def script_display() -> Display:
+    """The progress of a run started from a plain Python script: on stderr, a live line on
+    a terminal, a line per step (and per tenth of an evaluation) otherwise. Logging is left
+    as the script set it."""
+    console = Console(stderr=True)
+    if not console.is_terminal or console.is_dumb_terminal:
+        return PlainDisplay(sys.stderr)
+    return LiveDisplay(console)

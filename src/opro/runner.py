@@ -25,99 +25,17 @@ from opro.llm.usage import Budget, Caps
 from opro.models import Models
 from opro.optimizer import Optimizer
 from opro.problems.base import Problem
-from opro.problems.records import BestSolution, RunSummary, StepRecord, Verdict
+from opro.problems.records import RunSummary, StepRecord
 from opro.problems.registry import Kind, kind_of
 from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
-from opro.problems.verdict import explain, step_notice
-from opro.progress import NoProgress, Notices, Progress, RunEnd, RunStart, Snapshot, eta
+from opro.problems.verdict import step_notice
+from opro.progress import Notices, Progress, RunEnd, RunStart, Snapshot, eta
+from opro.run_values import RunOptions as RunOptions  # re-exported: opro.runner's values
+from opro.run_values import RunResult as RunResult
 from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run, not what: where, at what cost at most, with which cache, who watches."""
-
-    out: Path | str | None = None
-    """The run dir (default ``runs/COMMAND-DATE-TIME``)."""
-    caps: Caps | None = None
-    """Start: the run's caps (none by default). Resume: new caps, kept for later resumes;
-    None keeps the stored ones."""
-    cache: Path | str | None = None
-    """The call cache's SQLite file (default: the user cache dir)."""
-    use_cache: bool = True
-    progress: Progress | None = None
-    trust_code: bool = False
-    """Resume: allow the run dir's spec to import the code it names (a ``fake:module:fn``
-    model, a ``module:function`` metric). A run dir may come from anyone: off by default,
-    and such a run dir is refused."""
-    base_urls: Mapping[str, str] = field(default_factory=dict)
-    """Resume: role → base URL, for the URLs the run dir keeps without their secrets."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A run's (or a job's) end: its dir, resolved spec and summary."""
-
-    run_dir: Path
-    spec: RunSpec
-    summary: RunSummary | JobSummary
-    reps: tuple[RunResult, ...] = ()
-    already_finished: bool = False
-    """``resume`` found it finished: nothing was run."""
-
-    @property
-    def status(self) -> str:
-        return self.summary.status
-
-    @property
-    def stop_reason(self) -> str:
-        return self.summary.stop_reason
-
-    @property
-    def message(self) -> str:
-        return self.summary.message
-
-    @property
-    def best(self) -> BestSolution | None:
-        return self.summary.best if isinstance(self.summary, RunSummary) else None
-
-    @property
-    def best_instruction(self) -> str | None:
-        """The best solution's text (an instruction, for ``opro optimize``)."""
-        return None if self.best is None else self.best.text
-
-    @property
-    def verdict(self) -> Verdict | None:
-        """What the proposals came to (``improved``, ``no_valid_proposals``...; counts in
-        ``summary.proposals``); None for a job or a run dir from before they were counted."""
-        return self.summary.verdict if isinstance(self.summary, RunSummary) else None
-
-    @property
-    def advice(self) -> str | None:
-        """Why the run did not improve on its start, with counts and the likely fix; None
-        when it did."""
-        counts = self.summary.proposals if isinstance(self.summary, RunSummary) else None
-        return None if counts is None else explain(counts, self.spec.engine)
-
-    def history(self) -> list[dict[str, Any]]:
-        """Every scored solution, in order: ``{"step", "text", "score"}`` rows, ready for
-        ``pandas.DataFrame(result.history())`` (a job: its runs' rows, with ``"run"``)."""
-        if self.reps:
-            return [{"run": r.run_dir.name} | row for r in self.reps for row in r.history()]
-        return [
-            {"step": step.step, "text": c.text, "score": c.score}
-            for step in RunDir(self.run_dir).read_steps()
-            for c in step.candidates
-        ]
-
-    def report(self) -> Path:
-        """Write (again) the run's report.html; its path."""
-        from opro.report import write_report
-
-        return write_report([self.run_dir])
 
 
 def default_out(command: str) -> Path:
@@ -135,6 +53,8 @@ async def astart(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
     out = Path(options.out) if options.out is not None else default_out(kind.command)
     async with Models(spec, cache) as models:
         spec = kind.resolve(spec, models.apis)
+        if options.if_exists == "continue" and _holds_run_of(out, spec):
+            return await aresume(out, _again(spec, options))  # a notebook cell run again
         if spec.reps == 1:
             budget = Budget(caps)
             llms = models.managed(budget)
@@ -155,6 +75,48 @@ async def astart(spec: RunSpec, options: RunOptions | None = None) -> RunResult:
             raise
         job = made[0]
         return await _run_job(job, kind, models, options)
+
+
+def _holds_run_of(out: Path, spec: RunSpec) -> bool:
+    """Whether ``out`` holds a run of this very (resolved) ``spec``, to be continued; a run
+    of another spec there is a one-line error (in Python's words: only the Python API
+    continues a run on ``start``)."""
+    if not (out / CONFIG).is_file():
+        return False
+    stored = RunDir.open(out).config().spec.model_dump(mode="json")
+    given = spec.redacted().model_dump(mode="json")
+    if stored == given:
+        return True
+    differ = [
+        f"{name}.{part}" if part else name
+        for name in sorted(set(stored) | set(given))
+        for part in _differing(stored.get(name), given.get(name))
+    ]
+    raise ConfigError(
+        f"{out} already holds a run of another spec ({', '.join(differ)} differ): continue "
+        f"that run with opro.resume({str(out)!r}), or start this spec in another directory, "
+        "RunOptions(out=...)"
+    )
+
+
+def _differing(stored: Any, given: Any) -> list[str]:
+    """The parts of one setting that differ: "" for the whole, or a nested setting's names."""
+    if stored == given:
+        return []
+    if isinstance(stored, dict) and isinstance(given, dict):
+        return [k for k in sorted(set(stored) | set(given)) if stored.get(k) != given.get(k)]
+    return [""]
+
+
+def _again(spec: RunSpec, options: RunOptions) -> RunOptions:
+    """How to continue the run of ``spec`` that ``start`` found: the code and the base URLs
+    its run dir names are those of the spec the caller gave again, so trusted and given."""
+    urls = {
+        role: config.base_url
+        for role, config in spec.roles().items()
+        if isinstance(config.base_url, str) and config.redacted().base_url != config.base_url
+    }
+    return replace(options, trust_code=True, base_urls=urls)
 
 
 async def aresume(path: Path | str, options: RunOptions | None = None) -> RunResult:
@@ -271,7 +233,7 @@ async def _loop(
     new: bool = False,
 ) -> RunResult:
     """The OPRO loop on ``run``, its steps so far ``records``, watched by the progress."""
-    watched = _Watched(run, spec, budget, options.progress or NoProgress())
+    watched = _Watched(run, spec, budget, options.observer)
     optimizer = Optimizer(
         problem, llms["optimizer"], spec.engine, watched, budget, optimum_at=optimum_at
     )

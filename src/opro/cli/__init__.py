@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from typing import Any, NoReturn
 
-from opro.cli import runs, tools
+from opro.cli import export, runs, tools
 from opro.cli.options import with_flags
 from opro.errors import ConfigError, Interrupted, OproError, redact
 from opro.progress_display import Display, Mode, open_display
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_resume_command(sub)
     tools.add_cache_command(sub)
     tools.add_report_command(sub)
+    export.add_export_command(sub)
     runs.add_sweep_command(sub)
     for command in sub.choices.values():  # keep last: every command takes them after it too
         add_output_arguments(command, after_command=True)

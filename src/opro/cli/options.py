@@ -52,6 +52,7 @@ OTHER_FLAGS = {
     "cache": "--cache",
     "use_cache=False": "--no-cache",
     "trust_code": "--trust-code",
+    "allow_overlap": "--allow-overlap",
     "labels": "--label",
     "parallel": "--parallel",
     "executor='ray'": "--executor ray",
@@ -144,9 +145,11 @@ def add_spec_arguments(
     spec_class: type[RunSpec],
     *,
     only: Callable[[str], bool] = lambda name: True,
+    required: bool = True,
 ) -> None:
     """One flag per flat setting of ``spec_class`` (filtered by ``only``), in groups: the
-    kind's own, each role's model, the OPRO loop."""
+    kind's own, each role's model, the OPRO loop; ``required=False``: none is required
+    (the command checks what it needs)."""
     fields = spec_class.model_fields
     engine_class = fields["engine"].annotation
     assert isinstance(engine_class, type)
@@ -173,6 +176,8 @@ def add_spec_arguments(
         keywords = _argument(name, info, default)
         if keywords is None:
             continue
+        if not required:
+            keywords.pop("required", None)
         flags = [flag(name)]
         flags += [flag(alias) for alias, to in engine_class.ALIASES.items() if to == name]
         group(where).add_argument(*flags, **keywords)

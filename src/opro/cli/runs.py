@@ -79,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cache=args.cache,
         use_cache=not args.no_cache,
         progress=flagged(display_of(args)),
+        if_exists="refuse",  # a run there is continued by `opro resume`, as the error says
     )
     # The runner itself (no notebook here): CLI -> runner -> optimizer and problem.
     return finish(asyncio.run(runner.astart(spec, options)), args)

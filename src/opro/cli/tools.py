@@ -178,7 +178,7 @@ def add_evaluate_command(sub: Any) -> None:
         roles = ("scorer", "judge")
         return name in EVALUATE_SETTINGS or name in roles or name.startswith(("scorer_", "judge_"))
 
-    add_spec_arguments(p, InstructionsSpec, only=shared)
+    add_spec_arguments(p, InstructionsSpec, only=shared, required=False)
     p.add_argument(
         "--instruction",
         action="append",
@@ -189,9 +189,23 @@ def add_evaluate_command(sub: Any) -> None:
         "--instructions-from",
         type=Path,
         metavar="RUN_DIR",
-        help="score a run's initial instruction and its --top best by training accuracy",
+        help="score a run's initial instruction and its --top best by training accuracy, on "
+        "the run's task: its data and folds, metric, scorer and how it was prompted (a flag "
+        "given changes that setting; --dataset is then not needed)",
     )
     p.add_argument("--top", type=int, default=3, help="with --instructions-from (default 3)")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="with --instructions-from: score a test fold that holds some of the run's "
+        "training questions (refused by default: their accuracy is not a held-out one)",
+    )
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="with --instructions-from: let the run's task import the code its spec names (a "
+        "module:function metric) from a run dir made elsewhere: only for run dirs you trust",
+    )
     p.add_argument("--split", choices=["train", "test", "all"], default="test", help="default test")
     p.add_argument(
         "--concurrency",
@@ -211,21 +225,37 @@ def add_evaluate_command(sub: Any) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     instructions = list(args.instruction or [])
-    if args.instructions_from is not None:
-        instructions += api.instructions_from(args.instructions_from, args.top)
     values = given(args, InstructionsSpec)
     if args.concurrency is not None:  # the short form of --scorer-concurrency
         values["scorer_concurrency"] = args.concurrency
-    task = spec_from(InstructionsSpec, values)
+    trained = None
+    if args.instructions_from is not None:
+        from opro.evaluation import run_task
+
+        instructions += api.instructions_from(args.instructions_from, args.top)
+        trained, task = run_task(args.instructions_from, values, trust_code=args.trust_code)
+    elif "dataset" not in values:
+        raise ConfigError(
+            "`dataset` is required: name the data to score on (or take a run's task with "
+            "--instructions-from RUN_DIR)"
+        )
+    else:
+        for flag in ("allow_overlap", "trust_code"):
+            if getattr(args, flag):
+                raise ConfigError(f"`{flag}` is for --instructions-from")
+        task = spec_from(InstructionsSpec, values)
     evaluation = api.evaluate(
         task,
         list(dict.fromkeys(instructions)),
         split=args.split,
         max_examples=args.max_examples,
         seed=task.engine.seed,
-        cache=api.open_cache(args.cache, enabled=not args.no_cache),
+        cache=args.cache,
+        use_cache=not args.no_cache,
         caps=caps_from(args),
         progress=display_of(args),
+        trained_on=trained,
+        allow_overlap=args.allow_overlap,
     )
     if args.json:
         print(json.dumps(evaluation.to_json(examples=args.examples), ensure_ascii=False, indent=2))
@@ -368,7 +398,9 @@ def add_report_command(sub: Any) -> None:
         "--out",
         type=path_arg,
         metavar="FILE",
-        help="the HTML file (default: report.html in the first RUN_DIR)",
+        help="the HTML file (default: report.html in RUN_DIR for one run dir; for several, "
+        f"{COMPARE_REPORT} in the current directory, so that no run's own report is "
+        "overwritten)",
     )
     p.add_argument(
         "--label",
@@ -381,6 +413,13 @@ def add_report_command(sub: Any) -> None:
     p.set_defaults(run=cmd_report)
 
 
+COMPARE_REPORT = "report-compare.html"
+"""Where ``opro report A B`` writes the comparison (A's own report.html stays A's)."""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    print(api.report(args.run_dirs, out=args.out, labels=args.label, title=args.title))
+    out = args.out
+    if out is None and len(args.run_dirs) > 1:
+        out = Path(COMPARE_REPORT)
+    print(api.report(args.run_dirs, out=out, labels=args.label, title=args.title))
     return 0

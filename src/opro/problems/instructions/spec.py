@@ -22,6 +22,7 @@ from opro.errors import ConfigError
 from opro.eval.metrics import Mode
 from opro.eval.scorer import Position, ScorerOptions, ScorerStyle, check_position, scorer_style
 from opro.llm.config import LLMConfig
+from opro.problems.instructions.prompting import ScorerPrompt, prompt_of
 from opro.problems.spec import EngineSpec, RunSpec
 from opro.types import Api
 
@@ -221,6 +222,16 @@ class InstructionsSpec(RunSpec):
     def imports(self) -> tuple[str, ...]:
         metric = self.metric or ""
         return (*super().imports(), *([metric] if ":" in metric else []))
+
+    def prompt_for(self, question: str, instruction: str) -> ScorerPrompt:
+        """``question`` under ``instruction``, exactly as this (resolved) spec's scorer is
+        asked it: its prompt, system message and decoding."""
+        if self.position is None or self.scorer_style is None:
+            raise ConfigError(
+                "this spec is not resolved yet (its position depends on the scorer): use a "
+                "run's spec, `result.spec`, or give position and scorer_style"
+            )
+        return prompt_of(self.scorer_options, instruction, question)
 
     @property
     def scorer_options(self) -> ScorerOptions:

@@ -1,20 +1,25 @@
 """An instruction task's data and metric, from its spec: what ``opro optimize`` scores on
-and what ``opro evaluate`` scores, the same way for both.
+and what ``opro evaluate`` scores, the same way for both; and whether examples scored
+after a run were among its training questions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import cast
 
-from opro.data import Dataset, Kind, load_dataset, subsample
+from opro.data import Dataset, Example, Kind, load_dataset, subsample
+from opro.data.formats import one_line
 from opro.data.user import Fields, Rows
 from opro.eval.metric import Metric, metric_for
 from opro.llm.base import LLM
 from opro.problems.instructions.spec import InlineData, InstructionsSpec
 
 KINDS = ("numeric", "boolean", "choice", "text")
+SPLIT = ("dataset", "test_dataset", "data_dir", "question_field", "answer_field", "train_ratio",
+         "train_size")  # fmt: skip
+"""The settings that, with the seed, decide which examples train and which test."""
 
 
 def task_data(spec: InstructionsSpec, *, max_test: int | None = None) -> Dataset:
@@ -56,3 +61,18 @@ def task_metric(spec: InstructionsSpec, llms: Mapping[str, LLM]) -> Metric:
 
 def _source(source: str | InlineData | None) -> str | Rows | None:
     return source.rows if isinstance(source, InlineData) else source
+
+
+def training_overlap(trained: InstructionsSpec, examples: Sequence[Example]) -> int:
+    """How many of ``examples`` ask a question of ``trained``'s training fold (the same
+    text, whitespace aside): scored after a run of ``trained``, their accuracy is not a
+    held-out one."""
+    seen = {one_line(e.question) for e in task_data(trained).train}
+    return sum(one_line(e.question) in seen for e in examples)
+
+
+def split_changes(trained: InstructionsSpec, evaluated: InstructionsSpec) -> list[str]:
+    """The settings of ``evaluated`` that split the data otherwise than ``trained`` did."""
+    then, now = trained.model_dump(mode="json"), evaluated.model_dump(mode="json")
+    changed = [name for name in SPLIT if then[name] != now[name]]
+    return changed + (["seed"] if trained.engine.seed != evaluated.engine.seed else [])
