@@ -181,3 +181,17 @@ def test_summary_names_are_the_same_in_the_file_and_the_object(tmp_path: Path) -
     for name in ("calls", "cached_calls", "retries", "tokens", "cost_usd"):
         assert getattr(summary, name) == data[name], name
     assert summary.calls > 0
+
+
+def test_hints_from_the_python_api_are_in_pythons_words() -> None:
+    from opro import api
+    from opro.errors import Interrupted
+
+    for shell, python in {
+        "`opro resume runs/x`": "`opro.resume('runs/x')`",
+        "`opro resume runs/x --trust-code`": "`opro.resume('runs/x', "
+        "opro.RunOptions(trust_code=True))`",
+    }.items():
+        with pytest.raises(Interrupted) as raised, api._in_python():
+            raise Interrupted(f"interrupted: runs/x is saved; continue it with {shell}")
+        assert str(raised.value) == f"interrupted: runs/x is saved; continue it with {python}"
