@@ -198,9 +198,18 @@ KIND_SUMMARY: dict[str, Fields] = {
         "n_train": (int, "examples in the training fold"),
         "best_instruction": (str | None, "the best instruction so far"),
         "best_train_score": (float | None, "its training accuracy (percent)"),
+        "initial_train_score": (
+            float | None,
+            "the first starting instruction's training "
+            "accuracy (percent; null until step 0 scored it)",
+        ),
     },
 }
 """Each kind's ``Problem.summary``: written beside the common fields after every step."""
+
+LATER: set[str] = {"initial_train_score"}
+"""Fields of ``KIND_SUMMARY`` written after every step only since a later release (older
+summaries of runs that did not finish lack them): never required."""
 
 KIND_FINAL: dict[str, type] = {"instructions": Outcome}
 """Each kind's ``Problem.finalize`` (a typed record): written once the loop has finished."""
@@ -352,14 +361,15 @@ def _kind_summary(doc: Document, kind: Kind[Any]) -> Schema:
         "title": f"{kind.name} run summary",
         "$ref": "#/$defs/RunSummary",
         "properties": own,
-        "required": list(own),
+        "required": [name for name in own if name not in LATER],
     }
     final = KIND_FINAL.get(kind.name)
     if final is not None:
         outcome = doc.of(final)
         _describe(outcome)  # its meanings are the record's, then merged into the kind's
-        schema["properties"] |= outcome["properties"]
-        keys = outcome["required"]
+        written = set(KIND_SUMMARY[kind.name])  # after every step: required, as described
+        schema["properties"] |= {k: v for k, v in outcome["properties"].items() if k not in written}
+        keys = [k for k in outcome["required"] if k not in written]
         schema["dependentRequired"] = {key: [k for k in keys if k != key] for key in keys}
         for name in ("TestRow", "PairedTest"):
             _closed(doc.defs[name])

@@ -226,9 +226,9 @@ def test_a_run_stopped_by_its_budget_stops_the_sweep_with_a_way_on(
     assert main(["-q", "sweep", str(sweep), "--out", str(out)]) == 3
     err = capsys.readouterr().err
     stopped = out / "order" / "0-random" / "seed-0"
-    assert f"opro resume {stopped} --trust-code --max-calls N" in err
+    assert f"raise its cap with `opro resume {stopped} --max-calls 30`, then" in err  # yours
     assert not (out / "order" / "1-ascending").exists()
-    assert main(["-q", "resume", str(stopped), "--max-calls", "1000", "--trust-code"]) == 0
+    assert main(["-q", "resume", str(stopped), "--max-calls", "1000"]) == 0
     capsys.readouterr()
     # The raised cap is kept with the run; the sweep goes on past it (the next run has the
     # base's cap, so it stops the sweep in the same way).

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from opro import api, runner, sweep
+from opro.cli.hints import resume_command, steps_done, stopped_notice
 from opro.cli.options import (
     add_cache_arguments,
     add_caps_arguments,
@@ -160,10 +161,7 @@ def finish(result: RunResult, args: argparse.Namespace) -> int:
         if report is not None:
             print(f"report: {report}")
     if result.status != "finished":
-        display.notice(
-            f"opro: run stopped ({result.stop_reason}): {with_flags(result.message, False)} "
-            f"— continue with `opro resume {result.run_dir}`"
-        )
+        display.notice(stopped_notice(result.run_dir, result.stop_reason, result.message))
     return 4 if result.stop_reason == "llm_error" else 0
 
 
@@ -188,9 +186,8 @@ def describe(result: RunResult) -> list[str]:
         reached = f"{summary.reps_reaching_optimum} of {summary.reps} reached the optimum"
         return [f"{head}: {summary.reps_finished} of {summary.reps} runs finished; {reached}",
                 f"means over the runs: {numbers or '-'}", *verdict_lines(result)]  # fmt: skip
-    steps = f"{summary.steps_completed} step{'' if summary.steps_completed == 1 else 's'}"
     return [
-        f"{head} after {steps}{headline(result)}",
+        f"{head} {steps_done(summary)}{headline(result)}",
         *verdict_lines(result),
         *kind_of(result.spec.kind).describe(summary),
     ]
@@ -364,9 +361,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _how(result: TaskResult, run: sweep.PlannedRun) -> str:
     """How to continue a sweep that ``result`` stopped."""
     if result.reason.startswith("budget"):
-        trust = " --trust-code" if run.spec.imports() else ""  # the sweep file named it
-        how = f"raise its cap with `opro resume {run.directory}{trust} --max-calls N` (or "
-        return how + "--budget-usd / --time-limit), then run the same `opro sweep` again"
+        command = resume_command(run.directory, "budget", result.reason)
+        return f"raise its cap with `{command}`, then run the same `opro sweep` again"
     if result.status == "failed" and result.exit_code == 2:
         return "fix that, then run the same `opro sweep` again"
     return "run the same `opro sweep` command again to continue"

@@ -252,11 +252,14 @@ class InstructionOptimization(Problem[str]):
 
     def summary(self, history: History[str]) -> dict[str, Any]:
         best = history.best()
+        train = {e.solution: e.score for e in history.entries}
+        start = next((s for s in self.spec.initial if s in train), None)  # as ``finalize``
         return {
             "dataset": self.dataset.name,
             "n_train": len(self.dataset.train),
             "best_instruction": None if best is None else best.solution,
             "best_train_score": None if best is None else best.score,
+            "initial_train_score": None if start is None else train[start],
         }
 
     async def finalize(self, history: History[str]) -> dict[str, Any]:
