@@ -8,6 +8,7 @@
    exact McNemar p-values, and the numbers as JSON.
 
     .venv/bin/python scripts/bbh_experiment.py [--out runs/bbh-experiment] [--docs docs/bbh]
+    .venv/bin/python scripts/bbh_experiment.py --redraw   # the figure again, from results.json
 
 The benchmark files come from ``$OPRO_DATA_DIR`` (or ``opro data fetch``).
 """
@@ -125,7 +126,9 @@ def finished(run: Path) -> bool:
 
 
 def figure(results: list[TaskResult]) -> Figure:
-    fig = Figure(figsize=(8.5, 0.55 * len(results) + 1.8))
+    # Sized for the docs' text column (about 690 px): drawn at that width, not scaled down,
+    # so its 10-point text reads at about 13 px.
+    fig = Figure(figsize=(5.2, 0.5 * len(results) + 2.0))
     ax = fig.add_subplot()
     ys = list(range(len(results)))[::-1]
     for y, r in zip(ys, results, strict=True):
@@ -135,13 +138,12 @@ def figure(results: list[TaskResult]) -> Figure:
         ax.plot(r.test_step_by_step - r.test_start, y, "D", color=plotting.color(3), ms=5)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(ys, [f"{r.task} ({r.test_start:.0f} %)" for r in results])
-    ax.set_xlabel("test accuracy minus the empty start's (points); start's accuracy in brackets")
+    ax.set_xlabel("test accuracy minus the empty start's (points);\nstart's accuracy in brackets")
     ax.set_title(
-        'OPRO on BBH, gemma3-270m scorer and optimizer (A_begin, start ""): bars = found '
-        "instruction (green: McNemar p < 0.05; line: 95 % CI), diamonds = "
+        'OPRO on BBH, gemma3-270m scorer and optimizer\n(A_begin, start ""): bars = found '
+        "instruction\n(green: McNemar p < 0.05; line: 95 % CI),\ndiamonds = "
         '"Let\'s think step by step."',
-        fontsize=9,
-        wrap=True,
+        fontsize=10,
     )
     ax.grid(axis="x", alpha=0.3)
     return fig
@@ -169,7 +171,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bbh-experiment"))
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "bbh")
     parser.add_argument("--skip-sweep", action="store_true", help="use the runs as they are")
+    parser.add_argument(
+        "--redraw", action="store_true", help="draw the figure again from --docs' results.json"
+    )
     args = parser.parse_args()
+    if args.redraw:
+        saved = json.loads((args.docs / "results.json").read_text(encoding="utf-8"))
+        drawn = figure([TaskResult(**r) for r in saved])
+        (args.docs / "figure.svg").write_bytes(plotting.to_svg(drawn))
+        return 0
     if not args.skip_sweep:
         run_sweep(args.out)
     runs = sorted(p.parent for p in args.out.glob("grid/*/seed-*/summary.json"))

@@ -75,6 +75,61 @@ def parser_check(html: Path, expected: int) -> None:
         assert min(svg_size(data)) > 0, src[:60]
 
 
+FITS = """
+const problems = [];
+if (document.documentElement.scrollWidth > window.innerWidth)
+  problems.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+for (const e of document.querySelectorAll('article table, article pre > code'))
+  if (e.scrollWidth > e.clientWidth + 1)
+    problems.push(`a ${e.tagName.toLowerCase()} of ${e.scrollWidth} px in ${e.clientWidth} px: `
+                  + e.textContent.trim().slice(0, 40));
+for (const i of document.querySelectorAll('article img'))
+  if (i.getBoundingClientRect().width < 0.85 * i.naturalWidth)
+    problems.push(`${i.src.split('/').pop()} shrunk from ${i.naturalWidth} px to `
+                  + `${Math.round(i.getBoundingClientRect().width)} px: its text too small`);
+return problems;
+"""
+"""What does not fit a docs page's window: the page itself, a table or code block wider than
+its box (a column or the end of a line hidden behind a scroll), a figure scaled down below
+85 % of the size its text was drawn for."""
+
+
+def fits_check(html: Path, widths: tuple[int, ...] = (1280, 800)) -> list[str] | None:
+    """What of ``html`` does not fit a window of each width in headless Chromium (an empty
+    list: everything fits); None where Chromium does not start."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        for path in (CHROMIUM, CHROMEDRIVER):
+            if not os.access(path, os.X_OK):
+                return None
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except Exception:  # no selenium, a driver that does not start...
+        return None
+    problems: list[str] = []
+    try:
+        for width in widths:
+            driver.set_window_size(width, 900)
+            driver.get(html.as_uri())
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script(
+                    "return document.readyState === 'complete' && "
+                    "Array.from(document.images).every(i => i.complete)"
+                )
+            )
+            problems += [f"at {width} px: {p}" for p in driver.execute_script(FITS)]
+    finally:
+        driver.quit()
+    return problems
+
+
 def browser_check(html: Path, expected: int) -> str | None:
     """Every <img> loaded in headless Chromium with a size > 0; the reason it could not
     start (None when it ran)."""

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.browser import check_rendering
+from tests.browser import check_rendering, fits_check
 from tests.conftest import PYTHONPATH, ROOT, SHARED_DATA, load_script
 
 DOCS = ROOT / "docs"
@@ -212,12 +212,21 @@ def test_the_site_builds_strictly_with_every_page(site: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("page", "figures"), [("index.html", 1), ("tutorials/first-optimization.html", 1)]
-)
+    ("page", "figures"),
+    [("index.html", 1), ("tutorials/first-optimization.html", 1), ("results/bbh.html", 1),
+     ("reference/cli.html", 0)],
+)  # fmt: skip
 def test_pages_render_with_their_figures_in_headless_chromium(
     site: Path, page: str, figures: int, record_property: Callable[[str, object], None]
 ) -> None:
+    """Each figure loads, and the page fits a laptop's and a narrow window: no table column
+    (the BBH table's found instructions) or code line hidden to the right, no figure shrunk
+    below the size its text was drawn for."""
     check_rendering(site / page, figures, record_property)
+    problems = fits_check(site / page)
+    if problems is None:
+        pytest.skip("chromium unavailable: the layout needs a browser")
+    assert problems == [], problems
 
 
 def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
