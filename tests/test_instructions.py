@@ -340,7 +340,9 @@ def test_evaluate_cli_json_and_paired_test(tmp_path: Path) -> None:
     common += ["--scorer", FAKE_SCORER, "--split", "train", "--json"]
     one = run_cli(*common, "--instruction", "Check.", env=ENV)
     assert one.returncode == 0, one.stderr
-    single = json.loads(one.stdout)
+    shown = json.loads(one.stdout)  # one instruction: the same shape as several
+    assert shown["dataset"] == "bbh:boolean_expressions"
+    (single,) = shown["instructions"]
     assert single["n"] == 50
     assert single["instruction"] == "Check."
     assert single["correct"] + single["wrong"] + single["empty"] + single["failed"] == 50

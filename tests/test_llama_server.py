@@ -175,8 +175,9 @@ def test_evaluate_against_the_llama_server(llama_server: str) -> None:
         "--instruction", "Answer True or False.",
     )  # fmt: skip
     assert chat.returncode == 0, chat.stderr
-    row = json.loads(chat.stdout)
-    assert row["position"] == "Q_begin"
+    shown = json.loads(chat.stdout)
+    assert shown["position"] == "Q_begin"
+    (row,) = shown["instructions"]
     assert row["n"] == 6
     assert row["failed"] == 0
     refused = run_cli(

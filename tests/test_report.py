@@ -330,3 +330,16 @@ def test_cli_prints_the_report_path_last(
     assert cli.main(["report", str(runs["tsp"]), "--out", str(out), "--title", "T"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
     assert out.is_file()
+
+
+def test_cli_report_of_several_runs_leaves_their_own_reports(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    first, second = _copy(runs["opt"], tmp_path), _copy(runs["opt2"], tmp_path)
+    own = api.report([first]).read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", str(first), str(second)]) == 0
+    assert (first / "report.html").read_bytes() == own  # #24 point 9: A's report stays A's
+    assert capsys.readouterr().out.strip() == "report-compare.html"
+    assert "OPRO report: 2 runs" in (tmp_path / "report-compare.html").read_text("utf-8")

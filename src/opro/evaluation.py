@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from opro.data import subsample
+from opro.data import Example, subsample
 from opro.errors import ConfigError
 from opro.eval.scorer import InstructionScore, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
@@ -49,10 +49,15 @@ class Evaluation:
     training_overlap: int | None = None
     """How many of the examples scored were training questions of the run the instructions
     came from (``trained_on``); None when not checked."""
+    examples: tuple[Example, ...] = ()
+    """The examples scored, in the order of each result's ``results``."""
 
     def to_json(self, *, examples: bool = False) -> dict[str, Any]:
+        """One shape for any number of instructions: ``{"dataset": ..., "instructions":
+        [...]}``; with ``examples``, each instruction's examples with their question and
+        target."""
         rows = [
-            r.to_json(examples=examples)
+            self._with_questions(r.to_json(examples=examples))
             | ({} if p is None else {"paired_test_vs_first": p.to_json()})
             for r, p in zip(self.results, self.paired, strict=True)
         ]
@@ -65,13 +70,23 @@ class Evaluation:
         if self.training_overlap is not None:
             head["training_overlap"] = self.training_overlap
         end = {"stopped": self.stopped} if self.stopped else {}
-        if len(rows) == 1:
-            return head | rows[0] | {"usage": self.usage.to_json()} | end
         return head | {
             "instructions": rows,
             "elapsed_s": round(self.elapsed_s, 3),
             "usage": self.usage.to_json(),
             **end,
+        }
+
+    def _with_questions(self, row: dict[str, Any]) -> dict[str, Any]:
+        shown = row.get("examples")
+        if shown is None or len(shown) != len(self.examples):
+            return row
+        return row | {
+            "examples": [
+                {"index": e["index"], "question": x.question, "target": x.answer}
+                | {k: v for k, v in e.items() if k != "index"}
+                for e, x in zip(shown, self.examples, strict=True)
+            ]
         }
 
 
@@ -150,7 +165,7 @@ async def aevaluate(
     position = spec.position if spec.instruction_in == "user" else "system"
     return Evaluation(
         name, split, spec.scorer.spec, str(position), tuple(results), paired, elapsed,
-        budget.total(), budget.stopped, overlap,
+        budget.total(), budget.stopped, overlap, tuple(examples),
     )  # fmt: skip
 
 

@@ -39,7 +39,7 @@ def filled(opro: Callable[..., Ran], tmp_path: Path) -> tuple[Path, dict[str, An
     cache = tmp_path / "calls.sqlite"
     first = opro(*evaluate(cache))
     assert first.returncode == 0, first.stderr
-    return cache, json.loads(first.stdout)
+    return cache, json.loads(first.stdout)["instructions"][0]
 
 
 def rows(cache: Path) -> int:
@@ -93,7 +93,7 @@ def test_a_full_disk_under_the_cache_still_answers(
         result = opro(*evaluate(cache))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["n"], data["failed"]) == (20, 0)
+    assert [(r["n"], r["failed"]) for r in data["instructions"]] == [(20, 0)]
     assert caplog.text.count("database or disk is full") == 1  # said once, then left alone
     monkeypatch.undo()
     assert rows(cache) == 0
@@ -114,7 +114,8 @@ def test_a_corrupt_row_is_a_miss_and_is_rewritten(
     data = json.loads(again.stdout)
     assert data["usage"]["calls"] == 3  # the three corrupt rows were asked again
     assert data["usage"]["cached_calls"] == 17
-    assert (data["correct"], data["wrong"]) == (reference["correct"], reference["wrong"])
+    row = data["instructions"][0]
+    assert (row["correct"], row["wrong"]) == (reference["correct"], reference["wrong"])
     assert "corrupt entry" in caplog.text
     with REAL_CONNECT(cache) as db:
         values = [v for (v,) in db.execute("SELECT value FROM calls WHERE key IN (?, ?, ?)", keys)]
@@ -128,7 +129,7 @@ def test_a_cache_file_that_is_not_a_database_still_answers(
     cache.write_bytes(b"this is not an SQLite database at all" * 100)
     result = opro(*evaluate(cache))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["n"] == 20
+    assert json.loads(result.stdout)["instructions"][0]["n"] == 20
     info = opro("cache", "info", "--cache", str(cache))
     assert info.returncode == 2
     assert info.stderr.startswith("opro: error: cannot open the call cache")

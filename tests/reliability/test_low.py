@@ -101,7 +101,7 @@ def test_terminal_escape_codes_never_reach_the_terminal(
     assert "Think.\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in result.stdout  # shown, not acted on
     as_json = opro("-q", "evaluate", *BOOLEAN, *FAKES[:2], "--instruction", hostile,
                    "--max-examples", "3", "--no-cache", "--json")  # fmt: skip
-    assert json.loads(as_json.stdout)["instruction"] == hostile  # data stays exact
+    assert json.loads(as_json.stdout)["instructions"][0]["instruction"] == hostile  # exact
 
 
 def test_a_failed_fetch_leaves_no_empty_folders(opro: Callable[..., Ran], tmp_path: Path) -> None:

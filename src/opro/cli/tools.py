@@ -213,10 +213,24 @@ def add_evaluate_command(sub: Any) -> None:
         metavar="C",
         help="scorer calls in flight (= --scorer-concurrency)",
     )
-    p.add_argument("--max-examples", type=int, metavar="N", help="a seeded subsample of N examples")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument(
-        "--examples", action="store_true", help="with --json: every example's prediction"
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="tokens per scorer answer (= --scorer-max-tokens; the optimizer's --max-tokens "
+        "is `opro optimize`'s)",
+    )
+    p.add_argument("--max-examples", type=int, metavar="N", help="a seeded subsample of N examples")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object on stdout: {"dataset": ..., "instructions": [...]}',
+    )
+    p.add_argument(
+        "--examples",
+        action="store_true",
+        help=f"show {SHOWN_EXAMPLES} examples per instruction: question, output, target, right "
+        "or wrong (with --json: every example)",
     )
     add_cache_arguments(p)
     add_caps_arguments(p)
@@ -228,6 +242,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     values = given(args, InstructionsSpec)
     if args.concurrency is not None:  # the short form of --scorer-concurrency
         values["scorer_concurrency"] = args.concurrency
+    if args.max_tokens is not None:  # here the scorer's answer: no optimizer is run
+        values["scorer_max_tokens"] = args.max_tokens
     trained = None
     if args.instructions_from is not None:
         from opro.evaluation import run_task
@@ -261,6 +277,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(evaluation.to_json(examples=args.examples), ensure_ascii=False, indent=2))
     else:
         _print_evaluation(evaluation)
+        if args.examples:
+            _print_examples(evaluation)
     failed = sum(r.count("failed") for r in evaluation.results)
     failures = f"{failed} example(s) failed after retries; " if failed else ""
     if evaluation.stopped:  # one notice: a stopped command's stderr stays one line
@@ -295,7 +313,7 @@ def _print_evaluation(evaluation: api.Evaluation) -> None:
     for result, paired in zip(evaluation.results, evaluation.paired, strict=True):
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1f}"
         p = "" if paired is None else f"{paired.p_value:.3g}"
-        text = printable(result.instruction) if result.instruction else "(empty)"
+        text = printable(result.instruction) if result.instruction else EMPTY_INSTRUCTION
         print(
             f"{acc:>8} {result.n:>5} {result.count('correct'):>7} {result.count('empty'):>5} "
             f"{result.count('failed'):>6} "
@@ -308,6 +326,36 @@ def _print_evaluation(evaluation: api.Evaluation) -> None:
         f"retries {u.retries}, tokens {u.prompt_tokens}+{u.completion_tokens}"
         + (f"; stopped: {evaluation.stopped}" if stopped else "")
     )
+
+
+EMPTY_INSTRUCTION = '"" (the empty instruction)'
+"""How the empty instruction reads in a table: what it is, not a literal text."""
+SHOWN_EXAMPLES = 3
+"""Examples per instruction that ``opro evaluate --examples`` prints (``--json``: all)."""
+VERDICT = {"correct": "right", "wrong": "wrong", "empty": "no answer", "failed": "call failed"}
+
+
+def _print_examples(evaluation: api.Evaluation) -> None:
+    """A few examples per instruction, as a person checks them: the question, the scorer's
+    output, the target, and whether the metric counted it right."""
+
+    def cut(text: str, width: int = 100) -> str:
+        text = " ".join(printable(text).split())
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    for result in evaluation.results:
+        text = printable(result.instruction) if result.instruction else EMPTY_INSTRUCTION
+        print(f"\nexamples for {text}:")
+        shown = [
+            (r, x)
+            for r, x in zip(result.results, evaluation.examples, strict=False)
+            if r.status in VERDICT
+        ][:SHOWN_EXAMPLES]
+        for r, x in shown:
+            print(f"  #{r.index} {VERDICT[r.status]}")
+            print(f"    question: {cut(x.question)}")
+            print(f"    output:   {cut(r.error or r.prediction) or '(nothing)'}")
+            print(f"    target:   {cut(x.answer)}")
 
 
 def add_data_command(sub: Any) -> None:

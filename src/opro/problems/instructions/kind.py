@@ -260,7 +260,7 @@ def _candidates_table(run: RunRecord, outcome: Outcome | None) -> Table:
 
 
 def _instruction(value: object) -> str:
-    return DASH if value is None else (str(value) or "(empty instruction)")
+    return DASH if value is None else (str(value) or '"" (the empty instruction)')
 
 
 def _pct(value: object) -> str:
