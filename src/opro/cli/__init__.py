@@ -19,13 +19,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from importlib.metadata import version
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from opro.cli import export, runs, tools
-from opro.cli.options import with_flags
 from opro.errors import ConfigError, Interrupted, OproError, redact
-from opro.progress_display import Display, Mode, open_display
+
+if TYPE_CHECKING:
+    from opro.progress_display import Display
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,11 +110,14 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, after_command: bool
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The commands' modules load here, not at import: `opro --version` needs none of them.
+    from opro.cli import export, runs, tools
+
     parser = _Parser(
         prog="opro",
         description="OPRO: large language models as optimizers (Yang et al., 2023).",
     )
-    parser.add_argument("--version", action="version", version=f"opro {version('opro')}")
+    parser.add_argument("--version", action="store_true", help="print opro's version and exit")
     add_output_arguments(parser)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
@@ -138,7 +140,26 @@ def _secrets_in_environment() -> list[str]:
     return [v for k, v in os.environ.items() if k.upper().endswith(("KEY", "TOKEN", "SECRET"))]
 
 
+def _version_asked(argv: Sequence[str]) -> bool:
+    """``opro --version`` (before any command): answered before the parser and the
+    commands' modules are built, which is most of a command's start-up."""
+    for arg in argv:
+        if arg == "--version":
+            return True
+        if not arg.startswith("-"):  # a command: its own --version would be an error
+            return False
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _version_asked(argv):
+        from importlib.metadata import version
+
+        print(f"opro {version('opro')}")
+        return 0
+    from opro.progress_display import Mode, open_display
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quiet and args.log_json:
@@ -184,6 +205,8 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     except OproError as exc:
         # Library errors name settings; here they become flags: a ConfigError's anywhere,
         # any other's only where our own text names one in `backticks`.
+        from opro.cli.options import with_flags
+
         text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
         message = redact(" ".join(text.split()), secrets)
         head = "opro" if isinstance(exc, Interrupted) else "opro: error"

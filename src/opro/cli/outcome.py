@@ -6,13 +6,16 @@ it — each naming flags (``--constrained``) where the library names settings.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from opro.cli.options import with_flags
 from opro.problems.records import RunSummary
 from opro.problems.verdict import HEADLINES, counts_line, explain
 from opro.progress import Progress, RunEnd, RunStart, Snapshot
-from opro.progress_display import Display
-from opro.runner import RunResult
+
+if TYPE_CHECKING:
+    from opro.progress_display import Display
+    from opro.run_values import RunResult
 
 
 def verdict_lines(result: RunResult) -> list[str]:

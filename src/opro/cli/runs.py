@@ -10,9 +10,8 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opro import api, runner, sweep
 from opro.cli.hints import resume_command, steps_done, stopped_notice
 from opro.cli.options import (
     add_cache_arguments,
@@ -26,11 +25,16 @@ from opro.cli.options import (
 )
 from opro.cli.outcome import flagged, headline, verdict_lines
 from opro.errors import ConfigError, OproError
-from opro.executors import Executor, LocalExecutor, RunTask, TaskResult, run_sweep
 from opro.problems.registry import kind_of, kinds
-from opro.problems.runs import JobSummary
-from opro.progress_display import Display
-from opro.runner import RunOptions, RunResult, default_out
+
+if TYPE_CHECKING:
+    from opro import sweep
+    from opro.executors import Executor, TaskResult
+    from opro.progress_display import Display
+    from opro.run_values import RunResult
+
+# The runner, the API, sweeps and executors load when a command runs (inside the commands
+# below), not when the parser is built: `opro COMMAND --help` stays fast.
 
 
 def add_run_commands(sub: Any) -> None:
@@ -68,6 +72,10 @@ def add_end_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from opro import runner
+    from opro.run_values import RunOptions
+    from opro.runner import default_out
+
     kind = kind_of(args.kind)
     code = kind.action(args)
     if code is not None:
@@ -125,6 +133,9 @@ def _role_url(text: str) -> tuple[str, str]:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from opro import runner
+    from opro.run_values import RunOptions
+
     options = RunOptions(
         caps=caps_from(args),
         progress=flagged(display_of(args)),
@@ -176,6 +187,8 @@ def _track(run_dir: Path, args: argparse.Namespace) -> None:
 
 
 def describe(result: RunResult) -> list[str]:
+    from opro.problems.runs import JobSummary
+
     head = f"{result.status} ({result.stop_reason})"
     summary = result.summary
     if isinstance(summary, JobSummary):
@@ -195,6 +208,8 @@ def describe(result: RunResult) -> list[str]:
 
 def _report(run_dir: Path, display: Display) -> Path | None:
     """The run's report.html; a report that cannot be drawn is a notice, not a failed run."""
+    from opro import api
+
     try:
         return api.report([run_dir])
     except OproError as exc:
@@ -297,6 +312,8 @@ RAY_FLAGS = {"address": "--address", "task_cpus": "--task-cpus", "task_gpus": "-
 
 def executor_from(args: argparse.Namespace) -> Executor:
     """The executor the flags name; a flag of the other executor is refused."""
+    from opro.executors import LocalExecutor
+
     if args.executor == "local":
         for name, flag in RAY_FLAGS.items():
             if getattr(args, name) is not None:
@@ -319,6 +336,10 @@ def executor_from(args: argparse.Namespace) -> Executor:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from opro import api, sweep
+    from opro.executors import RunTask, run_sweep
+    from opro.runner import default_out
+
     plan = sweep.load_sweep(args.file)
     out: Path = args.out or default_out("sweep")
     runs = plan.runs(out, str(args.file))  # every setting checked before the first run

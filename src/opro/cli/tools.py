@@ -8,9 +8,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opro import api
 from opro.cli.options import (
     add_cache_arguments,
     add_caps_arguments,
@@ -30,6 +29,9 @@ from opro.llm.registry import BACKENDS
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.spec import MAX_SAMPLES
 from opro.progress_text import printable
+
+if TYPE_CHECKING:  # the API loads when a command runs: `opro --help` stays fast
+    from opro import api
 
 EVALUATE_SETTINGS = {"dataset", "data_dir", "test_dataset", "question_field", "answer_field",
                      "train_ratio", "train_size", "position", "answer_mode", "scorer_max_tokens",
@@ -103,6 +105,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
+    from opro import api
+
     config = llm_from(args)
     if not 1 <= args.n <= MAX_SAMPLES:  # each sample is a request built up front
         raise ConfigError(f"-n must be between 1 and {MAX_SAMPLES}, got {args.n}")
@@ -238,6 +242,8 @@ def add_evaluate_command(sub: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from opro import api
+
     instructions = list(args.instruction or [])
     values = given(args, InstructionsSpec)
     if args.concurrency is not None:  # the short form of --scorer-concurrency
@@ -421,6 +427,8 @@ def add_cache_command(sub: Any) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from opro import api
+
     cache = api.open_cache(args.cache)
     assert cache is not None
     if args.action == "clear":
@@ -466,6 +474,8 @@ COMPARE_REPORT = "report-compare.html"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from opro import api
+
     out = args.out
     if out is None and len(args.run_dirs) > 1:
         out = Path(COMPARE_REPORT)
