@@ -22,7 +22,7 @@ import logging
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,7 @@ class JsonPoster:
         headers: Mapping[str, str],
         query: Mapping[str, str],
         timeout_s: float,
-        ssl_context: ssl.SSLContext,
+        ssl_context: Callable[[], ssl.SSLContext],
     ) -> None:
         self.base_url = base_url
         self.shown_url = shown_url
@@ -87,7 +87,9 @@ class JsonPoster:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
             self._forget()
-            connector = aiohttp.TCPConnector(limit=0, ssl=self.ssl_context)
+            # TLS only for https (its context made once, then); plain http needs none.
+            tls = self.ssl_context() if self.base_url.startswith("https:") else True
+            connector = aiohttp.TCPConnector(limit=0, ssl=tls)
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self.headers, timeout=self.timeout
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import functools
 import importlib
+import importlib.metadata
 import json
 import os
 import socket
@@ -22,7 +23,6 @@ import urllib.parse
 from typing import Any
 
 import aiohttp
-import openai
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, Unreachable, redact
 from opro.llm import http
@@ -84,7 +84,7 @@ class OpenAIBackend(LLM):
             headers,
             dict(urllib.parse.parse_qsl(query)),
             options.timeout_s,
-            _ssl_context(),
+            _ssl_context,
         )
         self._connected_once = False
         self._token_limit = options.token_limit or "max_tokens"
@@ -241,9 +241,7 @@ def _error_detail(reply: http.Reply) -> str:
 
 
 def _version() -> str:
-    from opro import __version__
-
-    return __version__
+    return importlib.metadata.version("opro")
 
 
 def _usage(usage: Any, request: Request, text: str) -> Usage:
@@ -260,7 +258,11 @@ def _usage(usage: Any, request: Request, text: str) -> Usage:
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """The TLS context the SDK's HTTP client would make for itself, once (``httpx2`` or, with
-    older SDKs, ``httpx``: its ``create_ssl_context``, honouring SSL_CERT_FILE/DIR)."""
+    older SDKs, ``httpx``: its ``create_ssl_context``, honouring SSL_CERT_FILE/DIR). Made at
+    the first https request: importing the SDK takes most of a second, which a local
+    server's plain http never pays."""
+    import openai
+
     library = next(
         cls.__module__.partition(".")[0]
         for cls in openai.DefaultAsyncHttpxClient.__mro__
