@@ -237,6 +237,11 @@ async def _loop(
     optimizer = Optimizer(
         problem, llms["optimizer"], spec.engine, watched, budget, optimum_at=optimum_at
     )
+    steps = spec.engine.steps - (records[-1].step if records else 0)
+    work = kind_of(spec.kind).expected_work(spec, problem, steps, fresh=not records)
+    if steps > 0 and work:  # before step 1: what the run will ask of the models, how long
+        tell = options.observer.notice if isinstance(options.observer, Notices) else log.info
+        tell(f"opro: {run.path} will ask {work}")
     watched.started(records)
     try:
         summary = await optimizer.run()

@@ -100,6 +100,13 @@ class Kind(Generic[SpecT]):
     def build(self, spec: SpecT, llms: Mapping[str, LLM]) -> Problem[Any]:
         raise NotImplementedError
 
+    def expected_work(
+        self, spec: SpecT, problem: Problem[Any], steps: int, fresh: bool
+    ) -> str | None:
+        """What ``steps`` more steps (and, ``fresh``, the start's scoring) will ask of the
+        models, said before a run starts; None to say nothing (a short kind)."""
+        return None
+
     def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
         """A format-1 run dir's problem parameters as this spec's fields (renamed, dropped)."""
         return params

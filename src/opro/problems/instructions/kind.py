@@ -13,6 +13,7 @@ from typing import Any
 from opro.errors import OproError
 from opro.eval.stats import wilson_interval
 from opro.llm.base import LLM
+from opro.problems.base import Problem
 from opro.problems.instructions.problem import InstructionOptimization, Outcome, TestRow
 from opro.problems.instructions.spec import InlineData, InstructionsSpec
 from opro.problems.instructions.task import task_data, task_metric
@@ -22,6 +23,22 @@ from opro.problems.runs import JobRecord, RunRecord
 from opro.types import Api
 
 DASH = "—"
+LONG_RUN_CALLS = 500
+"""Model calls from which a run says before it starts what it will ask (and how long)."""
+EMBEDDED_ANSWERS_PER_S = 2.5
+"""Scorer answers a second from the embedded gemma3-270m on 2 CPU cores (the README's
+bbh:hyperbaton run: 858 calls in about 5.5 minutes)."""
+EMBEDDED_PROPOSAL_S = 1.0
+"""Seconds an embedded optimizer takes for one proposal (~70 tokens at ~70 tokens/s)."""
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 90:
+        return f"about {minutes:.0f} minutes"
+    return f"about {minutes / 60:.1f} hours"
 
 
 class InstructionsKind(Kind[InstructionsSpec]):
@@ -46,6 +63,36 @@ class InstructionsKind(Kind[InstructionsSpec]):
     def build(self, spec: InstructionsSpec, llms: Mapping[str, LLM]) -> InstructionOptimization:
         data = task_data(spec)
         return InstructionOptimization(spec, data, llms["scorer"], task_metric(spec, llms))
+
+    def expected_work(
+        self, spec: InstructionsSpec, problem: Problem[Any], steps: int, fresh: bool
+    ) -> str | None:
+        samples = spec.engine.samples_per_step
+        train = len(problem.dataset.train) if isinstance(problem, InstructionOptimization) else 0
+        proposals = steps * samples + (len(spec.initial) if fresh else 0)
+        if steps * samples + proposals * train < LONG_RUN_CALLS:
+            return None  # a short run: nothing to plan for
+        text = (
+            f"up to {steps * samples} optimizer calls ({steps} steps × {samples} samples) and "
+            f"{proposals * train} scorer calls ({proposals} instructions × {train} training "
+            "examples)"
+        )
+        models = {"scorer": spec.scorer.spec, "optimizer": spec.optimizer.spec}
+        embedded = [role for role, model in models.items() if model.startswith("local:")]
+        if not embedded:
+            return text
+        seconds, rates = 0.0, []
+        if "scorer" in embedded:
+            seconds += proposals * train / EMBEDDED_ANSWERS_PER_S
+            rates.append(f"{EMBEDDED_ANSWERS_PER_S} answers/s")
+        if "optimizer" in embedded:
+            seconds += steps * samples * EMBEDDED_PROPOSAL_S
+            rates.append(f"{EMBEDDED_PROPOSAL_S:g} s a proposal")
+        return (
+            f"{text}; {_duration(seconds)} with the embedded {' and '.join(embedded)} (an "
+            f"estimate at {' and '.join(rates)}, measured on 2 CPU cores; fewer calls when "
+            "proposals repeat or fail to parse)"
+        )
 
     def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
         params["extract_answer"] = params.pop("extract", False)
