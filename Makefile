@@ -40,8 +40,8 @@ lint: $(STAMP)
 # minutes-long soak (about 2 minutes); `make test` runs every test, as CI does. Both run in
 # parallel workers (pytest-xdist; the embedded-model tests share one worker: two models on
 # two cores would starve each other), each test under a time limit, the slowest listed.
-PYTEST_LANES := -p xdist -n $(WORKERS) --dist loadgroup --timeout 900 --durations 25
 WORKERS ?= 3
+PYTEST_LANES = -n $(WORKERS) --dist loadgroup --timeout 900 --durations 25
 CHECK_OUT := not (embedded or server or docs or browser or packaging or cluster or slow)
 
 check: $(STAMP)
