@@ -286,7 +286,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.examples:
             _print_examples(evaluation)
     failed = sum(r.count("failed") for r in evaluation.results)
-    failures = f"{failed} example(s) failed after retries; " if failed else ""
+    # The first failure's cause (a long Retry-After, a timeout...) in the one line itself.
+    cause = next(
+        (e.error for r in evaluation.results for e in r.results if e.status == "failed"), None
+    )
+    because = f" ({' '.join(cause.split())})" if cause else ""
+    failures = f"{failed} example(s) failed after retries{because}; " if failed else ""
     if evaluation.stopped:  # one notice: a stopped command's stderr stays one line
         asked = sum(r.n - r.count("stopped") for r in evaluation.results)
         total = sum(r.n for r in evaluation.results)

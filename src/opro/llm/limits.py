@@ -4,6 +4,11 @@ A transient failure (429, 5xx, timeout, dropped connection) is retried with jitt
 exponential backoff, waiting at least the server's Retry-After, re-sending the identical
 ``Request`` to the identical backend — never a different model. After ``max_retries``
 the call raises ``RetriesExhausted``; fatal errors pass straight through.
+
+Under a ``Deadline`` (the run's ``--time-limit``) every attempt is cut off when the time is
+up, and no wait outlasts it: a retry that could only start after the deadline is not
+waited for. Either way the call ends in ``BudgetExceeded`` (a clean budget stop, the run
+resumable), never in an LLM error.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 from opro.errors import RetriesExhausted, TransientLLMError
 
@@ -35,6 +40,38 @@ class RetryPolicy:
         """Full-jitter exponential backoff for retry number ``attempt`` (1-based)."""
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
         return rng.uniform(ceiling / 2, ceiling)
+
+
+class Deadline(Protocol):
+    """The time a run has left (``Budget`` is one)."""
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (0 once past it); None: no deadline."""
+
+    def out_of_time(self, why: str = "", *, ahead: bool = False) -> NoReturn:
+        """Raise ``BudgetExceeded``: the deadline is reached, or (``ahead``) would pass
+        before the next try; ``why`` says what was cut off."""
+
+
+async def within(
+    call: Callable[[], Awaitable[T]],
+    deadline: Deadline | None,
+    why: str = "a request was still unanswered",
+) -> T:
+    """``call``, cut off at the deadline (``BudgetExceeded`` saying ``why``, not a timeout)."""
+    left = None if deadline is None else deadline.time_left()
+    if deadline is None or left is None:
+        return await call()
+    if left <= 0:
+        deadline.out_of_time()
+    scope = asyncio.timeout(left)
+    try:
+        async with scope:
+            return await call()
+    except TimeoutError:
+        if scope.expired():
+            deadline.out_of_time(why)
+        raise
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -66,12 +103,14 @@ async def call_with_retries(
     *,
     on_retry: Callable[[TransientLLMError], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    deadline: Deadline | None = None,
 ) -> T:
-    """Run ``call`` until it succeeds, retrying transient errors within ``policy``."""
+    """Run ``call`` until it succeeds, retrying transient errors within ``policy`` and
+    within ``deadline`` (each try cut off there; a wait past it is not made)."""
     attempt = 0
     while True:
         try:
-            return await call()
+            return await within(call, deadline)
         except TransientLLMError as exc:
             attempt += 1
             if attempt > policy.max_retries:
@@ -85,6 +124,11 @@ async def call_with_retries(
                         f"{exc} — the server asks to wait {exc.retry_after:.0f} s"
                     ) from None
                 delay = max(delay, exc.retry_after)
+            left = None if deadline is None else deadline.time_left()
+            if deadline is not None and left is not None and delay >= left:
+                asked = exc.retry_after is not None and exc.retry_after >= delay
+                wait = f"the server asks to wait {delay:.0f} s" if asked else f"{delay:.1f} s"
+                deadline.out_of_time(f"{wait}, {left:.1f} s are left; after: {exc}", ahead=True)
             if on_retry is not None:
                 on_retry(exc)
             log.info("retry %d/%d in %.2fs after: %s", attempt, policy.max_retries, delay, exc)

@@ -18,7 +18,13 @@ from typing import Any
 from opro.errors import ConfigError, LLMError, RetriesExhausted
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, cache_key
-from opro.llm.limits import RateLimiter, RetryPolicy, call_with_retries, estimated_tokens
+from opro.llm.limits import (
+    RateLimiter,
+    RetryPolicy,
+    call_with_retries,
+    estimated_tokens,
+    within,
+)
 from opro.llm.registry import create_backend
 from opro.llm.usage import Budget, Price, estimate, known_price
 from opro.types import Completion, Request
@@ -133,13 +139,17 @@ class ManagedLLM(LLM):
             )
             try:
                 text = request.prompt + (request.system or "")
-                await self._rate.acquire(estimated_tokens(text, request.max_tokens))
+                tokens = estimated_tokens(text, request.max_tokens)
+                await within(
+                    lambda: self._rate.acquire(tokens), self.budget, "waiting for a rate limit"
+                )
                 started = time.perf_counter()
                 completion = await call_with_retries(
                     lambda: self.backend.complete(request),
                     self.options.retry,
                     self._rng,
                     on_retry=lambda _exc: self.budget.record_retry(self.role),
+                    deadline=self.budget,  # --time-limit cuts off every try and every wait
                 )
                 completion = replace(completion, latency_s=time.perf_counter() - started)
             except RetriesExhausted as exc:

@@ -241,6 +241,19 @@ class Budget:
     def elapsed_s(self) -> float:
         return self._elapsed_before + self._clock() - self._started
 
+    def time_left(self) -> float | None:
+        """Seconds until the time limit (0 once past it); None without one. Every request,
+        backoff and Retry-After wait of a run is cut off there (``limits.call_with_retries``)."""
+        limit = self.caps.time_limit_s
+        return None if limit is None else max(0.0, limit - self.elapsed_s)
+
+    def out_of_time(self, why: str = "", *, ahead: bool = False) -> NoReturn:
+        """Stop at the time limit: ``BudgetExceeded``, saying ``why`` when given; ``ahead``:
+        the limit would pass before the next try of a call."""
+        limit = f"the time limit of {self.caps.time_limit_s:g} s"
+        reason = f"{limit} would pass before the next try" if ahead else f"{limit} is reached"
+        self._refuse(f"{reason} ({why})" if why else reason)
+
     def usage(self) -> dict[str, RoleUsage]:
         return dict(self._usage)
 
