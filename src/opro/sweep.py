@@ -21,14 +21,18 @@ and the seeds::
 In the default ``one-at-a-time`` mode each axis is varied alone from the base (the paper's
 ablations); a setting is a group of runs, one per seed, in ``OUT/AXIS/VALUE/seed-S``
 (``OUT/grid/A=a,B=b/seed-S`` in grid mode). Every run's spec is built (and so checked)
-before the first run starts. Each run is an ordinary run directory, so a sweep that stops
-part-way continues where it stopped when run again.
+before the first run starts — once the plan's size is counted from the file alone and found
+under ``$OPRO_MAX_SWEEP_RUNS`` (10,000 by default): six axes of ten values in a grid are a
+million runs, refused at once rather than built. Each run is an ordinary run directory, so a
+sweep that stops part-way continues where it stopped when run again.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -57,6 +61,10 @@ CAPS = {"max_calls": "max_calls", "max_tokens_total": "max_tokens_total",
         "budget_usd": "budget_usd", "time_limit": "time_limit_s"}  # fmt: skip
 CACHE = ("cache", "no_cache")
 """Run options a sweep file may set besides the spec's settings."""
+MAX_RUNS_ENV = "OPRO_MAX_SWEEP_RUNS"
+DEFAULT_MAX_RUNS = 10_000
+"""A sweep's runs, at most (settings x seeds): far more than any ablation runs, far fewer
+than it takes a file of a few lines to ask for (``ConfigError`` before any spec is built)."""
 
 Mode = Literal["one-at-a-time", "grid"]
 Value = str | int | float | bool | list[str]
@@ -119,6 +127,7 @@ class SweepPlan:
     def runs(self, out: Path, where: str = "sweep") -> list[PlannedRun]:
         """Every run, its spec built and checked; a refused setting is one ``ConfigError``
         naming it."""
+        check_size(self.mode, [len(values) for _, values in self.axes], len(self.seeds), where)
         spec_class = self.kind.spec
         planned = []
         for setting in self.settings():
@@ -143,6 +152,35 @@ class SweepPlan:
 
 def _reason(exc: ValueError) -> str:
     return describe(exc) if isinstance(exc, ValidationError) else str(exc)
+
+
+def max_runs() -> int:
+    """``$OPRO_MAX_SWEEP_RUNS`` (default ``DEFAULT_MAX_RUNS``)."""
+    raw = os.environ.get(MAX_RUNS_ENV, "").strip()
+    try:
+        limit = int(raw) if raw else DEFAULT_MAX_RUNS
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(
+            f"{MAX_RUNS_ENV}={raw!r} is not a number of runs: set e.g. {MAX_RUNS_ENV}=50000"
+        )
+    return limit
+
+
+def check_size(mode: Mode, lengths: Sequence[int], seeds: int, where: str) -> None:
+    """Refuse a plan of more runs than ``max_runs()``, counted before any is built:
+    settings (the product of the axes' lengths in a grid, their sum one at a time) x seeds."""
+    size = (math.prod(lengths) if mode == "grid" else sum(lengths)) * seeds
+    limit = max_runs()
+    if size > limit:
+        shown = (" x " if mode == "grid" else " + ").join(map(str, lengths[:8]))
+        shape = shown + (f" ... ({len(lengths)} axes)" if len(lengths) > 8 else "")
+        raise ConfigError(
+            f"{where}: the plan has {size:,} runs ({mode}: {shape} settings x {seeds} "
+            f"seed{'s' if seeds != 1 else ''}), over the limit of {limit:,}: vary fewer axes "
+            f"or values at once, or set {MAX_RUNS_ENV} to allow more"
+        )
 
 
 def load_sweep(path: Path) -> SweepPlan:
@@ -188,10 +226,12 @@ def plan_from_dict(data: Mapping[str, Any], where: str = "sweep") -> SweepPlan:
         raise ConfigError(
             f'{where}: [axes] is empty: add one, e.g. order = ["ascending", "random"]'
         )
-    axes = []
     for name, values in axes_table.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: axis {name!r} must be a non-empty list of values")
+    check_size(mode, [len(values) for values in axes_table.values()], len(seeds), where)
+    axes = []
+    for name, values in axes_table.items():
         if len({repr(v) for v in values}) != len(values):
             raise ConfigError(f"{where}: axis {name!r} repeats a value")
         for value in values:

@@ -10,18 +10,29 @@ driver; signal handlers work in each run's main thread; and it is the Ray execut
 small — tasks, events and results pickled — so a sweep that runs with ``--parallel`` runs on
 a cluster. A worker that dies leaves its run dir resumable: the sweep says so and stops; run
 it again.
+
+Every process the pool starts (the workers, the queue's manager) dies with the driver, even
+a driver killed outright (SIGKILL, the OOM killer): each holds the read end of a pipe the
+driver alone can write, and a thread that kills its process when that pipe reaches EOF. So
+nothing outlives the driver holding its stdout (``opro sweep ... | tee`` sees the end), and
+the forkserver, which lives as long as any of them, goes too. Their run dirs stay resumable
+from their last step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import queue
 import signal
+import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.managers import SyncManager
 from typing import Any
 
@@ -33,10 +44,7 @@ from opro.problems.registry import kind_of
 
 PRELOADED = ("openai", "fake")
 """Backends whose module the worker processes import before they fork."""
-DIED = (
-    "its worker process died (killed, or out of memory): run the same `opro sweep` again to "
-    "continue it from its last step"
-)
+DIED = "its worker process died (killed, or out of memory); its run dir keeps its last step"
 
 
 @dataclass(frozen=True)
@@ -61,19 +69,26 @@ class LocalExecutor:
 
     def _in_pool(self, tasks: Sequence[RunTask], watch: SweepWatch) -> None:
         context = _context(tasks)
-        manager = SyncManager(ctx=context)
-        manager.start(_ignore_interrupt)  # the queue outlives a Ctrl-C, until the runs stop
+        lifeline, held = multiprocessing.Pipe(duplex=False)  # `held` never leaves this process
         try:
-            events: Any = manager.Queue()
-            workers = min(self.parallel, len(tasks))
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                try:
-                    self._drive(pool, deque(tasks), QueueSink(events), events, watch)
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            manager = SyncManager(ctx=context)
+            manager.start(_manager_started, (lifeline,))
+            try:
+                events: Any = manager.Queue()
+                workers = min(self.parallel, len(tasks))
+                with ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_bind, initargs=(lifeline,)
+                ) as pool:
+                    try:
+                        self._drive(pool, deque(tasks), QueueSink(events), events, watch)
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+            finally:
+                manager.shutdown()
         finally:
-            manager.shutdown()
+            held.close()  # what is left of the pool (nothing, normally) ends here
+            lifeline.close()
 
     def _drive(
         self,
@@ -142,5 +157,20 @@ def _modules(tasks: Sequence[RunTask]) -> set[str]:
     return names
 
 
-def _ignore_interrupt() -> None:
+def _manager_started(lifeline: Connection) -> None:
+    """The manager's initializer: the queue outlives a Ctrl-C (until the runs stop), not the
+    driver."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _bind(lifeline)
+
+
+def _bind(lifeline: Connection) -> None:
+    """In a process the pool started: die as soon as the driver does (see the module's
+    docstring). A thread, so that it holds whatever the process is doing."""
+    threading.Thread(target=_watch, args=(lifeline,), name="opro-lifeline", daemon=True).start()
+
+
+def _watch(lifeline: Connection) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()  # the driver never writes: this returns at its end, as EOF
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))

@@ -167,8 +167,7 @@ def _result(
         return TaskResult(
             task.index,
             "failed",
-            f"{type(exc).__name__} after {retries} retries: {reason}: run the same "
-            "`opro sweep` again to continue it",
+            f"{type(exc).__name__} after {retries} retries: {reason}",
             3,
         )
     return result
