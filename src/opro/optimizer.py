@@ -45,6 +45,19 @@ from opro.types import Completion, Request
 
 S = TypeVar("S")
 
+MAX_STORED_OUTPUT = 64_000
+"""Characters of one optimizer output kept in steps.jsonl; the rest is cut, with a mark (a
+1 MB reply would grow the run dir by megabytes a step)."""
+
+
+def stored_output(text: str) -> str:
+    """``text`` as steps.jsonl keeps it: whole up to ``MAX_STORED_OUTPUT`` characters, else
+    its start and a mark saying how much was cut."""
+    if len(text) <= MAX_STORED_OUTPUT:
+        return text
+    cut = len(text) - MAX_STORED_OUTPUT
+    return f"{text[:MAX_STORED_OUTPUT]}\n[opro: output truncated, {cut} more characters]"
+
 
 class Recorder(Protocol):
     """Where a run's records go (``opro.runlog.RunDir``, or ``MemoryRecorder``)."""
@@ -340,7 +353,7 @@ class Optimizer(Generic[S]):
             step=number,
             temperature=temperature,
             meta_prompt=meta_prompt,
-            outputs=tuple(proposals.outputs),
+            outputs=tuple(stored_output(o) for o in proposals.outputs),
             candidates=candidates,
             parse_failures=proposals.failures,
             duplicates=proposals.duplicates,

@@ -203,8 +203,8 @@ class RunDir:
         try:
             raw = read_inside(where, 64 * MB, "the run config")
             data = json.loads(raw.decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ConfigError(f"{where} is unreadable ({exc})") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"{where} is unreadable ({_why(exc)})") from None
         config = RunConfig.from_json(data, where, self._run_config)
         self._under = replace(config, signed=signed_here(raw, self._signature()))
         return self._under
@@ -253,8 +253,8 @@ class RunDir:
                 continue
             try:
                 data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-                if number == len(lines):
+            except (ValueError, RecursionError) as exc:
+                if number == len(lines) and isinstance(exc, json.JSONDecodeError | UnicodeError):
                     break  # the partial last line of a killed write
                 raise ConfigError(f"{path} is corrupt at line {number}: {_FIX}") from None
             try:
@@ -366,8 +366,16 @@ class RunDir:
             return json.loads(read_inside(path, 64 * MB, "the summary").decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ConfigError(f"{path} is unreadable ({exc}): {_SUMMARY_FIX}") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path} is unreadable ({_why(exc)}): {_SUMMARY_FIX}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """Why a JSON file could not be read, in a few words: json's and the OS's messages as
+    they are; an integer of over 4,300 digits (sys.get_int_max_str_digits()) named as such."""
+    if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError | UnicodeError):
+        return "a number too long to read"
+    return " ".join(str(exc).split())
 
 
 _FIX = "repair or delete that line and those after it (the steps before are kept)"

@@ -132,4 +132,5 @@ def test_a_cache_file_that_is_not_a_database_still_answers(
     assert json.loads(result.stdout)["instructions"][0]["n"] == 20
     info = opro("cache", "info", "--cache", str(cache))
     assert info.returncode == 2
-    assert info.stderr.startswith("opro: error: cannot open the call cache")
+    assert info.stderr.startswith("opro: error: the call cache at")
+    assert len(info.stderr.splitlines()) == 1  # no warning before it (issue #26)

@@ -48,7 +48,11 @@ INTS = ["-1", "0", "1", "2", "3", "99999999999999999999", "abc", "", "1.5"]
 SMALL_INTS = ["-1", "0", "1", "2", "3", "abc", ""]
 """For numbers that size real work (points, a model's context): never huge."""
 FLOATS = ["-1", "0", "0.5", "1", "2", "nan", "inf", "-inf", "1e300", "x", ""]
-TEXTS = ["", " ", "x", "\x1b[31mred\x1b[0m", "a\nb", "é🙂", "../../etc/passwd", "x" * 5000, "%s{}"]
+TEXTS = ["", " ", "x", "\x1b[31mred\x1b[0m", "a\nb", "é🙂", "../../etc/passwd", "x" * 5000, "%s{}",
+         "bad\udcff"]  # fmt: skip
+"""The last: the bytes b"bad\\xff" in argv (invalid UTF-8) as Python hands them over."""
+BIG = "9" * 5000
+"""An integer over Python's 4,300 digits of int(str)."""
 PRICES = ["1,1", "0,0", "nan,inf", "-1,2", "1", "a,b", "1e300,1e300", ""]
 MODELS = ["fake:echo", "fake:tests.doubles:garbage", "fake:nope:x", "nope:x", "openai",
           "local:gemma-9b", "local:/etc/passwd", "@openai", "@openai", ""]  # fmt: skip
@@ -70,6 +74,8 @@ DATASETS = {
     "ragged.csv": 'question,answer\n"x,1,2,3\n',
     "nul.csv": "question,answer\n\x00,\x00\n",
     "hugefield.csv": "question,answer\n" + "x" * 200_000 + ",1\n",
+    "bigint.jsonl": '{"question": "q", "answer": ' + BIG + "}\n",
+    "surrogate.jsonl": '{"question": "q \\ud800", "answer": "a"}\n',
 }
 INSTANCES = {
     "good.json": '{"points": [[0, 0], [3, 4], [6, 0], [3, -4]]}',
@@ -123,12 +129,16 @@ class World:
                     "--no-report", "--out", str(self.runs / "instructions"))  # fmt: skip
         assert made.returncode == 0, made.stderr
         echo = self.runs / "echo"
+        big = BIG.encode()
         corrupt = {
             "truncated": ("steps.jsonl", lambda b: b[:-30]),
             "step99": ("steps.jsonl", lambda b: b + b'{"step": 99, "candidates": []}\n'),
             "summary": ("summary.json", lambda b: b"\x00[1,"),
             "format": ("config.json", lambda b: b.replace(b'"format": 2', b'"format": 9')),
             "config": ("config.json", lambda b: NESTED.encode()),
+            "bigstep": ("steps.jsonl", lambda b: b.replace(b'"step": 0', b'"step": ' + big, 1)),
+            "bigsummary": ("summary.json", lambda b: b.replace(b"{", b'{"x": ' + big + b",", 1)),
+            "bigconfig": ("config.json", lambda b: b.replace(b"{", b'{"x": ' + big + b",", 1)),
         }
         for name, (file, change) in corrupt.items():
             shutil.copytree(echo, self.runs / name)
@@ -190,11 +200,13 @@ PATHS: dict[str, list[str]] = {
     "grammar": ["@file:bad.gbnf", "@file:good.gbnf", "@out:missing", "/dev/zero"],
     "instructions_from": ["@run:instructions", "@run:echo", "@run:empty", "@out:missing"],
     "dir": [f"@run:{n}" for n in ("echo", "code", "truncated", "step99", "summary", "format",
-                                  "config", "empty", "instructions")] + ["@out:missing", ""],
-    "run_dirs": ["@run:echo", "@run:instructions", "@run:summary", "@run:empty", "@out:missing"],
+                                  "config", "empty", "instructions", "bigstep", "bigsummary",
+                                  "bigconfig")] + ["@out:missing", ""],
+    "run_dirs": ["@run:echo", "@run:instructions", "@run:summary", "@run:empty", "@out:missing",
+                 "@run:bigstep", "@run:bigsummary", "@run:bigconfig"],
     "file": [*(f"@file:{n}" for n in SWEEPS), "@out:missing", "/dev/zero"],
     "source": ["http://127.0.0.1:9", "file:///nonexistent", "not a url", "", "@url:stub"],
-    "api_key_env": ["OPENAI_API_KEY", "NOPE_KEY", "bad name", ""],
+    "api_key_env": ["OPENAI_API_KEY", "NOPE_KEY", "bad name", "", "CRLF_KEY", "CONTROL_KEY"],
     "base_url": ["@url:stub", "@url:dead", "@url:secret", "@url:ftp", "", "scorer=@url:stub",
                  "optimizer=@url:secret", "nope=@url:stub"],
     "price": PRICES,
@@ -285,7 +297,7 @@ def safe(command: str, argv: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[StubServer]:
-    kinds = ("500", "429", "drop", *MALFORMED)
+    kinds = ("500", "429", "drop", "absurd_usage", *MALFORMED)
     with StubServer(plan=random_plan(0.2, seed=3, kinds=kinds), retry_after="0") as stub:
         yield stub
 
@@ -323,6 +335,8 @@ def test_no_argument_vector_reaches_an_internal_error(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fuzz-0123456789")
     monkeypatch.setenv("OPENAI_BASE_URL", world.server.url)  # openai:stub: never the network
     monkeypatch.setenv("OPRO_DATA_DIR", str(world.root / "no-data-dir"))
+    monkeypatch.setenv("CRLF_KEY", "sk-fuzz-crlf\r")  # a key read from a CRLF file
+    monkeypatch.setenv("CONTROL_KEY", "sk-fuzz\x01\x1b[31m")
 
     @settings(
         max_examples=EXAMPLES,

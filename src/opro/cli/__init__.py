@@ -140,6 +140,14 @@ def _secrets_in_environment() -> list[str]:
     return [v for k, v in os.environ.items() if k.upper().endswith(("KEY", "TOKEN", "SECRET"))]
 
 
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _version_asked(argv: Sequence[str]) -> bool:
     """``opro --version`` (before any command): answered before the parser and the
     commands' modules are built, which is most of a command's start-up."""
@@ -158,6 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"opro {version('opro')}")
         return 0
+    bad = next((arg for arg in argv if not _is_text(arg)), None)
+    if bad is not None:
+        # Bytes that are not UTF-8 arrive as lone surrogates, which no file, cache key or
+        # terminal can take: refused here, in one line, not deep inside a run.
+        print(
+            f"opro: error: the argument {bad!a} is not valid UTF-8 text: give it as "
+            "UTF-8 (check the shell's locale, or the file it was read from)",
+            file=sys.stderr,
+        )
+        return 2
     from opro.progress_display import Mode, open_display
 
     parser = build_parser()

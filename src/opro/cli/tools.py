@@ -437,7 +437,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     cache = api.open_cache(args.cache)
     assert cache is not None
     if args.action == "clear":
-        print(f"removed {cache.clear()} cached calls from {cache.path}")
+        removed = cache.clear()
+        if removed is None:
+            print(f"removed the damaged call cache {cache.path} (a new one is made when needed)")
+        else:
+            print(f"removed {removed} cached calls from {cache.path}")
     else:
         stats = cache.stats()
         print(f"{stats.path}: {stats.entries} cached calls, {stats.size_bytes / 1e6:.1f} MB")

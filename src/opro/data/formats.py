@@ -116,14 +116,27 @@ def _csv_rows(text: str, label: str, hint: str, **fmt: Any) -> Iterator[tuple[in
         raise _bad(label, f"line {reader.line_num}: {exc}", hint) from None
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _json(text: str, label: str, hint: str, line: int | None = None) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        if _SURROGATE_ESCAPE.search(text):  # "\ud83d\ude00" is an emoji, "\ud800" alone no text
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        where = f"line {line}: " if line is not None else ""
+        problem = f"{where}a lone surrogate escape (such as \\ud800) is not text"
+        raise _bad(label, problem, hint) from None
     except json.JSONDecodeError as exc:
         where = f"line {line}" if line is not None else f"line {exc.lineno} column {exc.colno}"
         raise _bad(label, f"bad JSON at {where} ({exc.msg})", hint) from None
     except RecursionError:  # [[[[...]]]] deeper than the parser goes
         raise _bad(label, "JSON nested too deeply", hint) from None
+    except ValueError:  # an integer of over 4,300 digits (sys.get_int_max_str_digits())
+        where = f"line {line}: " if line is not None else ""
+        raise _bad(label, f"{where}a number too long to read", hint) from None
 
 
 def answer_text(value: Any) -> str | None:

@@ -41,7 +41,18 @@ def cache_key(identity: dict[str, Any], request: Request) -> str:
         sort_keys=True,
         ensure_ascii=False,
     )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # A lone surrogate (from invalid UTF-8 in an argument, or "\\ud800" in JSON) is hashed as
+    # is: no text makes the key fail.
+    return hashlib.sha256(blob.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    """Whether ``path`` starts as an SQLite database does (a damaged one, for instance)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,11 @@ class CallCache:
         if self._unwritable:
             return
         value = json.dumps(completion.to_json(), ensure_ascii=False)
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: SQLite takes only UTF-8
+                value = json.dumps(completion.to_json())
         with self._lock:
             db = self._connect(create=True)
             if db is None:
@@ -151,29 +167,71 @@ class CallCache:
                 with contextlib.suppress(sqlite3.Error):
                     db.rollback()
 
-    def _open(self) -> sqlite3.Connection:
-        db = self._connect(create=True)
-        if db is None:
-            raise ConfigError(
-                f"cannot open the call cache at {self.path}: give another file as `cache`, or "
-                "`use_cache=False`"
-            )
-        return db
-
     def stats(self) -> CacheStats:
+        """The entries and size on disk; a ``ConfigError`` (one line) where the file cannot be
+        read as a call cache. Nothing is made where no cache is yet."""
+        if not self.path.exists():
+            return CacheStats(self.path, 0, 0)
         with self._lock:
-            (entries,) = self._open().execute("SELECT COUNT(*) FROM calls").fetchone()
+            try:
+                db = sqlite3.connect(self.path, timeout=30)  # reads a read-only file too
+                try:
+                    (entries,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
+                finally:
+                    db.close()
+            except sqlite3.Error as exc:
+                raise self._unusable(exc) from None
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
         return CacheStats(self.path, int(entries), size)
 
-    def clear(self) -> int:
+    def clear(self) -> int | None:
+        """Remove every entry: their count; None where the file was a damaged database (or
+        an unreadable file at the default place), which is removed whole. A read-only cache,
+        or a file that is no call cache, is a ``ConfigError`` and left as it is."""
+        if not self.path.exists():
+            return 0
         with self._lock:
-            db = self._open()
-            (entries,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
-            db.execute("DELETE FROM calls")
-            db.commit()
-            db.execute("VACUUM")
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            try:
+                db = sqlite3.connect(self.path, timeout=30)
+                try:
+                    (entries,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
+                    db.execute("DELETE FROM calls")
+                    db.commit()
+                    db.execute("VACUUM")
+                finally:
+                    db.close()
+            except sqlite3.OperationalError as exc:  # read-only, locked, no `calls` table
+                raise self._unusable(exc) from None
+            except sqlite3.DatabaseError as exc:  # not a database, or a malformed one
+                if not (_looks_like_sqlite(self.path) or self.path == default_cache_path()):
+                    raise self._unusable(exc) from None
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(f"{self.path}{suffix}").unlink()
+                return None
         return int(entries)
+
+    def _unusable(self, exc: sqlite3.Error) -> ConfigError:
+        why = " ".join(str(exc).split())
+        if "no such table" in why:
+            return ConfigError(
+                f"{self.path} is an SQLite database but no call cache (it has no `calls` "
+                "table): name the cache file, or remove this one yourself"
+            )
+        if isinstance(exc, sqlite3.OperationalError):
+            return ConfigError(
+                f"cannot use the call cache at {self.path} ({why}): make it and its folder "
+                "writable, or name another file"
+            )
+        fix = (
+            f"`opro cache clear --cache {self.path}` removes it"
+            if _looks_like_sqlite(self.path) or self.path == default_cache_path()
+            else "it is not an SQLite file: name the cache file, or remove this one yourself"
+        )
+        return ConfigError(f"the call cache at {self.path} is damaged ({why}): {fix}")
 
     def close(self) -> None:
         with self._lock:

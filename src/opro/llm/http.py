@@ -12,13 +12,17 @@ proxy the environment names (HTTP(S)_PROXY, NO_PROXY, as the SDK's client honour
 looked up once: aiohttp's ``trust_env`` looks it up at every request, 0.9 ms of CPU a call.
 Failures come back as three exceptions that ``openai.py`` maps onto the error tree:
 ``Unreachable`` (no connection was made: refused, no such host), ``TimedOut`` and
-``Broken`` (the connection failed on the way).
+``Broken`` (the connection failed on the way), and ``TooLarge``: a reply is read in chunks,
+counted as it is decompressed (aiohttp inflates a gzip or deflate body as it is read), and
+dropped past ``max_reply_bytes()`` (``$OPRO_MAX_REPLY_MB``, 8 MB by default), so that neither
+a huge body nor a small gzip bomb can take a call's memory past the cap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import urllib.parse
 import urllib.request
@@ -51,6 +55,50 @@ class TimedOut(Exception):
 
 class Broken(Exception):
     """The connection failed after it was opened (reset, closed mid-reply...)."""
+
+
+class TooLarge(Exception):
+    """The reply's body (decompressed) is over the cap: the call failed, nothing is kept."""
+
+
+MAX_REPLY_ENV = "OPRO_MAX_REPLY_MB"
+DEFAULT_MAX_REPLY_MB = 8
+"""A reply's body, decompressed, is read up to this size: a completion of the largest
+``max_tokens`` any server takes is well under 1 MB of JSON."""
+
+_CHUNK = 64 * 1024
+
+
+def max_reply_bytes() -> int:
+    """``$OPRO_MAX_REPLY_MB`` (default ``DEFAULT_MAX_REPLY_MB``) in bytes; an unreadable value
+    is the default (it is read at every call, where a run cannot stop to ask)."""
+    raw = os.environ.get(MAX_REPLY_ENV, "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_MAX_REPLY_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_REPLY_MB
+    if not 0 < megabytes < 1e7:
+        megabytes = DEFAULT_MAX_REPLY_MB
+    return int(megabytes * 1e6)
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, decompressed, read in chunks with a running total; ``TooLarge`` past
+    ``limit`` bytes (a Content-Length over it is refused before any is read)."""
+    declared = response.content_length
+    encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    if declared is not None and declared > limit and not encoded:
+        response.close()  # the connection, with the rest of the body, is not reused
+        raise TooLarge(f"the reply declares {declared} bytes, over the {limit / 1e6:g} MB cap")
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            response.close()
+            raise TooLarge(f"the reply is over the {limit / 1e6:g} MB cap")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -102,7 +150,7 @@ class JsonPoster:
             async with session.post(
                 self.base_url + path, json=body, params=self.query or None, proxy=self.proxy
             ) as response:
-                data = await response.read()
+                data = await read_capped(response, max_reply_bytes())
                 if _log.isEnabledFor(logging.INFO):
                     _log.info("HTTP Request: POST %s%s %d", self.shown_url, path, response.status)
                 return Reply(response.status, response.headers, data)

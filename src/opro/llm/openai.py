@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import socket
 import ssl
 import urllib.parse
@@ -45,7 +46,7 @@ class OpenAIBackend(LLM):
         self.api = options.api or "chat"
         self.base_url = _base_url(options.base_url or os.environ.get("OPENAI_BASE_URL"))
         self._key_env = options.api_key_env or DEFAULT_KEY_ENV
-        key = os.environ.get(self._key_env, "")
+        key = env_key(self._key_env)
         if not key:
             if options.api_key_env:
                 raise ConfigError(
@@ -76,8 +77,8 @@ class OpenAIBackend(LLM):
         # As the SDK does: an organisation and project from the environment, if set.
         for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"),
                                  ("OPENAI_PROJECT_ID", "OpenAI-Project")):  # fmt: skip
-            if os.environ.get(variable):
-                headers[header] = os.environ[variable]
+            if os.environ.get(variable, "").strip():
+                headers[header] = env_key(variable)
         self._http = JsonPoster(
             url,
             redact_url(url),
@@ -142,6 +143,9 @@ class OpenAIBackend(LLM):
             reply = await self._http.post(path, body)
         except http.TimedOut:
             raise TransientLLMError(f"{self.spec}: request timed out") from None
+        except http.TooLarge as exc:
+            # Never scored, never cached: a failed call, as a malformed reply is.
+            raise self._malformed(str(exc)) from None
         except (http.Unreachable, http.Broken) as exc:
             if isinstance(exc, http.Unreachable) and _refused(exc) and not self._connected_once:
                 where = redact_url(self.base_url or DEFAULT_BASE_URL)
@@ -181,12 +185,20 @@ class OpenAIBackend(LLM):
             text = choice.get("text")
         if not isinstance(text, str):  # a null content is no answer, not an empty one
             raise self._malformed(f"the answer is {type(text).__name__}, not text")
+        if not text.isascii():
+            # "\\ud800" alone in the JSON is no text: each such escape becomes U+FFFD, so
+            # that the answer can be stored, printed and cached.
+            text = _SURROGATE.sub("\ufffd", text)
         finish = choice.get("finish_reason")
         model = reply.get("model")
+        try:
+            usage = _usage(reply.get("usage"), request, text)
+        except ValueError as exc:
+            raise self._malformed(f"absurd {exc}") from None
         return Completion(
             text=text,
             finish_reason=finish if isinstance(finish, str) else None,
-            usage=_usage(reply.get("usage"), request, text),
+            usage=usage,
             model=model if isinstance(model, str) and model else self.model,
         )
 
@@ -244,12 +256,37 @@ def _version() -> str:
     return importlib.metadata.version("opro")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate left alone in decoded JSON (a pair is one character by then)."""
+
+
+def env_key(variable: str) -> str:
+    """The key in ``$variable`` without surrounding whitespace (a key read from a file with
+    CRLF lines ends in "\\r"); a ``ConfigError`` naming the variable where what is left
+    cannot go in an HTTP header (a control character, a non-Latin-1 character)."""
+    key = os.environ.get(variable, "").strip()
+    bad = next((c for c in key if ord(c) < 32 or ord(c) == 127 or ord(c) > 255), None)
+    if bad is not None:
+        raise ConfigError(
+            f"the API key in {variable} holds the character {bad!a}, which no HTTP "
+            f"header can carry: export {variable} again with the key alone"
+        )
+    return key
+
+
+MAX_USAGE_TOKENS = 10**9
+"""More tokens than any call could use: a reply's usage over it is a malformed reply."""
+
+
 def _usage(usage: Any, request: Request, text: str) -> Usage:
     """The reply's token counts; where a server leaves them out (or sends nonsense), an
     estimate (~4 characters a token), so that token and dollar caps still count the call."""
     names = ("prompt_tokens", "completion_tokens")
     counts = [usage.get(name) if isinstance(usage, dict) else None for name in names]
     if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        if any(c > MAX_USAGE_TOKENS for c in counts):  # type: ignore[operator]
+            # 1e308 tokens would make the cost infinite (and steps.jsonl unreadable).
+            raise ValueError(f"usage of over {MAX_USAGE_TOKENS:.0e} tokens")
         return Usage(counts[0], counts[1])  # type: ignore[arg-type]
     prompt = len(request.prompt) + len(request.system or "")
     return Usage(prompt // 4 + 1, len(text) // 4 + 1)

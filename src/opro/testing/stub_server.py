@@ -5,7 +5,10 @@ For tests and benchmarks of the LLM layer: it answers ``POST /v1/chat/completion
 takes the next fault from a plan: ``ok``, an HTTP status (``429`` with Retry-After, ``500``,
 ``401``...), ``drop`` (close the connection without answering), ``slow`` (answer after
 ``slow_s``, past a client's timeout) or a malformed 200 reply (``MALFORMED``: no choices,
-invalid JSON, an HTML page, a choice without its message, a null content). Every request
+invalid JSON, an HTML page, a choice without its message, a null content), a reply too big
+to keep (``OVERSIZED``: ``huge``, a valid answer of ``big_bytes`` sent without a
+Content-Length; ``gzip_bomb``, a small gzip body that inflates to ``big_bytes``) or
+``absurd_usage`` (a valid answer whose usage counts 10**309 tokens). Every request
 body is recorded. ``max_concurrency`` makes it a server of bounded capacity (as vLLM's
 batch size): that many requests are served at once, the others wait in line.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import json
 import random
 import subprocess
@@ -53,6 +57,10 @@ MALFORMED: tuple[Fault, ...] = (
     "null_content",
 )
 """Faults answering 200 with a body no OpenAI-compatible client can use."""
+
+
+OVERSIZED: tuple[Fault, ...] = ("huge", "gzip_bomb")
+"""Faults answering 200 with a body over ``big_bytes`` (decompressed)."""
 
 
 def plan_from(faults: Sequence[Fault]) -> FaultPlan:
@@ -97,6 +105,8 @@ class StubServer:
     naming ``max_completion_tokens``."""
     targets: list[str] = field(default_factory=list)
     """Each request's path and query, as sent."""
+    big_bytes: int = 2_000_000
+    """The decompressed size of an ``OVERSIZED`` fault's body."""
 
     def __post_init__(self) -> None:
         self._count = 0
@@ -175,6 +185,12 @@ class StubServer:
             self._write(writer, 400, {"error": error})
         elif fault in MALFORMED:
             self._write_raw(writer, *self._malformed(fault, path, body))
+        elif fault in OVERSIZED:
+            return await self._oversized(fault, path, body, writer)
+        elif fault == "absurd_usage":
+            reply = self._completion(path, body)
+            reply["usage"] = {"prompt_tokens": 10**309, "completion_tokens": 10**309}
+            self._write(writer, 200, reply)
         elif fault.isdigit() and fault != "200":
             status = int(fault)
             extra = {"Retry-After": self.retry_after} if status == 429 and self.retry_after else {}
@@ -211,6 +227,33 @@ class StubServer:
             "choices": [choice],
             "usage": usage,
         }
+
+    async def _oversized(
+        self, fault: Fault, path: str, body: dict[str, Any], writer: asyncio.StreamWriter
+    ) -> bool:
+        """A valid answer of ``big_bytes``: as is, until the connection closes (no length),
+        or gzipped (a bomb: ~1,000 times smaller on the wire)."""
+        reply = self._completion(path, body)
+        key = "message" if "message" in reply["choices"][0] else None
+        filler = " " * self.big_bytes  # compresses as well as zeros, and is valid JSON text
+        if key:
+            reply["choices"][0]["message"]["content"] = filler
+        else:
+            reply["choices"][0]["text"] = filler
+        data = json.dumps(reply).encode()
+        head = ["HTTP/1.1 200 OK", "Content-Type: application/json"]
+        if fault == "gzip_bomb":
+            data = gzip.compress(data, compresslevel=9)
+            head += ["Content-Encoding: gzip", f"Content-Length: {len(data)}"]
+            head += ["Connection: keep-alive"]
+        else:
+            head += ["Connection: close"]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        with contextlib.suppress(ConnectionError):
+            for start in range(0, len(data), 1 << 16):
+                writer.write(data[start : start + (1 << 16)])
+                await writer.drain()
+        return fault == "gzip_bomb"
 
     def _malformed(self, fault: Fault, path: str, body: dict[str, Any]) -> tuple[bytes, str]:
         """The body and content type of a malformed 200 reply."""
