@@ -139,8 +139,15 @@ def test_the_same_task_from_the_command_line(tmp_path: Path) -> None:
     stored = spec_of(out)
     assert stored["metric"] == METRIC
     assert stored["dataset"] == f"csv:{data.resolve()}"
-    refused = run_cli("resume", str(out), env={"PYTHONPATH": str(ROOT)})
+    signature = (out / ".signature").read_bytes()
+    (out / ".signature").unlink()  # as a run dir from elsewhere: its code is not run unasked
+    refused = run_cli("resume", str(out), "--max-calls", "90", env={"PYTHONPATH": str(ROOT)})
     assert_one_line_error(refused, "--trust-code", METRIC)
+    # This user's opro made the run dir (it is signed): resumed as printed, no flag needed.
+    (out / ".signature").write_bytes(signature)
+    resumed = run_cli("resume", str(out), "--max-calls", "90", env={"PYTHONPATH": str(ROOT)})
+    assert resumed.returncode == 0, resumed.stderr
+    assert "--trust-code" not in resumed.stderr
 
 
 def test_data_sources_and_splits(tmp_path: Path) -> None:
@@ -248,7 +255,7 @@ def test_one_accuracy_scale_everywhere(tmp_path: Path) -> None:
                      "--scorer-api", "chat", "--instruction", "Think.", "--split", "all",
                      "--json", env={"PYTHONPATH": str(ROOT)})  # fmt: skip
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    [data] = json.loads(result.stdout)["instructions"]
     assert data["accuracy"] == pytest.approx(100 * data["correct"] / data["n"])  # percent
 
 
@@ -306,4 +313,4 @@ def test_the_opro_script_imports_a_metric_from_the_directory_it_runs_in(tmp_path
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["accuracy"] == 100.0
+    assert json.loads(done.stdout)["instructions"][0]["accuracy"] == 100.0

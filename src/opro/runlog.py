@@ -107,7 +107,8 @@ class RunDir:
     def open(cls, path: Path | str, *, lock: bool = False) -> RunDir:
         """An existing run dir (locked for writing if ``lock``), checked to be readable."""
         run = cls(Path(path))
-        run.check_files()
+        if run.path.is_dir():
+            run.check_files()
         if not (run.path / CONFIG).is_file():
             raise ConfigError(
                 f"{run.path} is not an opro run directory (no {CONFIG}): give the `out` "

@@ -94,17 +94,18 @@ def test_evaluate_keeps_going_past_malformed_replies_and_a_rerun_asks_again(
         assert first.returncode == 4, first.stderr
         assert "internal error" not in first.stderr
         assert len(first.stderr.strip().splitlines()) == 1
-        data = json.loads(first.stdout)
+        [data] = json.loads(first.stdout)["instructions"]
         assert (data["failed"], data["n"]) == (5, 10)
         assert data["accuracy"] is not None  # over the 5 answered
         assert len(rows(cache)) == 5  # the failed five are not cached
 
         again = opro(*args, "--scorer-base-url", server.url)
     assert again.returncode == 0, again.stderr
-    data = json.loads(again.stdout)
+    whole = json.loads(again.stdout)
+    [data] = whole["instructions"]
     assert (data["failed"], data["empty"]) == (0, 0)
-    assert data["usage"]["cached_calls"] == 5
-    assert data["usage"]["calls"] == 5
+    assert whole["usage"]["cached_calls"] == 5
+    assert whole["usage"]["calls"] == 5
 
 
 def test_a_run_stopped_by_malformed_replies_says_so(

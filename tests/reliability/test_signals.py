@@ -143,7 +143,8 @@ def test_a_first_call_failing_for_good_says_nothing_was_kept(
         result = opro("optimize", "--dataset", "bbh:boolean_expressions", "--data-dir",
                       str(SHARED_DATA), "--scorer", "openai:stub", "--scorer-base-url",
                       server.url, "--scorer-max-retries", "0", "--optimizer",
-                      "fake:tests.doubles:instruction_proposer", "--out", str(out))  # fmt: skip
+                      "fake:tests.doubles:instruction_proposer", "--steps", "1",
+                      "--out", str(out))  # fmt: skip
     assert_one_line_error(result, "HTTP 500", "--scorer-max-retries", "nothing was kept")
     assert "state is saved" not in result.stderr
     assert "opro resume" not in result.stderr

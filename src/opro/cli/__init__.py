@@ -3,8 +3,9 @@ line.
 
 Thin on purpose: every run command (``linreg``, ``tsp``, ``optimize``, and any kind added to
 the registry) is generated from its kind's spec (``opro.cli.options``) and run by
-``opro.cli.runs``; the other commands are ``opro.cli.tools``. Every ``OproError`` is printed
-as ``opro: error: <what> <fix>`` with its exit code and no traceback; secrets from the
+``opro.cli.runs``; ``evaluate`` is ``opro.cli.evaluate``, the other commands
+``opro.cli.tools``. Every ``OproError`` is printed as ``opro: error: <what> <fix>`` with its
+exit code and no traceback; secrets from the
 environment are redacted from anything printed. Progress, notices and errors go to stderr
 through one display (``opro.progress_display``); stdout carries results only.
 """
@@ -111,7 +112,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, after_command: bool
 
 def build_parser() -> argparse.ArgumentParser:
     # The commands' modules load here, not at import: `opro --version` needs none of them.
-    from opro.cli import export, runs, tools
+    from opro.cli import evaluate, export, runs, tools
 
     parser = _Parser(
         prog="opro",
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tools.add_model_commands(sub)
     runs.add_run_commands(sub)
-    tools.add_evaluate_command(sub)
+    evaluate.add_evaluate_command(sub)
     tools.add_data_command(sub)
     runs.add_resume_command(sub)
     tools.add_cache_command(sub)

@@ -336,7 +336,7 @@ def executor_from(args: argparse.Namespace) -> Executor:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from opro import api, sweep
+    from opro import api, sweep, sweep_results
     from opro.executors import RunTask, run_sweep
     from opro.runner import default_out
 
@@ -362,7 +362,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 )
         return outcome.exit_code
     summaries = [sweep.read_summary(run.directory) for run in runs]
-    result_table = sweep.write_results(out, plan, runs, summaries)
+    result_table = sweep_results.write_results(out, plan, runs, summaries)
     reports = [
         api.report(
             [run.directory for run in members],
@@ -370,9 +370,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             labels=[run.setting.label for run in members],
             title=f"opro sweep: {group}",
         )
-        for group, members in sweep.groups(runs).items()
+        for group, members in sweep_results.groups(runs).items()
     ]
-    print(sweep.table(result_table))
+    print(sweep_results.table(result_table))
     print(f"results: {out / 'sweep.json'}")
     for path in reports:
         print(path)
