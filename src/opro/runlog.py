@@ -30,6 +30,8 @@ import errno
 import fcntl
 import json
 import os
+import re
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ CONFIG, STEPS, SUMMARY, LOCK = "config.json", "steps.jsonl", "summary.json", ".l
 SIGNATURE, REPORT = ".signature", "report.html"
 FILES = (CONFIG, STEPS, SUMMARY, LOCK, SIGNATURE, REPORT)
 """A run dir's own files: each a regular file, or absent."""
+TEMP = re.compile(r"\.(config\.json|summary\.json|\.signature|report[-\w.]*)\.[a-z0-9_]{8}\.tmp")
 
 
 class RunDir:
@@ -173,6 +176,20 @@ class RunDir:
                 os.close(fd)
                 raise cannot_write(path, exc, running=running) from None
         self._lock = fd
+        self.remove_temps()
+
+    def remove_temps(self) -> None:
+        """Remove the temp files its files are written through that a killed writer left."""
+        with contextlib.suppress(OSError), os.scandir(self.path) as entries:
+            for entry in (e for e in entries if TEMP.fullmatch(e.name)):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                        os.unlink(entry.path)
+
+    def tidy(self) -> None:  # a finished run's temp files, where its lock is free
+        with contextlib.suppress(ConfigError):
+            self.lock()
+        self.release()
 
     def release(self) -> None:
         if self._lock is not None:

@@ -126,6 +126,7 @@ async def aresume(path: Path | str, options: RunOptions | None = None) -> RunRes
     run = RunDir.open(path)
     config, done = _admit(run, options)  # refused: nothing was written, not even the lock
     if done is not None:
+        run.tidy()  # a killed writer's temp files, where the lock is free
         return done
     run.lock()
     try:

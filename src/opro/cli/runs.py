@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +145,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     )
     result = asyncio.run(runner.aresume(args.dir, options))
     if result.already_finished:
-        print(f"{args.dir} already finished ({result.stop_reason}); nothing to do")
+        # A run interrupted while its report was written: the report, as the run would have.
+        missing = not args.no_report and not os.path.lexists(result.run_dir / "report.html")
+        then = "writing its missing report" if missing else "nothing to do"
+        print(f"{args.dir} already finished ({result.stop_reason}); {then}")
+        if missing and (report := _report(result.run_dir, display_of(args))) is not None:
+            print(f"report: {report}")
         _track(result.run_dir, args)
         return 0
     return finish(result, args)

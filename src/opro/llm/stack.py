@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from opro.errors import ConfigError, LLMError, RetriesExhausted
+from opro.errors import ConfigError, LLMError, RetriesExhausted, redact
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.limits import (
@@ -151,7 +151,9 @@ class ManagedLLM(LLM):
                     on_retry=lambda _exc: self.budget.record_retry(self.role),
                     deadline=self.budget,  # --time-limit cuts off every try and every wait
                 )
-                completion = replace(completion, latency_s=time.perf_counter() - started)
+                # A key the server echoed back is kept in no file: not cached, not recorded.
+                text = redact(completion.text, self.secrets())
+                completion = replace(completion, text=text, latency_s=time.perf_counter() - started)
             except RetriesExhausted as exc:
                 self.budget.record_failure(self.role)
                 fix = f"try again later, or raise `{self._retries_setting}`"

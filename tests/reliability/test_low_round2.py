@@ -1,0 +1,140 @@
+"""The low items of issue #26 (round two of the hostile-world probe): each silent wrong
+state before, each held now.
+
+- a killed writer's temp files (``.summary.json.*.tmp``, a report's) are removed by the next
+  resume, of a stopped run or a finished one: only regular files named exactly so;
+- a finished run without its report (killed while writing it) gets it from ``opro resume``;
+- a key echoed in a successful reply is kept in no file (steps.jsonl, the cache);
+- TLS failures are one line naming the cause and the fix, never retried as transient;
+- Ctrl-C in the first second is ``opro: interrupted`` (exit 130), never a traceback;
+- the meta-prompt's own tags in an initial instruction (refused) or a proposal (a parse
+  failure) cannot forge a scored entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from opro.testing.stub_server import StubServer
+from tests.conftest import SENTINEL_KEY, SHARED_DATA, Ran
+
+WALKER = ["--optimizer", "fake:tests.doubles:linreg_walker", "--reps", "1", "--no-cache"]
+BOOLEAN = ["--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA)]
+STALE = (
+    ".summary.json.abc_1234.tmp",
+    ".config.json.zz99yy88.tmp",
+    "..signature.a1b2c3d4.tmp",
+    ".report.html.qwertyui.tmp",
+    ".report-progress.svg.0a1b2c3d.tmp",
+)
+KEPT = (
+    ".summary.json.tmp",  # not mkstemp's name
+    ".summary.json.ABCDEFGH.tmp",  # mkstemp draws lower case
+    ".notes.txt.abcdefgh.tmp",  # not one of a run dir's files
+    "summary.json.abcdefgh.tmp",  # no leading dot
+    "my.tmp",
+)
+
+
+def linreg(opro: Callable[..., Ran], out: Path, *extra: str) -> Ran:
+    made = opro("-q", "linreg", *WALKER, "--steps", "3", "--out", str(out), *extra)
+    assert made.returncode == 0, made.stderr
+    return made
+
+
+def plant(out: Path, outside: Path) -> None:
+    for name in (*STALE, *KEPT):
+        (out / name).write_text("partial")
+    outside.write_text("not yours")
+    (out / ".summary.json.linkxxxx.tmp").symlink_to(outside)  # a link: left, not followed
+    (out / ".report.html.dirxxxxx.tmp").mkdir()  # a folder: left
+
+
+def assert_tidied(out: Path, outside: Path) -> None:
+    left = {p.name for p in out.iterdir()}
+    assert not left & set(STALE), left
+    assert set(KEPT) <= left
+    assert (out / ".summary.json.linkxxxx.tmp").is_symlink()
+    assert (out / ".report.html.dirxxxxx.tmp").is_dir()
+    assert outside.read_text() == "not yours"
+
+
+def test_a_stopped_runs_resume_removes_a_killed_writers_temp_files(
+    opro: Callable[..., Ran], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    linreg(opro, out, "--max-calls", "2", "--no-report")
+    assert json.loads((out / "summary.json").read_text())["status"] != "finished"
+    plant(out, tmp_path / "outside.txt")
+    resumed = opro("-q", "resume", str(out), "--trust-code", "--max-calls", "1000", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+    assert_tidied(out, tmp_path / "outside.txt")
+
+
+def test_a_finished_runs_next_resume_removes_them_too(
+    opro: Callable[..., Ran], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    linreg(opro, out, "--no-report")
+    plant(out, tmp_path / "outside.txt")
+    resumed = opro("-q", "resume", str(out), "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already finished" in resumed.stdout
+    assert_tidied(out, tmp_path / "outside.txt")
+
+
+def test_a_finished_run_without_its_report_gets_it_on_resume(
+    opro: Callable[..., Ran], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    linreg(opro, out)
+    assert (out / "report.html").is_file()
+    (out / "report.html").unlink()  # killed while the report was written
+    skipped = opro("-q", "resume", str(out), "--no-report")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "nothing to do" in skipped.stdout
+    assert not (out / "report.html").exists()
+    resumed = opro("-q", "resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "writing its missing report" in resumed.stdout
+    assert f"report: {out / 'report.html'}" in resumed.stdout
+    assert (out / "report.html").is_file()
+    again = opro("-q", "resume", str(out))  # there now: nothing rewritten
+    assert "nothing to do" in again.stdout
+
+
+def test_a_key_echoed_in_a_successful_reply_is_in_no_file(
+    opro: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL_KEY)
+    out = tmp_path / "run"
+    cache = Path(os.environ["OPRO_CACHE_DIR"])
+
+    def echo(body: dict[str, object]) -> str:
+        if "messages" in body:  # the optimizer (chat): a proposal quoting the key
+            return f"<INS>Use the key {SENTINEL_KEY} to answer.</INS>"
+        return f" True. (my key is {SENTINEL_KEY})"
+
+    with StubServer(reply=echo) as server:
+        url = server.url
+        result = opro(
+            "-q", "optimize", *BOOLEAN,
+            "--scorer", "openai:stub", "--scorer-base-url", url, "--scorer-api", "completion",
+            "--optimizer", "openai:stub", "--optimizer-base-url", url,
+            "--steps", "1", "--samples-per-step", "2", "--max-train", "3", "--max-test", "2",
+            "--out", str(out), "--no-report",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {h.get("authorization") for h in server.headers_seen} == {f"Bearer {SENTINEL_KEY}"}
+    steps = (out / "steps.jsonl").read_text()
+    assert "Use the key *** to answer." in steps  # the reply was recorded, the key blanked
+    files = [p for root in (out, cache) for p in root.rglob("*") if p.is_file()]
+    assert files
+    assert [p for p in files if SENTINEL_KEY.encode() in p.read_bytes()] == []
+    assert SENTINEL_KEY not in result.stdout + result.stderr
