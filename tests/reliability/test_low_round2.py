@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from opro.testing.stub_server import StubServer
-from tests.conftest import SENTINEL_KEY, SHARED_DATA, Ran
+from tests.conftest import SENTINEL_KEY, SHARED_DATA, Ran, assert_one_line_error
 
 WALKER = ["--optimizer", "fake:tests.doubles:linreg_walker", "--reps", "1", "--no-cache"]
 BOOLEAN = ["--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA)]
@@ -138,3 +142,114 @@ def test_a_key_echoed_in_a_successful_reply_is_in_no_file(
     assert files
     assert [p for p in files if SENTINEL_KEY.encode() in p.read_bytes()] == []
     assert SENTINEL_KEY not in result.stdout + result.stderr
+
+
+# -- TLS -------------------------------------------------------------------------------
+
+
+def self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A throwaway certificate for 127.0.0.1 and its key (cryptography, else openssl)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        if shutil.which("openssl") is None:
+            return None
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return cert, key
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key
+
+
+def evaluate_on(opro: Callable[..., Ran], url: str) -> Ran:
+    return opro(
+        "evaluate", *BOOLEAN, "--scorer", "openai:stub", "--scorer-base-url", url,
+        "--instruction", "Think.", "--max-examples", "2",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def fresh_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The TLS context is made once a process: made again for this test's environment."""
+    from opro.llm import openai as backend
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    backend._ssl_context.cache_clear()
+    yield
+    backend._ssl_context.cache_clear()
+
+
+def test_https_to_a_plain_http_port_is_one_line_naming_http(
+    opro: Callable[..., Ran], fresh_tls: None
+) -> None:
+    with StubServer() as server:
+        started = time.monotonic()
+        result = evaluate_on(opro, server.url.replace("http://", "https://"))
+    assert time.monotonic() - started < 10  # not retried as a transient failure
+    assert_one_line_error(result, "no TLS connection to https://127.0.0.1:", "plain-http",
+                          "http://")  # fmt: skip
+    assert "retr" not in result.stderr
+    assert server.requests == []
+
+
+def test_a_self_signed_certificate_is_one_line_naming_ssl_cert_file(
+    opro: Callable[..., Ran], tmp_path: Path, fresh_tls: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = self_signed(tmp_path)
+    if made is None:
+        pytest.skip("no way to make a certificate: neither `cryptography` nor `openssl` here")
+    cert, key = made
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with StubServer(tls=context) as server:
+        assert server.url.startswith("https://")
+        started = time.monotonic()
+        refused = evaluate_on(opro, server.url)
+        assert time.monotonic() - started < 10
+        assert_one_line_error(refused, "certificate", "is not trusted", "self-signed",
+                              "SSL_CERT_FILE", "http://")  # fmt: skip
+        assert server.requests == []
+        # the fix the message names works
+        from opro.llm import openai as backend
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        backend._ssl_context.cache_clear()
+        trusted = evaluate_on(opro, server.url)
+    assert trusted.returncode == 0, trusted.stderr
+    assert len(server.requests) == 2

@@ -57,6 +57,15 @@ class Broken(Exception):
     """The connection failed after it was opened (reset, closed mid-reply...)."""
 
 
+class TlsFailed(Exception):
+    """No TLS connection: ``verify`` when the server's certificate is not trusted (else a
+    server that does not speak TLS there, most often plain http); the message is the cause."""
+
+    def __init__(self, cause: str, *, verify: bool) -> None:
+        super().__init__(cause)
+        self.verify = verify
+
+
 class TooLarge(Exception):
     """The reply's body (decompressed) is over the cap: the call failed, nothing is kept."""
 
@@ -156,6 +165,8 @@ class JsonPoster:
                 return Reply(response.status, response.headers, data)
         except TimeoutError:
             raise TimedOut() from None
+        except aiohttp.ClientSSLError as exc:  # before its base, ClientConnectorError
+            raise _tls_failed(exc) from exc
         except aiohttp.ClientConnectorError as exc:
             raise Unreachable(str(exc)) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -173,3 +184,11 @@ class JsonPoster:
             session, self._session = self._session, None
             await session.close()
         self._forget()  # a session of another loop
+
+
+def _tls_failed(exc: aiohttp.ClientSSLError) -> TlsFailed:
+    """The cause of a failed TLS handshake in a few words (OpenSSL's own)."""
+    error = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
+    verify = isinstance(error, ssl.SSLCertVerificationError)
+    cause = getattr(error, "verify_message", None) or getattr(error, "reason", None)
+    return TlsFailed(str(cause or error).replace("_", " ").lower(), verify=verify)

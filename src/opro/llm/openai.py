@@ -143,6 +143,8 @@ class OpenAIBackend(LLM):
             reply = await self._http.post(path, body)
         except http.TimedOut:
             raise TransientLLMError(f"{self.spec}: request timed out") from None
+        except http.TlsFailed as exc:
+            raise FatalLLMError(self._tls_failure(exc)) from None
         except http.TooLarge as exc:
             # Never scored, never cached: a failed call, as a malformed reply is.
             raise self._malformed(str(exc)) from None
@@ -200,6 +202,20 @@ class OpenAIBackend(LLM):
             finish_reason=finish if isinstance(finish, str) else None,
             usage=usage,
             model=model if isinstance(model, str) and model else self.model,
+        )
+
+    def _tls_failure(self, exc: http.TlsFailed) -> str:
+        """Why a TLS connection failed, and the fix: retrying cannot help."""
+        where = redact_url(self.base_url or DEFAULT_BASE_URL)
+        if exc.verify:
+            return (
+                f"{self.spec}: the TLS certificate of {where} is not trusted ({exc}): point "
+                "SSL_CERT_FILE at the CA certificate that signed it, or use http:// for a "
+                "server without TLS"
+            )
+        return (
+            f"{self.spec}: no TLS connection to {where} ({exc}): is it a plain-http server? "
+            "Then give its base URL with http://"
         )
 
     def _malformed(self, what: str) -> TransientLLMError:

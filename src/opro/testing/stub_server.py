@@ -9,8 +9,9 @@ invalid JSON, an HTML page, a choice without its message, a null content), a rep
 to keep (``OVERSIZED``: ``huge``, a valid answer of ``big_bytes`` sent without a
 Content-Length; ``gzip_bomb``, a small gzip body that inflates to ``big_bytes``) or
 ``absurd_usage`` (a valid answer whose usage counts 10**309 tokens). Every request
-body is recorded. ``max_concurrency`` makes it a server of bounded capacity (as vLLM's
-batch size): that many requests are served at once, the others wait in line.
+body is recorded; what is not HTTP (a TLS handshake) is answered 400, as servers do, and
+``tls`` serves https instead. ``max_concurrency`` makes it a server of bounded capacity (as
+vLLM's batch size): that many requests are served at once, the others wait in line.
 
 Run it standalone (for a benchmark in a separate process)::
 
@@ -26,6 +27,7 @@ import contextlib
 import gzip
 import json
 import random
+import ssl
 import subprocess
 import sys
 import threading
@@ -107,6 +109,8 @@ class StubServer:
     """Each request's path and query, as sent."""
     big_bytes: int = 2_000_000
     """The decompressed size of an ``OVERSIZED`` fault's body."""
+    tls: ssl.SSLContext | None = None
+    """Serve https with this context (its certificate loaded); None: plain http."""
 
     def __post_init__(self) -> None:
         self._count = 0
@@ -118,20 +122,27 @@ class StubServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/v1"
 
     # -- serving ------------------------------------------------------------------
 
     async def serve(self) -> None:
         if self.max_concurrency is not None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self.port, backlog=1024, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                first = await reader.readexactly(1)
+                if not first.isalpha():  # not HTTP (a TLS handshake): refused, as servers do
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                    await writer.drain()
+                    return
+                head = first + await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 path = target.partition("?")[0]  # a base URL may carry a query (?api-key=)
