@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,14 @@ from pathlib import Path
 import pytest
 
 from opro.testing.stub_server import StubServer
-from tests.conftest import SENTINEL_KEY, SHARED_DATA, Ran, assert_one_line_error
+from tests.conftest import (
+    PYTHONPATH,
+    SENTINEL_KEY,
+    SHARED_DATA,
+    Ran,
+    assert_one_line_error,
+    ctrl_c_default,
+)
 
 WALKER = ["--optimizer", "fake:tests.doubles:linreg_walker", "--reps", "1", "--no-cache"]
 BOOLEAN = ["--dataset", "bbh:boolean_expressions", "--data-dir", str(SHARED_DATA)]
@@ -253,3 +262,37 @@ def test_a_self_signed_certificate_is_one_line_naming_ssl_cert_file(
         trusted = evaluate_on(opro, server.url)
     assert trusted.returncode == 0, trusted.stderr
     assert len(server.requests) == 2
+
+
+# -- Ctrl-C at start -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
+def test_ctrl_c_in_the_first_second_is_one_line_never_a_traceback(
+    tmp_path: Path, delay: float
+) -> None:
+    """SIGINT while Python imports, parses or builds the run: ``opro: interrupted`` (or,
+    once the run has started, its notice saying how to resume), exit 130."""
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH)
+    command = [sys.executable, "-m", "opro.cli", "-q", "linreg", *WALKER, "--steps", "100000",
+               "--out", str(tmp_path / "run"), "--no-report"]  # fmt: skip
+    for attempt in range(2):
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=ctrl_c_default,
+        )
+        time.sleep(delay + attempt * 0.013)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err)
+        lines = err.strip().splitlines()
+        assert len(lines) <= 1, err
+        assert all(line.startswith("opro") for line in lines), err
+        if (tmp_path / "run" / "config.json").exists():
+            assert "opro resume" in err, err
+        shutil.rmtree(tmp_path / "run", ignore_errors=True)

@@ -12,17 +12,31 @@ through one display (``opro.progress_display``); stdout carries results only.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import difflib
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
-from opro.errors import ConfigError, Interrupted, OproError, redact
+
+def _interrupted_on_import(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """Ctrl-C while the command's modules import (before ``main`` can catch it): one line,
+    not a traceback. Installed for this module's import only, then put back."""
+    sys.excepthook = _hook
+    if issubclass(kind, KeyboardInterrupt):
+        print("opro: interrupted", file=sys.stderr)
+    else:
+        _hook(kind, value, tb)
+
+
+_hook, sys.excepthook = sys.excepthook, _interrupted_on_import
+
+import argparse  # noqa: E402  (the imports a Ctrl-C may land in, from here on)
+import contextlib  # noqa: E402
+import difflib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Any, NoReturn  # noqa: E402
+
+from opro.errors import ConfigError, Interrupted, OproError, redact  # noqa: E402
 
 if TYPE_CHECKING:
     from opro.progress_display import Display
@@ -161,7 +175,14 @@ def _version_asked(argv: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:  # Ctrl-C before a command ran (parsing, imports): one line
+        print("opro: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if _version_asked(argv):
         from importlib.metadata import version
 
@@ -249,6 +270,9 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
             70,
         )
         return 70
+
+
+sys.excepthook = _hook  # imported: ``main`` catches a Ctrl-C from now on
 
 
 if __name__ == "__main__":
