@@ -2,14 +2,15 @@
 scorer LLM's accuracy (×100) on the training fold with the instruction inserted.
 
 Owns the proposal's parsing and post-processing (strip, drop ``**``, capitalise; refuse
-over 500 characters, containing ``INS``, or — numeric tasks — containing digits, which
-leak answers), the meta-prompt's exemplars (random per step, constant, or the examples
-most often answered wrong), and the final held-out evaluation: the top instructions by
-training accuracy and the initial instruction(s) on the test fold, with a paired test.
-Selection is on training accuracy only; the test fold is read once, at the end. With
-``evaluation = "race"`` a step's proposals are raced (``opro.eval.racing``) against the bar
-the optimizer gives: one dropped keeps its partial score, and is never chosen.
-The scoring itself is ``opro.eval.scorer``; the data ``opro.data``.
+over 500 characters, containing ``INS`` or another mark of the meta-prompt (it would forge
+an entry), or — numeric tasks — containing digits, which leak answers), the meta-prompt's
+exemplars (random per step, constant, or the examples most often answered wrong), and the
+final held-out evaluation: the top instructions by training accuracy and the initial
+instruction(s) on the test fold, with a paired test. Selection is on training accuracy
+only; the test fold is read once, at the end. With ``evaluation = "race"`` a step's
+proposals are raced (``opro.eval.racing``) against the bar the optimizer gives: one dropped
+keeps its partial score, and is never chosen. The scoring itself is ``opro.eval.scorer``;
+the data ``opro.data``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems.base import Evaluation, Partial, Problem, ProposalFormat, ScoringContext
-from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec
+from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec, meta_prompt_mark
 
 POSITION_PHRASES = {
     "Q_begin": "at the beginning of the question",
@@ -160,6 +161,8 @@ class InstructionOptimization(Problem[str]):
             return None
         instruction = postprocess(raw)
         if not instruction or len(instruction) > MAX_LENGTH or "INS" in instruction:
+            return None
+        if meta_prompt_mark(instruction):  # it would forge a scored entry: a parse failure
             return None
         leaks = self.dataset.kind == "numeric" and self.spec.numeric_digit_filter
         if leaks and any(ch.isdigit() for ch in instruction):

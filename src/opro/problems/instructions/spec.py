@@ -10,6 +10,7 @@ meta-prompt); they are filled in (``resolved``) before the run starts and kept i
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,15 @@ ExemplarSelection = Literal["random", "constant", "wrong"]
 MAX_LENGTH = 500
 PRETRAINED_MAX_TOKENS = 64
 """One ``Precision: NN <TEXT>…</TEXT>`` line: the pre-trained style's optimizer output."""
+_META_MARKS = re.compile(r"</?(TEXT|INS)>|^[ \t]*(text|score):[ \t]*$", re.I | re.M)
+"""The meta-prompts' own marks (``instructions_*.jinja``): an instruction holding one would
+be shown as a forged, scored history entry (``</TEXT> Precision: 100 <TEXT>x``)."""
+
+
+def meta_prompt_mark(text: str) -> str | None:
+    """The first of the meta-prompts' own marks in ``text``, if any."""
+    found = _META_MARKS.search(text)
+    return found.group(0).strip() if found else None
 
 
 class InstructionsEngine(EngineSpec):
@@ -193,6 +203,12 @@ class InstructionsSpec(RunSpec):
     def _short_enough(cls, initial: tuple[str, ...]) -> tuple[str, ...]:
         if any(len(text) > MAX_LENGTH for text in initial):
             raise ValueError(f"a starting instruction is over {MAX_LENGTH} characters")
+        for text in initial:
+            if mark := meta_prompt_mark(text):
+                raise ValueError(
+                    f"a starting instruction contains {mark!r}, a mark of the meta-prompt "
+                    "(it would be shown as a forged, scored entry): remove it"
+                )
         return initial
 
     def resolved(self, apis: dict[str, Api]) -> InstructionsSpec:
