@@ -8,12 +8,19 @@ slows a step; a resumed run logs into the same MLflow run (its id is kept in the
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from opro.errors import ConfigError, MissingDependency
+from opro.errors import ConfigError, MissingDependency, redact
+from opro.llm.config import redact_url, url_secrets
 from opro.problems.spec import settings_of, value_at
 from opro.progress_text import printable
 from opro.runlog import RunDir, write_json_atomic
@@ -21,6 +28,24 @@ from opro.runlog import RunDir, write_json_atomic
 RECORD = "mlflow.json"
 PARAM_LIMIT = 500
 """Characters of a parameter's value kept (an instruction, a dataset path...)."""
+QUICK = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+}
+"""MLflow's HTTP settings while a run is logged, unless the user set them: one retry after
+about a second, 10 s a request, so an unreachable server fails in seconds (MLflow's own
+defaults, 7 retries with backoff and 120 s a request, took 255 s to fail)."""
+_NO_CONNECTION = re.compile(
+    r"Failed to establish a new connection: (?:\[Errno -?\d+\] )?([^\"')]+)"
+)
+_SECRET_NAME = r"(?:key|token|secret|pass|pwd|sig|auth|cred|session)[^=&\s]*="
+_URL_SECRETS = (
+    (re.compile(r"(//)[^/@\s]+@"), r"\1***@"),  # user:pass@host
+    (re.compile(rf"({_SECRET_NAME})[^&\s'\"]+", re.IGNORECASE), r"\1***"),  # ?token=...
+)
 
 
 def log_run(run_dir: Path, tracking_uri: str | None, experiment: str = "opro") -> str:
@@ -35,15 +60,61 @@ def log_run(run_dir: Path, tracking_uri: str | None, experiment: str = "opro") -
     if "://" not in uri or uri.startswith("file:"):  # asked for by name: MLflow 3 wants an opt-in
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     try:
-        return _log(mlflow, run_dir, uri, experiment)
+        with _quick_and_quiet():
+            return _log(mlflow, run_dir, uri, experiment)
     except Exception as exc:
         # MLflow's stores raise bare Exceptions too (a file store whose folder is gone): at
         # the end of a saved run, any of them is one line, never an internal error.
-        message = printable(" ".join(str(exc).split())[:300])
+        text = " ".join(scrub(str(exc), uri).split())
+        refused = _NO_CONNECTION.search(text)  # urllib3's long story: its cause
+        message = printable(f"cannot connect ({refused[1]})" if refused else text[:300])
+        shown = printable(_redacted(uri))
         raise ConfigError(
-            f"could not log {run_dir} to MLflow at {printable(uri)!r}: {message} (the run "
-            "is saved: fix the URI and log it with `opro resume DIR --mlflow URI`)"
+            f"could not log {run_dir} to MLflow at {shown!r}: {message} (the run is saved: "
+            f"log it later with `opro resume {run_dir} --mlflow URI`)"
         ) from None
+
+
+def scrub(text: str, uri: str) -> str:
+    """``text`` (an MLflow message) without ``uri``'s secrets: its user-info and secret query
+    values, also where MLflow quotes them apart from the URI."""
+    with contextlib.suppress(ValueError):  # not a URL urllib splits: the patterns below
+        text = redact(text.replace(uri, redact_url(uri)), url_secrets(uri))
+    for pattern, replacement in _URL_SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redacted(uri: str) -> str:
+    try:
+        return redact_url(uri)
+    except ValueError:
+        return scrub(uri, uri)
+
+
+@contextlib.contextmanager
+def _quick_and_quiet() -> Iterator[None]:
+    """MLflow's HTTP retries cut short (``QUICK``, where the user did not set them), and its
+    loggers, warnings and prints (urllib3's retry lines, a "View run at URL" with the URI's
+    credentials) silenced: the outcome is opro's one line."""
+    saved = {name: os.environ.get(name) for name in QUICK}
+    for name, value in QUICK.items():
+        os.environ.setdefault(name, value)
+    before = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(before)
+        for name, was in saved.items():
+            if was is None:
+                os.environ.pop(name, None)
 
 
 def _log(mlflow: Any, run_dir: Path, uri: str, experiment: str) -> str:
@@ -76,7 +147,8 @@ def _log(mlflow: Any, run_dir: Path, uri: str, experiment: str) -> str:
         for figure in sorted(run_dir.glob("report-*.svg")):
             mlflow.log_artifact(str(figure), "figures")
         run_id: str = active.info.run_id
-    write_json_atomic(record, {"run_id": run_id, "tracking_uri": mlflow.get_tracking_uri()})
+    where = _redacted(str(mlflow.get_tracking_uri()))  # never a credential in the run dir
+    write_json_atomic(record, {"run_id": run_id, "tracking_uri": where})
     return run_id
 
 

@@ -94,6 +94,17 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
+def uri_arg(text: str) -> str:
+    """A URI flag's value (``--mlflow``): a control character (a newline...) is refused
+    before the run, in one line that shows no credential of it."""
+    bad = next((c for c in text if not c.isprintable()), None)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(
+            f"a URI holding a control character ({bad!a}): give it on one line"
+        )
+    return text
+
+
 def _price(text: str) -> tuple[float, float]:
     try:
         price = Price.parse(text)

@@ -22,6 +22,7 @@ from opro.cli.options import (
     given,
     path_arg,
     spec_from,
+    uri_arg,
     with_flags,
 )
 from opro.cli.outcome import flagged, headline, verdict_lines
@@ -66,6 +67,7 @@ def add_end_arguments(parser: argparse.ArgumentParser) -> None:
         "--mlflow",
         nargs="?",
         const="",
+        type=uri_arg,
         metavar="URI",
         help="log the run to MLflow at its end (default URI: $MLFLOW_TRACKING_URI, else "
         "./mlruns): settings, per-step scores, the best solution, the report",

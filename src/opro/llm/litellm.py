@@ -15,6 +15,7 @@ import openai
 
 from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
 from opro.llm.base import LLM, BackendOptions
+from opro.llm.config import redact_url
 from opro.llm.limits import parse_retry_after
 from opro.llm.litellm_import import import_litellm
 from opro.types import Completion, Request, Usage
@@ -71,18 +72,8 @@ class LiteLLMBackend(LLM):
             params["api_key"] = self._key
         try:
             response = await self._litellm.acompletion(**params)
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            detail = redact(" ".join(str(exc).split())[:300], self.secrets())
-            if status in (408, 409, 429) or status >= 500:
-                raise TransientLLMError(
-                    f"{self.spec}: HTTP {status} ({detail})",
-                    retry_after=parse_retry_after(exc.response.headers),
-                ) from None
-            raise FatalLLMError(f"{self.spec}: HTTP {status}: {detail}") from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            detail = redact(" ".join(str(exc).split())[:300], self.secrets())
-            raise TransientLLMError(f"{self.spec}: {detail}") from None
+        except Exception as exc:  # LiteLLM's every failure: one line
+            raise self._error(exc) from None
         # A malformed reply (no choices, no message, a null content) is worth retrying, as
         # a 500 is, and is never cached (see opro.llm.openai).
         choices = getattr(response, "choices", None)
@@ -99,3 +90,48 @@ class LiteLLMBackend(LLM):
             usage=Usage(*(t if isinstance(t, int) and t >= 0 else 0 for t in tokens)),
             model=getattr(response, "model", "") or self.model,
         )
+
+    def _error(self, exc: Exception) -> TransientLLMError | FatalLLMError:
+        """LiteLLM's exception as opro's: one line with its cause, never its traceback.
+        LiteLLM reports a refused connection and a missing key as an HTTP 500 (retried
+        in vain): told apart by the exceptions it wraps."""
+        detail = self._detail(exc)
+        chain = _chain(exc)
+        where = redact_url(self.base_url) if self.base_url else "the provider"
+        refused = next((e for e in reversed(chain) if isinstance(e, OSError)), None)
+        if isinstance(exc, openai.APITimeoutError):
+            return TransientLLMError(f"{self.spec}: {detail}")
+        if refused is not None or any(isinstance(e, openai.APIConnectionError) for e in chain):
+            cause = detail if refused is None else self._detail(refused)
+            if refused is not None and refused.errno:  # "Connection refused", not asyncio's
+                cause = os.strerror(refused.errno)
+            return TransientLLMError(f"{self.spec}: cannot connect to {where} ({cause})")
+        if any(type(e) is openai.OpenAIError and "credential" in str(e) for e in chain):
+            return FatalLLMError(
+                f"{self.spec}: no API key for {where}: set the provider's variable (e.g. "
+                "OPENAI_API_KEY) or name one with --*-api-key-env"
+            )
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            if status in (408, 409, 429) or status >= 500:
+                return TransientLLMError(
+                    f"{self.spec}: HTTP {status} ({detail})",
+                    retry_after=parse_retry_after(exc.response.headers),
+                )
+            return FatalLLMError(f"{self.spec}: HTTP {status}: {detail}")
+        return FatalLLMError(f"{self.spec}: {type(exc).__name__}: {detail}")
+
+    def _detail(self, exc: BaseException) -> str:
+        """``exc``'s message on one line, cut before any traceback LiteLLM put in it."""
+        text = str(exc).split("Traceback (most recent call last)", 1)[0]
+        return redact(" ".join(text.split())[:300], self.secrets()) or type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from, outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 20:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,13 @@ def import_litellm() -> ModuleType:
     os.environ.setdefault("DISABLE_AIOHTTP_TRANSPORT", "True")
     import litellm
 
+    # A failure prints "Give Feedback / Get Help..." on stdout (under --json's object) unless
+    # told not to; the coroutines its logging leaves un-awaited warn at exit, a block of
+    # lines after opro's one-line error.
+    litellm.suppress_debug_info = True
+    warnings.filterwarnings(
+        "ignore", message=r"coroutine '.*' was never awaited", category=RuntimeWarning
+    )
     module: ModuleType = litellm  # untyped: Any to mypy
     return module
 
