@@ -146,19 +146,38 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        lanes = set(PATH_LANES.get(item.path.name, ()))
-        for fixture in getattr(item, "fixturenames", ()):
-            lanes.update(FIXTURE_LANES.get(fixture, ()))
-        if "subprocess" not in lanes and _starts_processes(item):
-            lanes.add("subprocess")
-        for lane in sorted(lanes):
-            item.add_marker(lane)
-        if item.get_closest_marker("embedded") is not None:
-            # One worker runs every embedded-model test (pytest-xdist's --dist loadgroup): it
-            # loads the model's pages once, and two models never share the two cores.
-            item.add_marker(pytest.mark.xdist_group("embedded"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test's lanes, as it is collected: before any ``pytest_collection_modifyitems``, where
+    pytest-xdist reads the groups."""
+    lanes = set(PATH_LANES.get(item.path.name, ()))
+    for fixture in getattr(item, "fixturenames", ()):
+        lanes.update(FIXTURE_LANES.get(fixture, ()))
+    if "subprocess" not in lanes and _starts_processes(item):
+        lanes.add("subprocess")
+    for lane in sorted(lanes):
+        item.add_marker(lane)
+    if item.get_closest_marker("embedded") is not None:
+        # One worker runs every embedded-model test (pytest-xdist's --dist loadgroup): it
+        # loads the model's pages once, and two models never share the two cores.
+        item.add_marker(pytest.mark.xdist_group("embedded"))
+        if getattr(item.config.option, "loadgroup", False):  # in a worker of --dist loadgroup
+            _join_group(item, "embedded")
+
+
+def _join_group(item: pytest.Item, group: str) -> None:
+    """pytest-xdist (3.8) groups a test by a ``@group`` suffix of its node id, which it sets
+    as ``item._nodeid``; pytest 9.2 keeps the id in ``item._id``, so the suffix was lost and
+    the group's tests ran on every worker at once. Set it where pytest 9.2 reads it (xdist
+    adds nothing more to an id that already ends in ``@group``)."""
+    if item.nodeid.endswith(f"@{group}"):
+        return
+    from _pytest import nodes
+
+    coerce = getattr(nodes, "coerce_node_id", None)
+    if coerce is not None and hasattr(item, "_id"):
+        item._id = coerce(f"{item.nodeid}@{group}")
+    else:  # pytest before 9.2
+        item._nodeid = f"{item.nodeid}@{group}"
 
 
 def _starts_processes(item: pytest.Item) -> bool:

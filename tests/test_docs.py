@@ -150,6 +150,7 @@ def test_every_tutorial_has_its_checks_and_runs_code() -> None:
 
 
 @pytest.mark.embedded  # the tutorials run the embedded models
+@pytest.mark.timeout(1800)  # the first runs the demo's run: minutes, more on a busy machine
 @pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_the_tutorial_runs_as_written(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
