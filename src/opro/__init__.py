@@ -17,9 +17,14 @@ a report loads the plotting, a kind its solver. ``tests/test_startup.py`` holds 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# No import of typing here: a Ctrl-C in the first milliseconds of `opro` should land in
+# opro's own code (which answers it in one line), not in this module's imports; type
+# checkers read the name TYPE_CHECKING as true whatever its value.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the static view of the lazy names below, for type checkers and IDEs
+    from typing import Any
+
     from opro.api import (
         Evaluation,
         Samples,
