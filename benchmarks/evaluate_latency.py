@@ -58,7 +58,7 @@ def main() -> int:
                 print(done.stderr, file=sys.stderr)
                 return 1
             report = json.loads(done.stdout)
-            assert report["n"] == n, report["n"]
+            assert report["instructions"][0]["n"] == n, report["instructions"]
             rows.append((repeat, report["elapsed_s"], process_s))
             print(
                 json.dumps(

@@ -107,7 +107,7 @@ def main() -> int:
             wall = time.perf_counter() - started
             served = cpu(server.pid) - served
             others = busy_cpu() - machine - client - served
-            assert report["n"] == args.calls, report["n"]
+            assert report["instructions"][0]["n"] == args.calls, report["instructions"]
             assert report["usage"]["calls"] == args.calls, report["usage"]
             elapsed = float(report["elapsed_s"])
             row = {
