@@ -76,7 +76,7 @@ def test_the_newcomer_path_with_scripted_models(tmp_path: Path) -> None:
     assert "positive" in answer or "negative" in answer
 
 
-@pytest.mark.slow
+@pytest.mark.embedded
 def test_the_newcomer_path_with_the_embedded_models(tmp_path: Path) -> None:
     model = "local:gemma3-270m"
     scorer = opro.LLMConfig(spec=model)
