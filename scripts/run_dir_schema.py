@@ -42,6 +42,7 @@ from opro.problems.records import (
     BestSolution,
     Candidate,
     ProposalCounts,
+    Refused,
     RunSummary,
     Status,
     StepRecord,
@@ -75,7 +76,8 @@ NOTES: dict[str, str] = {
     "Caps.max_tokens_total": "prompt and completion tokens, over all roles",
     "Caps.budget_usd": "US dollars, over all roles",
     "Caps.time_limit_s": "seconds of run time, over all sessions of the run",
-    "RunSpec.kind": "the problem kind (linreg, tsp, instructions): which spec this is",
+    "RunSpec.kind": "the problem kind (linreg, tsp, instructions, objective): which spec "
+    "this is",
     "RunSpec.engine": "the OPRO loop's knobs",
     "InlineData.rows": "the examples, as given (each an object of fields)",
     "InlineData.name": "the dataset's name in reports",
@@ -99,10 +101,11 @@ NOTES: dict[str, str] = {
     "StepRecord.elapsed_s": "the run's seconds when the step was done, over all sessions",
     "StepRecord.usage": "per role (optimizer, scorer, judge): the run's usage so far",
     "Candidate.solution": "its JSON form: linreg a pair [w, b], tsp a tour (a permutation "
-    "of the nodes 0..n-1), instructions the instruction",
+    "of the nodes 0..n-1), instructions the instruction, objective the solution's text",
     "Candidate.text": "the solution as shown in the meta-prompt",
     "Candidate.score": "its score: linreg the sum of squared residuals, tsp the tour's "
-    "length (lower is better), instructions the training accuracy in percent",
+    "length (lower is better), instructions the training accuracy in percent, objective "
+    "what the user's function returned",
     "Partial.scored": "examples scored",
     "Partial.of": "examples in the training fold",
     "RoleUsage.calls": "calls that reached a backend and succeeded",
@@ -204,6 +207,11 @@ KIND_SUMMARY: dict[str, Fields] = {
             "accuracy (percent; null until step 0 scored it)",
         ),
     },
+    "objective": {
+        "objective": (str, "the user's scoring function, module:function"),
+        "invalid_solutions": (int, "distinct solutions that could not be scored (the "
+                              "objective failed on them, or they failed their checks)"),
+    },
 }
 """Each kind's ``Problem.summary``: written beside the common fields after every step."""
 
@@ -233,6 +241,7 @@ VERDICT: Fields = {
 CANDIDATE_DETAILS: Fields = {
     "marks": (str, "instructions: per training example, 1 correct, 0 wrong, e empty, "
               "x failed, - not scored (racing)"),
+    "feedback": (str, "objective: the text the user's function returned with the score"),
 }  # fmt: skip
 """The known keys of a candidate's ``details`` (what scoring found besides the score)."""
 
@@ -324,6 +333,7 @@ def step_schema() -> Schema:
     candidate["properties"]["details"]["properties"]["marks"]["pattern"] = MARKS_PATTERN
     _closed(doc.defs["Partial"])
     _closed(doc.defs["RoleUsage"])
+    _closed(doc.defs["Refused"])
     return doc.finish(
         "One line of a run's steps.jsonl: one completed step, the starting solutions being step 0.",
         record,
@@ -433,7 +443,7 @@ def _classes() -> dict[str, list[type]]:
     named: list[type] = [
         RunConfig, CacheConfig, Caps, LLMConfig, InlineData, StepRecord, Candidate, Partial,
         RoleUsage, RunSummary, BestSolution, JobSummary, MeanStd, Outcome, TestRow, PairedTest,
-        ProposalCounts,
+        ProposalCounts, Refused,
     ]  # fmt: skip
     for kind in kinds():
         named += [kind.spec, kind.spec.model_fields["engine"].annotation]

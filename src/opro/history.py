@@ -47,6 +47,16 @@ class History(Generic[S]):
     def seen(self, key: str) -> bool:
         return key in self._keys
 
+    def refuse(self, key: str) -> None:
+        """Mark a solution seen that has no score (``Invalid``): it is never proposed again,
+        never shown, never the best."""
+        self._keys.add(key)
+
+    @property
+    def refused(self) -> int:
+        """Solutions seen that have no score."""
+        return len(self._keys) - len(self.entries)
+
     def add(self, entry: Scored[S]) -> bool:
         """Add unless an entry with the same key exists; True when added."""
         if entry.key in self._keys:

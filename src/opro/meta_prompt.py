@@ -36,7 +36,11 @@ def render_meta_prompt(
 ) -> str:
     shown = history.top_k(engine.top_k, engine.order, rng, threshold=engine.score_threshold)
     entries = [
-        {"text": problem.render(e.solution), "score": display_score(e.score, engine.score_display)}
+        {
+            "text": problem.render(e.solution),
+            "score": display_score(e.score, engine.score_display),
+            "feedback": problem.feedback(e),
+        }
         for e in shown
     ]
     return prompts.render(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -31,12 +31,13 @@ from opro.history import History, Scored
 from opro.llm.base import LLM
 from opro.llm.usage import RoleUsage
 from opro.meta_prompt import render_meta_prompt
-from opro.problems.base import Evaluation, Problem, ScoringContext
+from opro.problems.base import Evaluation, Invalid, Problem, ScoringContext
 from opro.problems.records import (
     FINISHED,
     BestSolution,
     Candidate,
     ProposalCounts,
+    Refused,
     RunSummary,
     StepRecord,
 )
@@ -163,6 +164,8 @@ class Optimizer(Generic[S]):
             key = self.problem.canonical(solution)
             entry = Scored(solution, key, c.score, record.step, c.details, c.partial is not None)
             self.history.add(entry)
+        for refused in record.invalid:
+            self.history.refuse(self.problem.canonical(self.problem.from_json(refused.solution)))
         if self.first_optimal_step is None and any(c.optimal for c in record.candidates):
             self.first_optimal_step = record.step
         after = self.history.best()
@@ -332,9 +335,11 @@ class Optimizer(Generic[S]):
         meta_prompt: str | None,
         temperature: float,
         proposals: Proposals[S],
-        evaluations: list[Evaluation],
+        evaluations: Sequence[Evaluation | Invalid],
         started: float,
     ) -> StepRecord:
+        pairs = list(zip(proposals.candidates, evaluations, strict=True))
+        scored = [(s, e) for s, e in pairs if isinstance(e, Evaluation)]
         candidates = tuple(
             Candidate(
                 self.problem.to_json(s),
@@ -344,10 +349,15 @@ class Optimizer(Generic[S]):
                 e.optimal and e.partial is None,
                 e.partial,
             )
-            for s, e in zip(proposals.candidates, evaluations, strict=True)
+            for s, e in scored
+        )
+        invalid = tuple(
+            Refused(self.problem.to_json(s), self.problem.render(s), e.reason)
+            for s, e in pairs
+            if isinstance(e, Invalid)
         )
         previous = self.history.best()
-        contenders = [e.score for e in evaluations if e.partial is None]
+        contenders = [e.score for _, e in scored if e.partial is None]
         contenders += [] if previous is None else [previous.score]
         return StepRecord(
             step=number,
@@ -361,6 +371,7 @@ class Optimizer(Generic[S]):
             step_seconds=round(time.monotonic() - started, 3),
             elapsed_s=round(self.meter.elapsed_s, 3),
             usage=self.meter.usage(),
+            invalid=invalid,
         )
 
     def summary(

@@ -12,14 +12,14 @@ directories; how a kind is configured, built and reported is ``opro.problems.reg
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from opro.answer_shape import ListShape
-from opro.history import Direction, History
+from opro.history import Direction, History, Scored
 
 S = TypeVar("S")
 
@@ -42,6 +42,15 @@ class Evaluation:
     optimal: bool = False
     details: Mapping[str, Any] | None = None
     partial: Partial | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A solution that could not be scored (the user's objective raised, timed out, returned
+    NaN or no number; it failed its validation): recorded with the reason, never given a
+    score, never shown, and never proposed again."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,10 @@ class Problem(abc.ABC, Generic[S]):
         """As the meta-prompt shows it."""
 
     @abc.abstractmethod
-    async def score(self, solutions: list[S], context: ScoringContext) -> list[Evaluation]: ...
+    async def score(
+        self, solutions: list[S], context: ScoringContext
+    ) -> Sequence[Evaluation | Invalid]:
+        """One evaluation per solution, in order (``Invalid`` for one that has no score)."""
 
     def to_json(self, solution: S) -> Any:
         """Its JSON form in the step records (default: itself)."""
@@ -124,6 +136,11 @@ class Problem(abc.ABC, Generic[S]):
     def context(self, history: History[S], rng: np.random.Generator) -> dict[str, Any]:
         """Extra variables for the meta-prompt template (``rng`` is seeded by the step)."""
         return {}
+
+    def feedback(self, entry: Scored[S]) -> str | None:
+        """A text shown next to the entry's score in the meta-prompt (none by default: the
+        paper shows scores only)."""
+        return None
 
     def summary(self, history: History[S]) -> dict[str, Any]:
         """The kind's own fields of summary.json, after each step."""

@@ -56,17 +56,6 @@ def _usage(data: Any) -> dict[str, RoleUsage]:
         raise ValueError("'usage' holds a malformed role") from None
 
 
-def usage_json(usage: Mapping[str, RoleUsage]) -> dict[str, Any]:
-    return {role: u.to_json() for role, u in usage.items()}
-
-
-def total_usage(usage: Mapping[str, RoleUsage]) -> RoleUsage:
-    total = RoleUsage()
-    for u in tuple(usage.values()):
-        total = total + u
-    return total
-
-
 @dataclass(frozen=True)
 class Candidate:
     """One new solution of a step, as scored."""
@@ -110,6 +99,24 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A new solution of a step that has no score (``opro.problems.base.Invalid``)."""
+
+    solution: Any
+    """Its JSON form (``Problem.to_json``)."""
+    text: str
+    """As the meta-prompt would show it (``Problem.render``)."""
+    reason: str
+    """Why it has no score (the objective raised, timed out, returned NaN...)."""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Refused:
+        if not isinstance(data, dict) or "solution" not in data:
+            raise ValueError("an invalid solution is not an object with a 'solution'")
+        return cls(data["solution"], str(data.get("text", "")), str(data.get("reason", "")))
+
+
+@dataclass(frozen=True)
 class StepRecord:
     """One completed step: the meta-prompt, every output, the new solutions and their
     scores, and the run's usage and time once the step was done."""
@@ -127,6 +134,8 @@ class StepRecord:
     step_seconds: float
     elapsed_s: float
     usage: Mapping[str, RoleUsage] = field(default_factory=dict)
+    invalid: tuple[Refused, ...] = ()
+    """The step's new solutions that have no score, with why (written only when any)."""
     spec_sha256: str | None = field(default=None, compare=False)
     """The fingerprint of the spec the step was scored under: the sha256 of config.json's
     ``spec`` as canonical JSON (``opro.fingerprint``); absent in older run dirs."""
@@ -140,19 +149,24 @@ class StepRecord:
             scored_under["spec_sha256"] = self.spec_sha256
         if self.spec is not None:
             scored_under["spec"] = dict(self.spec)
-        return {
-            "step": self.step,
-            "temperature": self.temperature,
-            "meta_prompt": self.meta_prompt,
-            "outputs": list(self.outputs),
-            "candidates": [c.to_json() for c in self.candidates],
-            "parse_failures": self.parse_failures,
-            "duplicates": self.duplicates,
-            "best_score": self.best_score,
-            "step_seconds": self.step_seconds,
-            "elapsed_s": self.elapsed_s,
-            "usage": usage_json(self.usage),
-        } | scored_under
+        invalid = {"invalid": [asdict(r) for r in self.invalid]} if self.invalid else {}
+        return (
+            {
+                "step": self.step,
+                "temperature": self.temperature,
+                "meta_prompt": self.meta_prompt,
+                "outputs": list(self.outputs),
+                "candidates": [c.to_json() for c in self.candidates],
+                "parse_failures": self.parse_failures,
+                "duplicates": self.duplicates,
+                "best_score": self.best_score,
+                "step_seconds": self.step_seconds,
+                "elapsed_s": self.elapsed_s,
+                "usage": {role: u.to_json() for role, u in self.usage.items()},
+            }
+            | invalid
+            | scored_under
+        )
 
     @classmethod
     def from_json(cls, data: Any) -> StepRecord:
@@ -171,6 +185,9 @@ class StepRecord:
             raise ValueError("'spec_sha256' is not a text")
         if spec is not None and not isinstance(spec, dict):
             raise ValueError("'spec' is not an object")
+        invalid = data.get("invalid", [])
+        if not isinstance(invalid, list):
+            raise ValueError("'invalid' is not a list")
         return cls(
             step=_int(data, "step"),
             temperature=_number(data, "temperature", 0.0),
@@ -183,6 +200,7 @@ class StepRecord:
             step_seconds=_number(data, "step_seconds", 0.0),
             elapsed_s=_number(data, "elapsed_s", 0.0),
             usage=_usage(data.get("usage", {})),
+            invalid=tuple(Refused.from_json(r) for r in invalid),
             spec_sha256=sha,
             spec=spec,
         )
@@ -206,6 +224,8 @@ class ProposalCounts:
     """new solutions scored"""
     improvements: int = 0
     """new solutions, scored in full, better than the best starting solution"""
+    invalid: int = 0
+    """new solutions that could not be scored (the objective failed on them)"""
 
     def plus(self, record: StepRecord, start: float | None, direction: Direction) -> ProposalCounts:
         """These counts with ``record``'s (step 0 adds nothing); ``start`` is the best
@@ -213,18 +233,19 @@ class ProposalCounts:
         if record.step == 0:
             return self
         sign = 1.0 if direction == "max" else -1.0
-        new = len(record.candidates)
+        new, refused = len(record.candidates), len(record.invalid)
         better = sum(
             c.partial is None and (start is None or sign * c.score > sign * start)
             for c in record.candidates
         )
         return ProposalCounts(
-            drawn=self.drawn + record.parse_failures + record.duplicates + new,
-            parsed=self.parsed + record.duplicates + new,
+            drawn=self.drawn + record.parse_failures + record.duplicates + new + refused,
+            parsed=self.parsed + record.duplicates + new + refused,
             parse_failures=self.parse_failures + record.parse_failures,
             duplicates=self.duplicates + record.duplicates,
             scored=self.scored + new,
             improvements=self.improvements + better,
+            invalid=self.invalid + refused,
         )
 
     def __add__(self, other: ProposalCounts) -> ProposalCounts:
@@ -249,11 +270,14 @@ class ProposalCounts:
         if not self.parsed:
             return "no_valid_proposals"
         if not self.scored:
-            return "all_duplicates"
+            return "no_valid_proposals" if self.invalid else "all_duplicates"
         return "improved" if self.improvements else "no_improvement"
 
     def to_json(self) -> dict[str, int]:
-        return asdict(self)
+        counts = asdict(self)
+        if not self.invalid:  # only a kind with an objective of the user's has any
+            del counts["invalid"]
+        return counts
 
     @classmethod
     def from_json(cls, data: Any) -> ProposalCounts | None:
@@ -313,7 +337,7 @@ class RunSummary(Totals):
 
     @property
     def total(self) -> RoleUsage:
-        return total_usage(self.usage)
+        return sum(tuple(self.usage.values()), RoleUsage())
 
     @property
     def best_score(self) -> float | None:
@@ -337,7 +361,7 @@ class RunSummary(Totals):
             },
             "first_optimal_step": self.first_optimal_step,
             "solutions_evaluated": self.solutions_evaluated,
-            "usage": usage_json(self.usage),
+            "usage": {role: u.to_json() for role, u in self.usage.items()},
             "calls": total.calls,
             "cached_calls": total.cached_calls,
             "retries": total.retries,

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "linreg": "opro.problems.linreg:KIND",
     "tsp": "opro.problems.tsp:KIND",
     "instructions": "opro.problems.instructions.kind:KIND",
+    "objective": "opro.problems.objective:KIND",
 }
 """Kind name (``RunSpec.kind``, as in config.json) → ``module:attribute`` of its ``Kind``."""
 
@@ -88,6 +89,10 @@ class Kind(Generic[SpecT]):
     overlay_axis: ClassVar[str] = "best score so far"
     examples: ClassVar[tuple[str, ...]] = ()
     """Runnable command lines shown under ``examples:`` in its command's ``--help``."""
+
+    def direction_of(self, spec: SpecT) -> Direction:
+        """Whether ``spec``'s runs maximise or minimise (the kind's, unless its spec says)."""
+        return self.direction
 
     # -- running -------------------------------------------------------------------------
 

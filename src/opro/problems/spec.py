@@ -11,6 +11,8 @@ validation error names the flat setting; the CLI turns it into its flag.
 
 from __future__ import annotations
 
+import inspect
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -197,6 +199,27 @@ class RunSpec(_Frozen):
         """The same spec with another engine seed (one repetition of a job)."""
         engine = self.engine.model_copy(update={"seed": seed})
         return self.model_copy(update={"engine": engine, "reps": 1})
+
+
+def function_path(value: Any, what: str) -> Any:
+    """A function given itself (a metric, an objective) as its import path ``module:name``,
+    which config.json records so that resume and report find it again (a notebook's own
+    functions are ``__main__:name``, found again in the same kernel); anything else as is."""
+    if not callable(value):
+        return value
+    if not inspect.isfunction(value):  # a callable object, a partial, a builtin
+        raise ConfigError(
+            f"{what} {value!r} is not a function: give a function defined at the top "
+            "level of a module or notebook, or its path 'module:function'"
+        )
+    module, name = value.__module__, value.__qualname__
+    found = getattr(sys.modules.get(module), name, None) if name.isidentifier() else None
+    if found is not value:
+        raise ConfigError(
+            f"{what} {value!r} cannot be found again by its name (a lambda or a function "
+            "defined inside another): define it at the top level of a module or notebook"
+        )
+    return f"{module}:{name}"
 
 
 # -- flat settings ----------------------------------------------------------------------

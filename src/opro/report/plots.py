@@ -47,7 +47,7 @@ def overlay_figure(kind: Kind[object], jobs: Sequence[JobRecord]) -> Figure:  # 
             ax.plot(xs, mean, drawstyle="steps-post", color=plotting.color(i), lw=2)
             ax.lines[-1].set_label(plotting.plain(f"{label} (mean ± sd of {len(curves)})"))
             ax.fill_between(xs, low, high, step="post", color=plotting.color(i), alpha=0.2)
-    if kind.direction == "min":
+    if kind.direction_of(jobs[0].spec) == "min":
         plotting.objective_scale(ax, values)
     plotting.steps_axis(ax)
     ax.set_ylabel(kind.overlay_axis)

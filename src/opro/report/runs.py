@@ -62,5 +62,5 @@ def load_run(path: Path) -> RunRecord:
     folder = RunDir.open(path)
     spec = folder.config().spec
     steps = tuple(folder.read_steps())
-    direction = kind_of(spec.kind).direction
+    direction = kind_of(spec.kind).direction_of(spec)
     return RunRecord(path, spec, direction, steps, folder.summary())

@@ -162,7 +162,7 @@ def overview(jobs: Sequence[JobRecord]) -> Table:
     for job in jobs:
         kind = kind_of(job.kind)
         scores = [curve[-1][1] for r in job.runs if (curve := r.best_so_far())]
-        pick = max if kind.direction == "max" else min
+        pick = max if kind.direction_of(job.spec) == "max" else min
         chosen = pick(scores) if scores else None
         rows.append(
             (

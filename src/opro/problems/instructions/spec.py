@@ -9,9 +9,7 @@ meta-prompt); they are filled in (``resolved``) before the run starts and kept i
 
 from __future__ import annotations
 
-import inspect
 import re
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +22,7 @@ from opro.eval.metrics import Mode
 from opro.eval.scorer import Position, ScorerOptions, ScorerStyle, check_position, scorer_style
 from opro.llm.config import LLMConfig
 from opro.problems.instructions.prompting import ScorerPrompt, prompt_of
-from opro.problems.spec import EngineSpec, RunSpec
+from opro.problems.spec import EngineSpec, RunSpec, function_path
 from opro.types import Api
 
 MetaStyle = Literal["instruct", "pretrained"]
@@ -176,21 +174,7 @@ class InstructionsSpec(RunSpec):
         """A metric function given itself is kept as its import path, which config.json
         records so that resume and report find it again (a notebook's own functions are
         ``__main__:name``, found again in the same kernel)."""
-        if not callable(value):
-            return value
-        if not inspect.isfunction(value):  # a callable object, a partial, a builtin
-            raise ConfigError(
-                f"metric {value!r} is not a function: give a function defined at the top "
-                "level of a module or notebook, or its path 'module:function'"
-            )
-        module, name = value.__module__, value.__qualname__
-        found = getattr(sys.modules.get(module), name, None) if name.isidentifier() else None
-        if found is not value:
-            raise ConfigError(
-                f"metric {value!r} cannot be found again by its name (a lambda or a function "
-                "defined inside another): define it at the top level of a module or notebook"
-            )
-        return f"{module}:{name}"
+        return function_path(value, "metric")
 
     @model_validator(mode="after")
     def _position_fits_the_scorer(self) -> InstructionsSpec:

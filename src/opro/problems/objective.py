@@ -1,0 +1,295 @@
+"""Your own objective (``opro solve``): OPRO on any problem whose solutions are texts that a
+Python function of yours scores, the paper's thesis that an LLM optimizes whatever it is
+told in words, given solutions with their scores (OPRO_SPEC §1).
+
+The meta-prompt is the paper's generic form: the task in your words, earlier solutions
+with their scores (best last), and "give a new solution different from all above" inside
+``<solution>`` tags; an instruction-tuned optimizer gets it as a request, a pre-trained one
+as a pattern to continue (``style``, chosen by the optimizer's API unless given). Your
+function's feedback text, if it returns one, is shown next to the score with ``feedback``
+(off by default: the paper shows scores only). ``show_history`` off asks the same request
+with no earlier solutions: random sampling from the optimizer, the baseline OPRO must beat.
+
+A solution is checked (its length, ``pattern``, ``validator``) and then scored; one that
+fails either way is recorded as invalid with the reason, never scored
+(``opro.problems.objective_calls`` calls the function: time limits, concurrency, cache).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from opro.history import Direction, History, Scored
+from opro.llm.base import LLM
+from opro.llm.stack import ManagedLLM
+from opro.problems.base import Evaluation, Invalid, Problem, ProposalFormat, ScoringContext
+from opro.problems.objective_calls import Objective, Score, load, raised
+from opro.problems.records import RunSummary
+from opro.problems.registry import Kind, Table
+from opro.problems.runs import JobRecord
+from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec, function_path
+from opro.types import Api
+
+MAX_LENGTH = 20_000
+"""Characters a solution may have at most (``max_length``'s ceiling)."""
+SOLUTIONS = ("step", "solution", "score", "feedback")
+INVALID = ("step", "solution", "why")
+_SOLUTION = re.compile(r"<solution>(.*?)</solution>", re.DOTALL)
+
+
+class ObjectiveEngine(EngineSpec):
+    steps: int = Field(20, ge=1, description="optimization steps")
+
+
+class ObjectiveSpec(RunSpec):
+    kind: Literal["objective"] = "objective"
+    engine: ObjectiveEngine = ObjectiveEngine()
+    objective: str = Field(
+        description="your scoring function, module:function: (solution: str) -> a number, or "
+        "(number, feedback text); sync or async (in Python also the function itself)"
+    )
+    task: str = Field(min_length=1, description="the problem in words, as the optimizer reads it")
+    solution_format: str = Field(
+        "", description="what a solution looks like, said to the optimizer"
+    )
+    direction: Direction = Field("max", description="max: higher scores are better; min: lower")
+    initial: tuple[str, ...] = Field((), description="starting solutions, scored at step 0")
+    pattern: str | None = Field(
+        None, description="a regular expression a solution must match in full to be scored"
+    )
+    validator: str | None = Field(
+        None,
+        description="module:function(solution) -> True, or False or a reason: checked before "
+        "scoring (in Python also the function itself)",
+    )
+    max_length: int = Field(
+        2000, ge=1, le=MAX_LENGTH, description="characters a solution may have at most"
+    )
+    feedback: bool = Field(
+        False,
+        description="show your function's feedback text next to each score in the "
+        "meta-prompt (the paper shows scores only)",
+    )
+    show_history: bool = Field(
+        True,
+        description="show earlier solutions and scores (off: sample the optimizer with no "
+        "history, the random-sampling baseline)",
+    )
+    target: float | None = Field(
+        None, description="a score that ends the run when reached (a known optimum)"
+    )
+    objective_timeout_s: float = Field(
+        10.0, gt=0, description="seconds one call of your function may take"
+    )
+    objective_concurrency: int = Field(
+        4, ge=1, le=MAX_SAMPLES, description="calls of your function at once"
+    )
+    isolation: Literal["thread", "process"] = Field(
+        "thread",
+        description="where a sync function runs: a thread of its own (a call that overruns "
+        "is abandoned) or a process of its own (killed)",
+    )
+    cache_scores: bool = Field(
+        True, description="cache your function's scores by solution in the call cache"
+    )
+    style: Literal["instruct", "pretrained"] | None = Field(
+        None,
+        description="meta-prompt style (default: pretrained for a completion-API optimizer)",
+    )
+
+    @field_validator("objective", "validator", mode="before")
+    @classmethod
+    def _function_by_its_path(cls, value: Any) -> Any:
+        return function_path(value, "objective")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc})") from None
+        return pattern
+
+    @field_validator("objective", "validator")
+    @classmethod
+    def _a_path(cls, path: str | None) -> str | None:
+        if path is not None and not re.fullmatch(r"[\w.]+:[\w.]+", path):
+            raise ValueError("give module:function (e.g. mymodule:score)")
+        return path
+
+    def imports(self) -> tuple[str, ...]:
+        return (*super().imports(), self.objective, *([self.validator] if self.validator else []))
+
+
+class ObjectiveProblem(Problem[str]):
+    def __init__(self, spec: ObjectiveSpec, objective: Objective) -> None:
+        self.spec = spec
+        self.direction = spec.direction
+        self.objective = objective
+        self.validator = None if spec.validator is None else load(spec.validator, "validator")
+        self.pattern = None if spec.pattern is None else re.compile(spec.pattern, re.DOTALL)
+        template = f"objective_{spec.style or 'instruct'}.jinja"
+        self.proposal = ProposalFormat(template, end="</solution>")
+
+    def initial_solutions(self, rng: np.random.Generator) -> list[str]:
+        return list(self.spec.initial)
+
+    def parse(self, text: str) -> str | None:
+        head, closed, _ = text.partition("</solution>")
+        if closed and "<solution>" not in head:  # the prompt opened it (a base model's)
+            text = "<solution>" + text
+        found = _SOLUTION.findall(text)
+        if not found:
+            return None
+        solution: str = found[-1].strip()
+        return solution or None
+
+    def canonical(self, solution: str) -> str:
+        return solution
+
+    def render(self, solution: str) -> str:
+        return solution
+
+    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "task": spec.task.strip(),
+            "solution_format": spec.solution_format.strip(),
+            "maximize": spec.direction == "max",
+            "show_history": spec.show_history,
+        }
+
+    def summary(self, history: History[str]) -> dict[str, Any]:
+        return {"objective": self.spec.objective, "invalid_solutions": history.refused}
+
+    def feedback(self, entry: Scored[str]) -> str | None:
+        if not self.spec.feedback or not entry.details:
+            return None
+        note = entry.details.get("feedback")
+        return note if isinstance(note, str) else None
+
+    async def score(
+        self, solutions: list[str], context: ScoringContext
+    ) -> Sequence[Evaluation | Invalid]:
+        checked = [await self._check(s) for s in solutions]
+        valid = [s for s, reason in zip(solutions, checked, strict=True) if reason is None]
+        scores = iter(await self.objective.score_all(valid))
+        results: list[Evaluation | Invalid] = []
+        for reason in checked:
+            if reason is not None:
+                results.append(Invalid(reason))
+                continue
+            result = next(scores)
+            results.append(result if isinstance(result, Invalid) else self._evaluation(result))
+        return results
+
+    def _evaluation(self, score: Score) -> Evaluation:
+        target = self.spec.target
+        reached = target is not None and (
+            score.value >= target if self.direction == "max" else score.value <= target
+        )
+        details = None if score.feedback is None else {"feedback": score.feedback}
+        return Evaluation(score.value, optimal=reached, details=details)
+
+    async def _check(self, solution: str) -> str | None:
+        """Why ``solution`` may not be scored, or None."""
+        if len(solution) > self.spec.max_length:
+            return f"longer than {self.spec.max_length} characters ({len(solution)})"
+        if self.pattern is not None and self.pattern.fullmatch(solution) is None:
+            return f"does not match the pattern {self.spec.pattern!r}"
+        if self.validator is None:
+            return None
+        try:
+            verdict = self.validator(solution)
+            if hasattr(verdict, "__await__"):
+                verdict = await verdict
+        except Exception as exc:
+            return f"validator {raised(exc)}"
+        if verdict is True or verdict is None:
+            return None
+        if isinstance(verdict, str) and verdict.strip():
+            return verdict.strip()
+        return "refused by the validator"
+
+
+class ObjectiveKind(Kind[ObjectiveSpec]):
+    name = "objective"
+    command = "solve"
+    title = "your own objective"
+    help = "optimize any text a Python function of yours scores (OPRO on your own objective)"
+    spec = ObjectiveSpec
+    direction = "max"
+    examples = (
+        'opro solve --objective mymodule:score --task "Choose items..." '
+        '--solution-format "item numbers separated by commas" --steps 10',
+        'opro solve --objective mymodule:score --task "..." --direction min --target 0',
+        'opro solve --objective mymodule:score --task "..." --optimizer openai:gpt-4o-mini '
+        "--budget-usd 1",
+    )
+
+    def direction_of(self, spec: ObjectiveSpec) -> Direction:
+        return spec.direction
+
+    def resolve(self, spec: ObjectiveSpec, apis: Mapping[str, Api]) -> ObjectiveSpec:
+        style = spec.style or ("pretrained" if apis["optimizer"] == "completion" else "instruct")
+        return spec.model_copy(update={"style": style})
+
+    def build(self, spec: ObjectiveSpec, llms: Mapping[str, LLM]) -> ObjectiveProblem:
+        optimizer = llms.get("optimizer")
+        cache = optimizer.cache if isinstance(optimizer, ManagedLLM) else None
+        objective = Objective(
+            spec.objective,
+            timeout_s=spec.objective_timeout_s,
+            concurrency=spec.objective_concurrency,
+            isolation=spec.isolation,
+            cache=cache if spec.cache_scores else None,
+        )
+        return ObjectiveProblem(spec, objective)
+
+    def describe(self, summary: RunSummary) -> list[str]:
+        best = summary.best
+        proposals = summary.proposals
+        invalid = 0 if proposals is None else proposals.invalid
+        lines = ["nothing was scored"] if best is None else [
+            f"best solution (score {best.score:.6g}, found at step {best.step}):",
+            *(f"  {line}" for line in best.text.splitlines()),
+        ]  # fmt: skip
+        if invalid:
+            lines.append(f"{invalid} proposed solutions were invalid (`opro report` lists why)")
+        return lines
+
+    def tables(self, job: JobRecord) -> list[Table]:
+        tables = []
+        for run in job.runs:
+            ranked = run.ranked()
+            rows = tuple(
+                (str(step), _cell(c.text), f"{c.score:.6g}", _cell(_note(c.details)))
+                for step, c in ranked[:50]
+            )
+            name = run.path.name
+            tables.append(Table(f"Solutions, best first ({name})", SOLUTIONS, rows))
+            refused = tuple(
+                (str(s.step), _cell(r.text), _cell(r.reason)) for s in run.steps for r in s.invalid
+            )
+            if refused:
+                tables.append(Table(f"Invalid solutions ({name})", INVALID, refused))
+        return tables
+
+
+def _note(details: Mapping[str, Any] | None) -> str:
+    return str((details or {}).get("feedback", ""))
+
+
+def _cell(text: object, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+KIND = ObjectiveKind()

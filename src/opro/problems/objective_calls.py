@@ -1,0 +1,262 @@
+"""Calling the user's objective: ``module:function(solution: str)`` returning a number, or a
+number and a short text of feedback; sync or async.
+
+Every call runs under a time limit, up to ``concurrency`` at once. An async function is
+awaited. A sync one runs in a thread of its own (``isolation="thread"``: a call that
+overruns is abandoned to finish in the background, in a daemon thread that never holds up
+the exit) or in a process of its own (``isolation="process"``: one that overruns is killed;
+the function must then be importable by a fresh interpreter, so not a notebook's).
+
+Whatever goes wrong in one call (an exception, a time-out, NaN, infinity, something that is
+not a number) makes that solution ``Invalid`` with the reason: never a crash of the run,
+never a score. Scores are cached by the function's source code and the solution, in the
+run's call cache (a changed function is a new key), unless switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import inspect
+import json
+import math
+import multiprocessing
+import numbers
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from opro.errors import ConfigError
+from opro.llm.cache import CallCache
+from opro.problems.base import Invalid
+from opro.types import Completion
+
+FEEDBACK_CHARS = 1000
+"""Feedback beyond this is cut: it is shown in every meta-prompt that lists the solution."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """What the objective said of a solution."""
+
+    value: float
+    feedback: str | None = None
+    cached: bool = False
+
+
+def load(path: str, what: str = "objective") -> Callable[..., Any]:
+    """The function at ``module:function``; a one-line ``ConfigError`` naming the fix."""
+    module_name, _, attribute = path.rpartition(":")
+    fix = f"give `{what}` as module:function, importable from where you run opro"
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{what} {path!r}: cannot import it ({exc}): {fix}") from None
+    if not callable(function):
+        raise ConfigError(f"{what} {path!r} is not a function: {fix}")
+    return function  # type: ignore[no-any-return]
+
+
+def read(value: Any) -> Score | Invalid:
+    """A function's return value as a score (a number, or a number and a text), or why it
+    is not one."""
+    feedback = None
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str | None):
+        value, feedback = value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return Invalid(f"returned {_short(repr(value))}, not a number")
+    number = float(value)
+    if math.isnan(number):
+        return Invalid("returned NaN")
+    if math.isinf(number):
+        return Invalid(f"returned {number}")
+    if feedback is not None and len(feedback) > FEEDBACK_CHARS:
+        feedback = feedback[: FEEDBACK_CHARS - 1] + "…"
+    return Score(number, feedback)
+
+
+def raised(exc: BaseException) -> str:
+    """``ValueError: bad input (score.py:12)``: an exception in one line, and where the
+    user's code raised it."""
+    from opro.eval.metric import raised as one_line
+
+    return "raised " + one_line(exc, _user_frame(exc))
+
+
+def _user_frame(exc: BaseException) -> str | None:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return None if tb is None else tb.tb_frame.f_code.co_filename
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def source_of(function: Callable[..., Any], path: str) -> str:
+    """What identifies the function's code in the cache: its source (a notebook cell's too),
+    else its bytecode; an edited function gets new keys."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        return path if code is None else code.co_code.hex() + repr(code.co_consts)
+
+
+class Objective:
+    """The user's function, called as the run's settings say."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout_s: float,
+        concurrency: int,
+        isolation: str = "thread",
+        cache: CallCache | None = None,
+    ) -> None:
+        self.path = path
+        self.function = load(path)
+        self.timeout_s = timeout_s
+        self.isolation = isolation
+        self.cache = cache
+        self.is_async = inspect.iscoroutinefunction(self.function)
+        if isolation == "process" and path.startswith("__main__:"):
+            raise ConfigError(
+                f"objective {path}: a notebook's own function cannot run in a process of "
+                "its own: use `isolation` thread, or move it into a module"
+            )
+        identity = json.dumps({"objective": path, "code": source_of(self.function, path)})
+        self._identity = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+        self._concurrency = concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def score_all(self, solutions: list[str]) -> list[Score | Invalid]:
+        """Each solution's score, up to ``concurrency`` calls at once."""
+        return list(await asyncio.gather(*(self.score(s) for s in solutions)))
+
+    async def score(self, solution: str) -> Score | Invalid:
+        key = self._key(solution)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        async with self._bound():
+            result = await self._call(solution)
+        if isinstance(result, Score) and self.cache is not None:
+            text = json.dumps({"score": result.value, "feedback": result.feedback})
+            self.cache.put(key, Completion(text))
+        return result
+
+    def _bound(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:  # a notebook's next run
+            self._loop, self._semaphore = loop, asyncio.Semaphore(self._concurrency)
+        return self._semaphore
+
+    def _key(self, solution: str) -> str:
+        blob = json.dumps({"objective": self._identity, "solution": solution})
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _cached(self, key: str) -> Score | None:
+        hit = None if self.cache is None else self.cache.get(key)
+        if hit is None:
+            return None
+        try:
+            data = json.loads(hit.text)
+            feedback = data.get("feedback")
+            note = feedback if isinstance(feedback, str) else None
+            return Score(float(data["score"]), note, cached=True)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # a corrupt row is a miss, written again
+
+    async def _call(self, solution: str) -> Score | Invalid:
+        limit = self.timeout_s
+        try:
+            if self.isolation == "process":
+                return await _in_process(self.path, solution, limit)
+            if self.is_async:
+                value = await asyncio.wait_for(self.function(solution), limit)
+            else:
+                value = await asyncio.wait_for(_in_thread(self.function, solution), limit)
+        except TimeoutError:
+            return Invalid(f"timed out after {limit:g} s")
+        except KeyboardInterrupt:  # a second Ctrl-C while it ran: stop as at the first
+            raise asyncio.CancelledError from None
+        except (Exception, SystemExit) as exc:
+            return Invalid(raised(exc))
+        return read(value)
+
+
+async def _in_thread(function: Callable[[str], Any], solution: str) -> Any:
+    """``function(solution)`` in a daemon thread of its own: an abandoned call (timed out,
+    cancelled) finishes there without holding up the loop or the exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            (future.set_result if ok else future.set_exception)(value)
+
+    def work() -> None:
+        try:
+            ok, value = True, function(solution)
+        except BaseException as exc:  # handed to the loop, which decides
+            ok, value = False, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, ok, value)
+
+    threading.Thread(target=work, name="opro-objective", daemon=True).start()
+    return await future
+
+
+async def _in_process(path: str, solution: str, limit: float) -> Score | Invalid:
+    """``path``'s function on ``solution`` in a fresh process, killed if it overruns."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(path, solution, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        ready = await asyncio.to_thread(receiver.poll, limit)
+        if not ready:
+            return Invalid(f"timed out after {limit:g} s")
+        try:
+            message = receiver.recv()
+        except EOFError:
+            await asyncio.to_thread(process.join, 5)
+            return Invalid(f"its process exited with code {process.exitcode} before answering")
+    finally:
+        if process.is_alive():
+            process.kill()
+        receiver.close()
+        await asyncio.to_thread(process.join, 5)
+    if message[0] == "ok":
+        return Score(message[1], message[2])
+    return Invalid(message[1])
+
+
+def _child(path: str, solution: str, sender: Connection) -> None:
+    """A process's one call: loads the function, calls it, sends what it came to."""
+    try:
+        function = load(path)
+        value = function(solution)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_awaited(value))
+        result = read(value)
+    except BaseException as exc:
+        result = Invalid(raised(exc))
+    if isinstance(result, Score):
+        sender.send(("ok", result.value, result.feedback))
+    else:
+        sender.send(("invalid", result.reason))
+    sender.close()
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
