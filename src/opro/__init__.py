@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the static view of the lazy names below, for type checkers 
     from opro.llm.usage import Caps
     from opro.problems.instructions.spec import InstructionsEngine, InstructionsSpec
     from opro.problems.linreg import LinregEngine, LinregSpec
+    from opro.problems.objective import ObjectiveEngine, ObjectiveSpec
     from opro.problems.records import RunSummary, StepRecord
     from opro.problems.runs import JobSummary
     from opro.problems.spec import EngineSpec, RunSpec, build_spec
@@ -99,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "InstructionsSpec": "opro.problems.instructions.spec",
     "LinregEngine": "opro.problems.linreg",
     "LinregSpec": "opro.problems.linreg",
+    "ObjectiveEngine": "opro.problems.objective",
+    "ObjectiveSpec": "opro.problems.objective",
     "RunSummary": "opro.problems.records",
     "StepRecord": "opro.problems.records",
     "JobSummary": "opro.problems.runs",
@@ -150,6 +153,8 @@ __all__ = [
     "LinregEngine",
     "LinregSpec",
     "NoProgress",
+    "ObjectiveEngine",
+    "ObjectiveSpec",
     "OproError",
     "Progress",
     "Request",
