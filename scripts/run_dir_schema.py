@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from opro.eval.scorer import MARKS
 from opro.eval.stats import PairedTest
@@ -76,8 +76,7 @@ NOTES: dict[str, str] = {
     "Caps.max_tokens_total": "prompt and completion tokens, over all roles",
     "Caps.budget_usd": "US dollars, over all roles",
     "Caps.time_limit_s": "seconds of run time, over all sessions of the run",
-    "RunSpec.kind": "the problem kind (linreg, tsp, instructions, objective): which spec "
-    "this is",
+    "RunSpec.kind": "the problem kind (linreg, tsp, instructions, objective): which spec this is",
     "RunSpec.engine": "the OPRO loop's knobs",
     "InlineData.rows": "the examples, as given (each an object of fields)",
     "InlineData.name": "the dataset's name in reports",
@@ -179,6 +178,15 @@ NOTES: dict[str, str] = {
 # -- what the code writes as plain dicts --------------------------------------------------------
 
 Fields = dict[str, tuple[Any, str]]
+
+
+class FirstInvalid(BaseModel):
+    """An objective run's first solution that could not be scored."""
+
+    solution: str = Field(description="the solution's text")
+    reason: str = Field(description="why it could not be scored")
+
+
 """Field name → (its Python type, its meaning)."""
 
 KIND_SUMMARY: dict[str, Fields] = {
@@ -209,8 +217,12 @@ KIND_SUMMARY: dict[str, Fields] = {
     },
     "objective": {
         "objective": (str, "the user's scoring function, module:function"),
-        "invalid_solutions": (int, "distinct solutions that could not be scored (the "
-                              "objective failed on them, or they failed their checks)"),
+        "invalid_solutions": (
+            int,
+            "distinct solutions that could not be scored (the "
+            "objective failed on them, or they failed their checks)",
+        ),
+        "first_invalid": (FirstInvalid | None, "the first of them, and why (null: none)"),
     },
 }
 """Each kind's ``Problem.summary``: written beside the common fields after every step."""
@@ -234,7 +246,8 @@ TOTALS: Fields = {
 VERDICT: Fields = {
     "verdict": (Verdict, "what the proposals came to (written with them): improved (a new "
                 "solution beat the best starting one), no_improvement, all_duplicates, "
-                "no_valid_proposals (none parsed) or nothing_proposed (no step after 0 yet)"),
+                "no_valid_proposals (none parsed), all_invalid (no new one could be scored) or "
+                "nothing_proposed (no step after 0 yet)"),
 }  # fmt: skip
 """``proposals.verdict``, which ``RunSummary.to_json`` adds for people and tools."""
 

@@ -40,6 +40,8 @@ class History(Generic[S]):
         self.direction = direction
         self.entries: list[Scored[S]] = []
         self._keys: set[str] = set()
+        self.refusals: dict[str, str] = {}
+        """Solutions seen that have no score (their keys), and why."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -47,15 +49,12 @@ class History(Generic[S]):
     def seen(self, key: str) -> bool:
         return key in self._keys
 
-    def refuse(self, key: str) -> None:
+    def refuse(self, key: str, reason: str) -> None:
         """Mark a solution seen that has no score (``Invalid``): it is never proposed again,
         never shown, never the best."""
-        self._keys.add(key)
-
-    @property
-    def refused(self) -> int:
-        """Solutions seen that have no score."""
-        return len(self._keys) - len(self.entries)
+        if key not in self._keys:
+            self._keys.add(key)
+            self.refusals[key] = reason
 
     def add(self, entry: Scored[S]) -> bool:
         """Add unless an entry with the same key exists; True when added."""

@@ -165,7 +165,8 @@ class Optimizer(Generic[S]):
             entry = Scored(solution, key, c.score, record.step, c.details, c.partial is not None)
             self.history.add(entry)
         for refused in record.invalid:
-            self.history.refuse(self.problem.canonical(self.problem.from_json(refused.solution)))
+            key = self.problem.canonical(self.problem.from_json(refused.solution))
+            self.history.refuse(key, refused.reason)
         if self.first_optimal_step is None and any(c.optimal for c in record.candidates):
             self.first_optimal_step = record.step
         after = self.history.best()
@@ -340,19 +341,14 @@ class Optimizer(Generic[S]):
     ) -> StepRecord:
         pairs = list(zip(proposals.candidates, evaluations, strict=True))
         scored = [(s, e) for s, e in pairs if isinstance(e, Evaluation)]
+        problem = self.problem
         candidates = tuple(
-            Candidate(
-                self.problem.to_json(s),
-                self.problem.render(s),
-                e.score,
-                e.details,
-                e.optimal and e.partial is None,
-                e.partial,
-            )
+            Candidate(problem.to_json(s), problem.render(s), e.score, e.details,
+                      e.optimal and e.partial is None, e.partial)
             for s, e in scored
-        )
+        )  # fmt: skip
         invalid = tuple(
-            Refused(self.problem.to_json(s), self.problem.render(s), e.reason)
+            Refused(problem.to_json(s), problem.render(s), e.reason)
             for s, e in pairs
             if isinstance(e, Invalid)
         )

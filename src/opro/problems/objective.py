@@ -167,7 +167,12 @@ class ObjectiveProblem(Problem[str]):
         }
 
     def summary(self, history: History[str]) -> dict[str, Any]:
-        return {"objective": self.spec.objective, "invalid_solutions": history.refused}
+        first = next(iter(history.refusals.items()), None)
+        return {
+            "objective": self.spec.objective,
+            "invalid_solutions": len(history.refusals),
+            "first_invalid": None if first is None else {"solution": first[0], "reason": first[1]},
+        }
 
     def feedback(self, entry: Scored[str]) -> str | None:
         if not self.spec.feedback or not entry.details:
@@ -255,14 +260,18 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
 
     def describe(self, summary: RunSummary) -> list[str]:
         best = summary.best
-        proposals = summary.proposals
-        invalid = 0 if proposals is None else proposals.invalid
+        invalid = summary.details.get("invalid_solutions") or 0
+        first = summary.details.get("first_invalid")
         lines = ["nothing was scored"] if best is None else [
             f"best solution (score {best.score:.6g}, found at step {best.step}):",
             *(f"  {line}" for line in best.text.splitlines()),
         ]  # fmt: skip
-        if invalid:
-            lines.append(f"{invalid} proposed solutions were invalid (`opro report` lists why)")
+        if invalid and isinstance(first, dict):
+            lines.append(
+                f"{invalid} solution{'s' if invalid > 1 else ''} could not be scored, the first "
+                f"{_cell(first.get('solution'), 60)!r}: {_cell(first.get('reason'))} (the "
+                "report lists each and why)"
+            )
         return lines
 
     def tables(self, job: JobRecord) -> list[Table]:

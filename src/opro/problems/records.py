@@ -23,9 +23,8 @@ Status = Literal["running", "finished", "stopped"]
 FINISHED = ("max_steps", "optimum", "patience")
 """Stop reasons of a finished run; any other (budget, llm_error, interrupted, user_code,
 error) stops it."""
-Verdict = Literal[
-    "improved", "no_improvement", "all_duplicates", "no_valid_proposals", "nothing_proposed"
-]
+Verdict = Literal["improved", "no_improvement", "all_duplicates", "all_invalid",
+                  "no_valid_proposals", "nothing_proposed"]  # fmt: skip
 """What a run's proposals came to (``ProposalCounts.verdict``), whatever its status."""
 
 
@@ -270,7 +269,7 @@ class ProposalCounts:
         if not self.parsed:
             return "no_valid_proposals"
         if not self.scored:
-            return "no_valid_proposals" if self.invalid else "all_duplicates"
+            return "all_invalid" if self.invalid else "all_duplicates"
         return "improved" if self.improvements else "no_improvement"
 
     def to_json(self) -> dict[str, int]:

@@ -18,6 +18,7 @@ Namer = Callable[[str], str]
 HEADLINES: dict[Verdict, str] = {
     "no_valid_proposals": "no valid proposals",
     "all_duplicates": "no new proposals",
+    "all_invalid": "every new proposal invalid",
     "no_improvement": "no improvement on the start",
 }
 """The verdicts of a run that did not improve on its start, in a few words."""
@@ -39,7 +40,7 @@ def counts_line(counts: ProposalCounts) -> str:
         f"({_plural(counts.parse_failures, 'parse failure')}), "
         f"{_plural(counts.duplicates, 'duplicate')}, {counts.scored} scored, "
         f"{counts.improvements} better than the start"
-    )
+    ) + (f", {counts.invalid} invalid" if counts.invalid else "")
 
 
 def advice(verdict: Verdict, engine: EngineSpec, name: Namer = ticked) -> str:
@@ -50,6 +51,11 @@ def advice(verdict: Verdict, engine: EngineSpec, name: Namer = ticked) -> str:
             return model
         held = f"proposals held to the expected form ({name('constrained')}: embedded models "
         return f"{model}, or {held}and llama.cpp servers)"
+    if verdict == "all_invalid":
+        return (
+            "the reasons each was invalid (the report lists them): fix the objective, or say "
+            f"the solution's form more plainly ({name('solution_format')})"
+        )
     if verdict == "all_duplicates":
         return (
             f"a higher {name('temperature')}, more {name('samples_per_step')}, or a larger "
@@ -74,6 +80,11 @@ def explain(counts: ProposalCounts, engine: EngineSpec, name: Namer = ticked) ->
             f"already scored ({counts.parse_failures} of {counts.drawn} outputs did not "
             f"parse), so the best is a starting one; {fix}"
         )
+    if verdict == "all_invalid":
+        return (
+            f"{HEADLINES[verdict]}: all {counts.invalid} new solutions proposed could not be "
+            f"scored, so the best is a starting one; {fix}"
+        )
     if verdict == "no_improvement":
         return (
             f"{HEADLINES[verdict]}: {_plural(counts.scored, 'new solution')} scored, none "
@@ -88,11 +99,12 @@ def step_notice(record: StepRecord, engine: EngineSpec, name: Namer = ticked) ->
     or every parsed one was seen before), with the likely fix; else None."""
     counts = ProposalCounts().plus(record, None, "max")
     verdict = counts.verdict
-    if verdict not in ("no_valid_proposals", "all_duplicates"):
+    if verdict not in ("no_valid_proposals", "all_duplicates", "all_invalid"):
         return None
-    what = (
-        f"none of the {counts.drawn} optimizer outputs held a solution (parse failures)"
-        if verdict == "no_valid_proposals"
-        else f"all {counts.parsed} parsed proposals repeated solutions already scored"
-    )
+    what = {
+        "no_valid_proposals": f"none of the {counts.drawn} optimizer outputs held a solution "
+        "(parse failures)",
+        "all_duplicates": f"all {counts.parsed} parsed proposals repeated solutions already scored",
+        "all_invalid": f"all {counts.invalid} new solutions were invalid",
+    }[verdict]
     return f"step {record.step}: {what}; if this goes on, try {advice(verdict, engine, name)}"
