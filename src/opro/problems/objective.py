@@ -30,7 +30,7 @@ from opro.llm.stack import ManagedLLM
 from opro.problems.base import Evaluation, Invalid, Problem, ProposalFormat, ScoringContext
 from opro.problems.objective_calls import Objective, Score, load, raised
 from opro.problems.records import RunSummary
-from opro.problems.registry import Kind, Table
+from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord
 from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec, function_path
 from opro.types import Api
@@ -273,6 +273,11 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
                 "report lists each and why)"
             )
         return lines
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        from opro.problems.figures import objective  # the report facet: loads matplotlib
+
+        return objective.figures(job)
 
     def tables(self, job: JobRecord) -> list[Table]:
         tables = []
