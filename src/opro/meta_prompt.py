@@ -21,11 +21,14 @@ S = TypeVar("S")
 
 
 def display_score(score: float, mode: ScoreDisplay) -> str | None:
-    """How a score is shown: rounded integer (default), 20 buckets of a 0–100 score, raw, none."""
+    """How a score is shown: rounded integer (default), 20 buckets of a 0–100 score, raw,
+    4 significant digits, none."""
     if mode == "none":
         return None
     if mode == "raw":
         return repr(float(score))
+    if mode == "short":  # 4 significant digits: a fraction keeps its size (0.8333, 1.2e+06)
+        return f"{score:.4g}"
     if mode == "buckets20":
         return str(round(score / 5.0) * 5)
     return str(round(score))

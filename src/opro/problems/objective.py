@@ -32,7 +32,13 @@ from opro.problems.objective_calls import Objective, Score, load, raised
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord
-from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec, function_path
+from opro.problems.spec import (
+    MAX_SAMPLES,
+    EngineSpec,
+    RunSpec,
+    ScoreDisplay,
+    function_path,
+)
 from opro.types import Api
 
 MAX_LENGTH = 20_000
@@ -44,6 +50,11 @@ _SOLUTION = re.compile(r"<solution>(.*?)</solution>", re.DOTALL)
 
 class ObjectiveEngine(EngineSpec):
     steps: int = Field(20, ge=1, description="optimization steps")
+    score_display: ScoreDisplay = Field(
+        "short",
+        description="how scores are shown (short: 4 significant digits, as a score of "
+        "yours may be a fraction, which int would round away)",
+    )
 
 
 class ObjectiveSpec(RunSpec):

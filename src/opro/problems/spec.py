@@ -25,7 +25,7 @@ from opro.errors import ConfigError, unknown_setting
 from opro.history import Order
 from opro.llm.config import REDACTED, LLMConfig, redact_url
 
-ScoreDisplay = Literal["int", "buckets20", "raw", "none"]
+ScoreDisplay = Literal["int", "buckets20", "raw", "short", "none"]
 MAX_SAMPLES = 1000
 """Samples a step may draw at once (the paper: 8): each is a request built up front."""
 MAX_REPS = 1000
