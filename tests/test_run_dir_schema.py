@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema  # the dev extra
 import pytest
 
-from opro import Caps, InstructionsSpec, LinregSpec, TspSpec
+from opro import Caps, InstructionsSpec, LinregSpec, ObjectiveSpec, TspSpec
 from opro.problems.base import Partial
 from opro.problems.records import Candidate, RunSummary
 from opro.problems.registry import KINDS
@@ -127,11 +127,16 @@ def test_every_kind_has_its_spec_its_solution_and_its_summary() -> None:
 # -- real run dirs validate ---------------------------------------------------------------------
 
 
+RUNS = ("linreg", "tsp", "instructions", "stopped", "objective")
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run dirs of every kind made by the scripted models of tests/doubles.py: a linear-
     regression job of 2 repetitions, a TSP run, an instructions run on a benchmark (with its
-    final test evaluation), and one on rows in memory, raced, stopped by a cap of calls."""
+    final test evaluation), one on rows in memory, raced, stopped by a cap of calls, and a
+    run on an objective of the user's (tests/test_objective.py) with feedback and solutions
+    it could not score."""
     root = tmp_path_factory.mktemp("schema-runs")
     walker, shuffler = "fake:tests.doubles:linreg_walker", "fake:tests.doubles:tsp_shuffler"
     proposer = "fake:tests.doubles:instruction_proposer"
@@ -165,10 +170,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         steps=5,
         samples_per_step=4,
     )
-    return {name: root / name for name in ("linreg", "tsp", "instructions", "stopped")}
+    run_kind(
+        ObjectiveSpec,
+        root / "objective",
+        objective="tests.test_objective:troubled_async",  # feedback; raises, hangs on some
+        task="Write a word.",
+        initial=("ab", "abcd"),
+        feedback=True,
+        objective_timeout_s=0.3,
+        optimizer="fake:tests.test_objective:propose_troubles",
+        steps=1,
+        samples_per_step=5,
+    )
+    return {name: root / name for name in RUNS}
 
 
-@pytest.mark.parametrize("kind", ["linreg", "tsp", "instructions", "stopped"])
+@pytest.mark.parametrize("kind", RUNS)
 def test_real_run_dirs_validate(runs: dict[str, Path], kind: str) -> None:
     seen: dict[str, int] = {}
     for name, data in files_of(runs[kind]):
@@ -190,6 +207,10 @@ def test_the_runs_cover_what_varies(runs: dict[str, Path]) -> None:
     assert "test_evaluation" not in summaries["stopped"]
     stopped_config = json.loads((runs["stopped"] / CONFIG).read_text())
     assert stopped_config["spec"]["dataset"]["rows"][0] == REVIEWS[0]  # the InlineData branch
+    assert summaries["objective"]["invalid_solutions"] == 2
+    step = [d for f, d in files_of(runs["objective"]) if f == STEPS][-1]
+    assert [r["reason"] for r in step["invalid"]][1] == "timed out after 0.3 s"
+    assert step["candidates"][0]["details"] == {"feedback": "3 letters"}
 
 
 def test_format_1_steps_and_run_summaries_have_format_2s_shape() -> None:
@@ -316,6 +337,18 @@ BROKEN: dict[str, tuple[str, str, Callable[[Any], None], str]] = {
         "3.0 is greater than the maximum of 2",
     ),
     "a cap of zero calls": ("tsp", CONFIG, _set("caps.max_calls", 0), "less than the minimum"),
+    "an invalid solution without its reason": (
+        "objective",
+        STEPS,
+        _set("invalid.0.reason", ...),
+        "'reason' is a required property",
+    ),
+    "an objective spec with an unknown direction": (
+        "objective",
+        CONFIG,
+        _set("spec.direction", "up"),
+        "'up' is not one of",
+    ),
 }
 
 

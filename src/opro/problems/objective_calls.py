@@ -37,6 +37,9 @@ from opro.types import Completion
 
 FEEDBACK_CHARS = 1000
 """Feedback beyond this is cut: it is shown in every meta-prompt that lists the solution."""
+STARTUP_S = 60.0
+"""Seconds a process of its own (``isolation="process"``) may take to start and import the
+function before its call's time limit starts."""
 
 
 @dataclass(frozen=True)
@@ -216,19 +219,23 @@ async def _in_thread(function: Callable[[str], Any], solution: str) -> Any:
 
 
 async def _in_process(path: str, solution: str, limit: float) -> Score | Invalid:
-    """``path``'s function on ``solution`` in a fresh process, killed if it overruns."""
+    """``path``'s function on ``solution`` in a fresh process, killed if it overruns. The
+    limit counts from when the process has loaded the function: an interpreter's start and
+    the imports (seconds, for a heavy module) are not the function's time."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(path, solution, sender), daemon=True)
     process.start()
     sender.close()
     try:
-        ready = await asyncio.to_thread(receiver.poll, limit)
-        if not ready:
-            return Invalid(f"timed out after {limit:g} s")
-        try:
-            message = receiver.recv()
-        except EOFError:
+        message = await _receive(receiver, max(limit, STARTUP_S))
+        if message is None:
+            return Invalid(f"its process did not start within {max(limit, STARTUP_S):g} s")
+        if message[0] == "ready":
+            message = await _receive(receiver, limit)
+            if message is None:
+                return Invalid(f"timed out after {limit:g} s")
+        if message[0] == "exited":
             await asyncio.to_thread(process.join, 5)
             return Invalid(f"its process exited with code {process.exitcode} before answering")
     finally:
@@ -241,10 +248,24 @@ async def _in_process(path: str, solution: str, limit: float) -> Score | Invalid
     return Invalid(message[1])
 
 
+async def _receive(receiver: Connection, limit: float) -> tuple[Any, ...] | None:
+    """The process's next message within ``limit`` seconds (None if none came), or
+    ``("exited",)`` if it ended without one."""
+    if not await asyncio.to_thread(receiver.poll, limit):
+        return None
+    try:
+        message: tuple[Any, ...] = receiver.recv()
+    except EOFError:
+        return ("exited",)
+    return message
+
+
 def _child(path: str, solution: str, sender: Connection) -> None:
-    """A process's one call: loads the function, calls it, sends what it came to."""
+    """A process's one call: loads the function, says it is ready (the time limit starts),
+    calls it, sends what it came to."""
     try:
         function = load(path)
+        sender.send(("ready",))
         value = function(solution)
         if inspect.isawaitable(value):
             value = asyncio.run(_awaited(value))
