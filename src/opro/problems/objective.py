@@ -17,6 +17,8 @@ fails either way is recorded as invalid with the reason, never scored
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -28,7 +30,7 @@ from opro.history import Direction, History, Scored
 from opro.llm.base import LLM
 from opro.llm.stack import ManagedLLM
 from opro.problems.base import Evaluation, Invalid, Problem, ProposalFormat, ScoringContext
-from opro.problems.objective_calls import Objective, Score, load, raised
+from opro.problems.objective_calls import Objective, Score, in_thread, load, raised
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord
@@ -145,6 +147,7 @@ class ObjectiveProblem(Problem[str]):
         self.direction = spec.direction
         self.objective = objective
         self.validator = None if spec.validator is None else load(spec.validator, "validator")
+        self.validator_async = inspect.iscoroutinefunction(self.validator)
         self.pattern = None if spec.pattern is None else re.compile(spec.pattern, re.DOTALL)
         template = f"objective_{spec.style or 'instruct'}.jinja"
         self.proposal = ProposalFormat(template, end="</solution>")
@@ -222,10 +225,13 @@ class ObjectiveProblem(Problem[str]):
             return f"does not match the pattern {self.spec.pattern!r}"
         if self.validator is None:
             return None
+        limit = self.spec.objective_timeout_s  # a validator is held to the same limit
         try:
-            verdict = self.validator(solution)
-            if hasattr(verdict, "__await__"):
-                verdict = await verdict
+            validator = self.validator
+            call = validator(solution) if self.validator_async else in_thread(validator, solution)
+            verdict = await asyncio.wait_for(call, limit)
+        except TimeoutError:
+            return f"validator timed out after {limit:g} s"
         except Exception as exc:
             return f"validator {raised(exc)}"
         if verdict is True or verdict is None:

@@ -22,12 +22,12 @@ import importlib
 import inspect
 import json
 import math
-import multiprocessing
 import numbers
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from opro.errors import ConfigError
@@ -186,7 +186,7 @@ class Objective:
             if self.is_async:
                 value = await asyncio.wait_for(self.function(solution), limit)
             else:
-                value = await asyncio.wait_for(_in_thread(self.function, solution), limit)
+                value = await asyncio.wait_for(in_thread(self.function, solution), limit)
         except TimeoutError:
             return Invalid(f"timed out after {limit:g} s")
         except KeyboardInterrupt:  # a second Ctrl-C while it ran: stop as at the first
@@ -196,7 +196,7 @@ class Objective:
         return read(value)
 
 
-async def _in_thread(function: Callable[[str], Any], solution: str) -> Any:
+async def in_thread(function: Callable[[str], Any], solution: str) -> Any:
     """``function(solution)`` in a daemon thread of its own: an abandoned call (timed out,
     cancelled) finishes there without holding up the loop or the exit."""
     loop = asyncio.get_running_loop()
@@ -218,65 +218,90 @@ async def _in_thread(function: Callable[[str], Any], solution: str) -> Any:
     return await future
 
 
+_CHILD = "from opro.problems.objective_calls import child; child()"
+
+
 async def _in_process(path: str, solution: str, limit: float) -> Score | Invalid:
-    """``path``'s function on ``solution`` in a fresh process, killed if it overruns. The
+    """``path``'s function on ``solution`` in a fresh interpreter, killed if it overruns. The
     limit counts from when the process has loaded the function: an interpreter's start and
-    the imports (seconds, for a heavy module) are not the function's time."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(path, solution, sender), daemon=True)
-    process.start()
-    sender.close()
+    the imports (seconds, for a heavy module) are not the function's time. (Not
+    ``multiprocessing``: its spawn runs the parent's main script again in the child, which
+    a script without a ``__main__`` guard does not survive.)"""
+    paths = [p or os.getcwd() for p in sys.path]  # the function is found as it is here
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    pipe = asyncio.subprocess.PIPE
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, stdin=pipe, stdout=pipe, stderr=pipe, env=env
+    )
+    assert process.stdin is not None
+    assert process.stderr is not None
+    errors = asyncio.ensure_future(process.stderr.read())  # drained, so never blocking it
     try:
-        message = await _receive(receiver, max(limit, STARTUP_S))
+        process.stdin.write(json.dumps({"path": path, "solution": solution}).encode() + b"\n")
+        await process.stdin.drain()
+        process.stdin.close()
+        message = await _receive(process, max(limit, STARTUP_S))
         if message is None:
             return Invalid(f"its process did not start within {max(limit, STARTUP_S):g} s")
-        if message[0] == "ready":
-            message = await _receive(receiver, limit)
+        if "ready" in message:
+            message = await _receive(process, limit)
             if message is None:
                 return Invalid(f"timed out after {limit:g} s")
-        if message[0] == "exited":
-            await asyncio.to_thread(process.join, 5)
-            return Invalid(f"its process exited with code {process.exitcode} before answering")
     finally:
-        if process.is_alive():
+        if process.returncode is None:
             process.kill()
-        receiver.close()
-        await asyncio.to_thread(process.join, 5)
-    if message[0] == "ok":
-        return Score(message[1], message[2])
-    return Invalid(message[1])
+        await process.wait()
+        said = (await errors).decode("utf-8", "replace").strip().splitlines()[-1:]
+    if "score" in message:
+        return Score(float(message["score"]), message.get("feedback"))
+    if "invalid" in message:
+        return Invalid(str(message["invalid"]))
+    last = f": {_short(said[0], 200)}" if said else ""
+    return Invalid(f"its process exited with code {process.returncode} before answering{last}")
 
 
-async def _receive(receiver: Connection, limit: float) -> tuple[Any, ...] | None:
-    """The process's next message within ``limit`` seconds (None if none came), or
-    ``("exited",)`` if it ended without one."""
-    if not await asyncio.to_thread(receiver.poll, limit):
+async def _receive(process: asyncio.subprocess.Process, limit: float) -> dict[str, Any] | None:
+    """The process's next message within ``limit`` seconds (None if none came; ``{}`` if it
+    ended without one)."""
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), limit)
+    except TimeoutError:
         return None
     try:
-        message: tuple[Any, ...] = receiver.recv()
-    except EOFError:
-        return ("exited",)
-    return message
+        message = json.loads(line) if line else {}
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
 
 
-def _child(path: str, solution: str, sender: Connection) -> None:
-    """A process's one call: loads the function, says it is ready (the time limit starts),
-    calls it, sends what it came to."""
+def child() -> None:
+    """A process's one call (``isolation="process"``): reads the function's path and the
+    solution on stdin, loads the function, says it is ready (its time limit starts), calls
+    it, and writes what it came to, each a JSON line on stdout; what the function prints
+    goes to stderr."""
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+
+    def say(message: dict[str, Any]) -> None:
+        answer.write(json.dumps(message) + "\n")
+        answer.flush()
+
+    request = json.loads(sys.stdin.readline())
+    result: Score | Invalid
     try:
-        function = load(path)
-        sender.send(("ready",))
-        value = function(solution)
+        function = load(request["path"])
+        say({"ready": True})
+        value = function(request["solution"])
         if inspect.isawaitable(value):
             value = asyncio.run(_awaited(value))
         result = read(value)
     except BaseException as exc:
         result = Invalid(raised(exc))
     if isinstance(result, Score):
-        sender.send(("ok", result.value, result.feedback))
+        say({"score": result.value, "feedback": result.feedback})
     else:
-        sender.send(("invalid", result.reason))
-    sender.close()
+        say({"invalid": result.reason})
 
 
 async def _awaited(value: Any) -> Any:

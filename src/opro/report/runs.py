@@ -46,7 +46,7 @@ def load_job(path: Path, label: str) -> JobRecord:
     if not path.is_dir():
         what = "does not exist" if not path.exists() else "is not a directory"
         raise ConfigError(
-            f"{path} {what}: give the `out` directory of a run (optimize, linreg, tsp)"
+            f"{path} {what}: give the `out` directory of a run (optimize, solve, linreg, tsp)"
         )
     folder = RunDir.open(path)
     config = folder.config()
