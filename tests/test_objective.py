@@ -16,6 +16,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -344,6 +345,47 @@ def test_a_process_of_its_own_is_killed_when_it_overruns(tmp_path: Path) -> None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed, and reaped
     assert not CALLS  # nothing ran in this process
+
+
+@pytest.mark.subprocess  # a script of its own, and interpreters of their own
+def test_a_script_without_a_main_guard_scores_in_processes_of_their_own(tmp_path: Path) -> None:
+    """A process of its own is a bare interpreter: the user's script is not run again in
+    it (as multiprocessing's spawn would, which a script with no ``__main__`` guard does
+    not survive)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import opro\n"
+        f"spec = opro.ObjectiveSpec(objective='{HERE}:with_feedback', task='t', "
+        f"optimizer='{fake('propose_words')}', initial=('ab',), isolation='process', "
+        "engine={'steps': 1, 'samples_per_step': 2})\n"
+        f"opro.start(spec, opro.RunOptions(out={str(tmp_path / 'run')!r}, use_cache=False, "
+        "progress=False))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = steps_of(tmp_path / "run")
+    assert not any(s.get("invalid") for s in steps), steps
+    assert [c["score"] for c in steps[0]["candidates"]] == [2.0]
+    assert steps[1]["candidates"]
+
+
+def slow_validator(solution: str) -> bool:
+    time.sleep(5)
+    return True
+
+
+def test_a_validator_that_hangs_is_held_to_the_time_limit(tmp_path: Path) -> None:
+    started = time.monotonic()
+    run(tmp_path / "slow", objective=f"{HERE}:counted", task=TASK, validator=slow_validator,
+        objective_timeout_s=0.2, optimizer=fake("propose_checked"), steps=1,
+        samples_per_step=2)  # fmt: skip
+    assert time.monotonic() - started < 4  # not 5 s a solution
+    invalid = [r["reason"] for s in steps_of(tmp_path / "slow") for r in s.get("invalid", [])]
+    assert invalid
+    assert set(invalid) == {"validator timed out after 0.2 s"}
+    assert not CALLS
 
 
 def test_a_notebooks_own_function_runs_in_a_thread_but_not_in_a_process(
