@@ -45,6 +45,12 @@ def _instruction_run(tmp_path: Path) -> Path:
     return out
 
 
+def noisy(solution: str) -> float:
+    """An objective that prints, as users' do: its prints must not reach stdout."""
+    print(f"scoring {solution!r}")
+    return float(len(solution))
+
+
 # (name, argv builder): one case per command that has --json, plus the run commands whose
 # summary is JSON.
 CASES = {
@@ -97,6 +103,22 @@ CASES = {
     ],
     "resume": lambda tmp: ["resume", str(_stopped_run(tmp)), "--json", "--trust-code"],
     "export": lambda tmp: ["export", str(_instruction_run(tmp)), "--json"],
+    "solve": lambda tmp: [
+        "solve",
+        "--objective",
+        "tests.test_json_output:noisy",
+        "--task",
+        "Write a long word.",
+        "--initial",
+        "ab",
+        "--optimizer",
+        "fake:tests.test_objective:propose_words",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp / "solve-run"),
+        "--json",
+    ],
     "optimize": lambda tmp: [
         "optimize",
         "--dataset",

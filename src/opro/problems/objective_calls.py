@@ -141,8 +141,10 @@ class Objective:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def score_all(self, solutions: list[str]) -> list[Score | Invalid]:
-        """Each solution's score, up to ``concurrency`` calls at once."""
-        return list(await asyncio.gather(*(self.score(s) for s in solutions)))
+        """Each solution's score, up to ``concurrency`` calls at once. What the function
+        prints goes to stderr: stdout carries opro's results only (``--json``)."""
+        with contextlib.redirect_stdout(sys.stderr):
+            return list(await asyncio.gather(*(self.score(s) for s in solutions)))
 
     async def score(self, solution: str) -> Score | Invalid:
         key = self._key(solution)
