@@ -12,7 +12,7 @@ UV     := .tools/bin/uv
 EXTRAS := --extra local --extra dev --extra ray --extra litellm
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test check lint bench docs cli-reference clean install lock test-latest
+.PHONY: demo test check lint bench bench-objectives docs cli-reference clean install lock test-latest
 
 $(UV): scripts/uv-requirements.txt
 	bash scripts/system-deps.sh
@@ -81,6 +81,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/embedded_scoring.py --workload step
 	$(BIN)/python benchmarks/tsp_baselines.py
 	$(BIN)/python benchmarks/evaluate_load.py --repeats 3  # exits 1 when 1.3x is missed
+
+# Not in `bench` (about 30 minutes or more on 2 cores): OPRO against random sampling on the
+# three objectives of examples/objectives/, with the embedded model; writes
+# docs/results/objectives.json and .md (`--from-json` rebuilds the page, `--quick` tries it).
+bench-objectives: $(STAMP)
+	$(BIN)/python benchmarks/objectives.py
 
 # The docs site at http://127.0.0.1:8000, rebuilt on every edit (tests/test_docs.py builds it
 # strictly, runs the tutorials' code and renders pages in headless Chromium).

@@ -1,0 +1,1 @@
+"""Examples that go with opro (run them from the repository root)."""
