@@ -160,7 +160,7 @@ def test_several_base_urls_from_a_repeated_flag_or_a_list() -> None:
 @pytest.mark.parametrize(
     ("fields", "fix"),
     [
-        ({"spec": "fake:echo", "base_url": ["http://a/v1", "http://b/v1"]}, "openai: or litellm:"),
+        ({"spec": "fake:echo", "base_url": ["http://a/v1", "http://b/v1"]}, "litellm: or openai:"),
         ({"spec": "openai:m", "base_url": ["http://a/v1", "http://a/v1/"]}, "is repeated"),
         ({"spec": "openai:m", "base_url": ["http://a/v1", "b:8000"]}, "must start with http"),
     ],

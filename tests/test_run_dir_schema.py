@@ -20,7 +20,7 @@ import pytest
 from opro import Caps, InstructionsSpec, LinregSpec, ObjectiveSpec, TspSpec
 from opro.problems.base import Partial
 from opro.problems.records import Candidate, RunSummary
-from opro.problems.registry import KINDS
+from opro.problems.registry import kind_names
 from opro.runlog import CONFIG, FORMAT, STEPS, SUMMARY
 from tests.conftest import ROOT, SHARED_DATA, load_script
 from tests.doubles import run_kind
@@ -28,6 +28,7 @@ from tests.doubles import run_kind
 SCHEMA_DIR = ROOT / "docs" / "reference" / "schema"
 PAGE = ROOT / "docs" / "reference" / "run-dir-format.md"
 FILES = {CONFIG: "config.schema.json", STEPS: "step.schema.json", SUMMARY: "summary.schema.json"}
+KINDS = kind_names()
 REVIEWS = [
     {"text": "A great film, I love it", "label": "positive"},
     {"text": "Dull and far too long", "label": "negative"},

@@ -1,6 +1,8 @@
 """A tiny problem kind defined outside the package, to prove the registry: guess a hidden
-number. Registering it is one line (``KINDS["guess"] = "tests.toy_kind:KIND"``); the runner,
-resume, the report, the sweep and the CLI then know it without a change of theirs."""
+number. Registering it is one line, an entry point (``guess = "tests.toy_kind:KIND"`` under
+``[project.entry-points."opro.kinds"]`` of a pyproject.toml; here in
+tests/plugins/opro_toy_kind-0.1.dist-info, as installed); the runner, resume, the report,
+the sweep and the CLI then know it without a change of theirs."""
 
 from __future__ import annotations
 

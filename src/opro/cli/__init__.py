@@ -200,7 +200,11 @@ def _main(argv: list[str]) -> int:
         return 2
     from opro.progress_display import Mode, open_display
 
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except OproError as exc:  # the registered kinds cannot be read (an old install)
+        print(f"opro: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     args = parser.parse_args(argv)
     if args.quiet and args.log_json:
         parser.error("-q/--quiet and --log-json cannot be combined")

@@ -22,7 +22,7 @@ from opro.cli.runs import display_of
 from opro.errors import BudgetExceeded, ConfigError
 from opro.files import MB, read_bounded
 from opro.llm.models import EMBEDDED
-from opro.llm.registry import BACKENDS
+from opro.llm.registry import backends
 from opro.problems.spec import MAX_SAMPLES
 from opro.progress_text import printable
 
@@ -74,12 +74,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         }
         for m in EMBEDDED.values()
     ]
-    backends = [
+    listed = [
         {"prefix": f"{b.prefix}:", "example": b.example, "summary": b.summary}
-        for b in BACKENDS.values()
+        for b in backends().values()
     ]
     if args.json:
-        print(json.dumps({"embedded": rows, "backends": backends}, indent=2))
+        print(json.dumps({"embedded": rows, "backends": listed}, indent=2))
         return 0
     print("Embedded models (offline, in-process llama.cpp):")
     for r in rows:
@@ -88,7 +88,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  {'':<18} {r['description']}")
     print("  local:/path/to/model.gguf   any GGUF file on disk")
     print("\nBackends (--scorer / --optimizer / --model SPEC):")
-    for b in backends:
+    for b in listed:
         print(f"  {b['prefix']:<9} e.g. {b['example']:<42} {b['summary']}")
     return 0
 

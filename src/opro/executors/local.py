@@ -39,7 +39,7 @@ from typing import Any
 from opro.errors import ConfigError
 from opro.executors.task import QueueSink, RunTask, TaskResult, execute
 from opro.executors.watch import SweepWatch
-from opro.llm.registry import BACKENDS
+from opro.llm.registry import backend_info
 from opro.problems.registry import kind_of
 
 PRELOADED = ("openai", "fake")
@@ -153,7 +153,7 @@ def _modules(tasks: Sequence[RunTask]) -> set[str]:
         names.add(type(kind_of(task.spec.kind)).__module__)
         for config in task.spec.roles().values():
             if config.backend in PRELOADED and not config.endpoints:
-                names.add(BACKENDS[config.backend].target.partition(":")[0])
+                names.add(backend_info(config.backend).target.partition(":")[0])
     return names
 
 

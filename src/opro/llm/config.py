@@ -15,13 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from opro.errors import ConfigError, unknown_setting
 from opro.llm.base import BackendOptions
 from opro.llm.limits import RetryPolicy
-from opro.llm.registry import split_spec
+from opro.llm.registry import backend_info, backends, split_spec
 from opro.llm.stack import StackOptions
 from opro.llm.usage import Price
 
-# Calls in flight per role when not set: the embedded model queues them itself (and orders
-# them to share its KV cache), servers take many, hosted APIs rate-limit.
-DEFAULT_CONCURRENCY = {"local": 64, "fake": 64, "openai": 16, "litellm": 8}
 DEFAULT_MODEL = "local:gemma3-270m"
 REDACTED = "***"
 _SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|sig|auth|cred|session", re.IGNORECASE)
@@ -56,10 +53,6 @@ def url_secrets(url: str) -> tuple[str, ...]:
         if value and _SECRET_PARAM.search(urllib.parse.unquote_plus(name)):
             found += [value, urllib.parse.unquote_plus(value)]
     return tuple(dict.fromkeys(found))
-
-
-POOLED = ("openai", "litellm")
-"""The backends whose role may name several base URLs (``opro.llm.pool``)."""
 
 
 class LLMConfig(BaseModel):
@@ -147,10 +140,9 @@ class LLMConfig(BaseModel):
 
     @model_validator(mode="after")
     def _several_urls_need_a_server_backend(self) -> LLMConfig:
-        if self.endpoints and self.backend not in POOLED:
-            raise ValueError(
-                f"several base URLs need an openai: or litellm: model, not {self.spec!r}"
-            )
+        if self.endpoints and not backend_info(self.backend).pooled:
+            pooled = " or ".join(f"{p}:" for p, info in backends().items() if info.pooled)
+            raise ValueError(f"several base URLs need a {pooled} model, not {self.spec!r}")
         return self
 
     @field_validator("price")
@@ -195,7 +187,7 @@ class LLMConfig(BaseModel):
         return StackOptions(
             role=role,
             concurrency=self.concurrency
-            or DEFAULT_CONCURRENCY.get(self.backend, 8) * max(len(self.endpoints), 1),
+            or backend_info(self.backend).concurrency * max(len(self.endpoints), 1),
             retry=RetryPolicy(max_retries=self.max_retries),
             price=Price(*self.price) if self.price else None,
             retry_seed=seed,

@@ -27,12 +27,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
-from opro.errors import ConfigError, FatalLLMError, TransientLLMError, Unreachable
-from opro.llm.base import LLM, BackendOptions
-from opro.llm.config import POOLED
+from opro.errors import FatalLLMError, TransientLLMError, Unreachable
+from opro.llm.base import LLM
 from opro.types import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -41,20 +40,13 @@ COOLDOWN_S = 10.0
 
 
 class PoolBackend(LLM):
-    """``openai:MODEL`` or ``litellm:MODEL`` served by every URL of ``options.endpoints``."""
+    """One model served by every server of ``members`` (base URL → that server's backend,
+    built by ``opro.llm.registry``)."""
 
-    def __init__(self, spec: str, options: BackendOptions) -> None:
-        from opro.llm.registry import create_backend, split_spec
-
-        prefix, _ = split_spec(spec)
-        if prefix not in POOLED or len(options.endpoints) < 2:
-            raise ConfigError(f"{spec}: a pool needs an openai: or litellm: model, 2 URLs or more")
+    def __init__(self, spec: str, members: Mapping[str, LLM]) -> None:
         self.spec = spec
-        self.endpoints = options.endpoints
-        self.members: list[LLM] = [
-            create_backend(spec, replace(options, base_url=url, endpoints=()))
-            for url in self.endpoints
-        ]
+        self.endpoints = tuple(members)
+        self.members = list(members.values())
         self.api = self.members[0].api
         self._busy = [0] * len(self.members)
         self._cool_until = [0.0] * len(self.members)

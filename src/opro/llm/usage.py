@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opro.errors import BudgetExceeded, ConfigError, unknown_setting
 from opro.llm.litellm_import import price_map
+from opro.llm.registry import backends
 from opro.types import Usage
 
 
@@ -72,10 +73,11 @@ KNOWN_PRICES: dict[str, Price] = {
 
 
 def known_price(spec: str) -> Price | None:
-    """The price of a model spec when known: embedded and fake models are free; others from
+    """The price of a model spec when known: a free backend's (embedded, fake) is 0; others from
     LiteLLM's maintained price map when LiteLLM is installed, else from ``KNOWN_PRICES``."""
     prefix, _, name = spec.partition(":")
-    if prefix in ("local", "fake"):
+    info = backends().get(prefix)
+    if info is not None and info.free:
         return FREE
     return litellm_price(name) or KNOWN_PRICES.get(name.rsplit("/", 1)[-1])
 

@@ -1,6 +1,7 @@
-"""The registry of problem kinds: each kind is one module defining a ``Kind``, named here
-by one line. The runner, the report, the sweep and the CLI look a kind up; none of them
-branches on a kind's name.
+"""The problem kinds: each kind is one module defining a ``Kind``, registered by one line
+(an entry point of the ``opro.kinds`` group: opro's own in its pyproject.toml, a plugin's in
+its own; see ``opro.plugins``). The runner, the report, the sweep and the CLI look a kind up
+by its name; none of them branches on it.
 
 A ``Kind`` declares its ``RunSpec`` subclass (with its paper defaults), how to finish a
 spec once the models are known (``resolve``) and build its ``Problem`` (``build``), the
@@ -13,30 +14,24 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
-import importlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from opro.errors import ConfigError
 from opro.history import Direction
 from opro.llm.base import LLM
+from opro.plugins import KINDS, Entry, entries
 from opro.problems.base import Problem
 from opro.problems.records import RunSummary
 from opro.problems.runs import JobRecord, RunRecord
 from opro.problems.spec import RunSpec, describe
 from opro.types import Api
 
-KINDS: dict[str, str] = {
-    "linreg": "opro.problems.linreg:KIND",
-    "tsp": "opro.problems.tsp:KIND",
-    "instructions": "opro.problems.instructions.kind:KIND",
-    "objective": "opro.problems.objective:KIND",
-}
-"""Kind name (``RunSpec.kind``, as in config.json) → ``module:attribute`` of its ``Kind``."""
-
+log = logging.getLogger(__name__)
 SpecT = TypeVar("SpecT", bound=RunSpec)
 
 
@@ -162,47 +157,52 @@ class Kind(Generic[SpecT]):
         return run.best_so_far()
 
 
+def kind_names() -> list[str]:
+    """The registered kinds' names, sorted; no kind's module is imported."""
+    return list(entries(KINDS))
+
+
 def kind_of(name: str) -> Kind[Any]:
     """The kind called ``name``; a ``ConfigError`` with a "did you mean" otherwise."""
-    target = KINDS.get(name)
-    if target is None:
-        close = difflib.get_close_matches(str(name), list(KINDS), n=1)
+    found = entries(KINDS)
+    if name not in found:
+        close = difflib.get_close_matches(str(name), list(found), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"unknown problem kind {name!r}{hint}: kinds are {', '.join(KINDS)}")
-    return _load(target)
+        raise ConfigError(f"unknown problem kind {name!r}{hint}: kinds are {', '.join(found)}")
+    return _load(found[name])
 
 
 @functools.cache
-def _load(target: str) -> Kind[Any]:
-    module, _, attribute = target.partition(":")
-    kind: Kind[Any] = getattr(importlib.import_module(module), attribute)
+def _load(entry: Entry) -> Kind[Any]:
+    kind = entry.load()
+    if not isinstance(kind, Kind) or kind.name != entry.name:
+        raise entry.broken(f"{kind!r} is not a Kind named {entry.name!r}")
     return kind
 
 
 def kinds() -> list[Kind[Any]]:
-    return [kind_of(name) for name in KINDS]
-
-
-def parse_spec(data: Any, where: str = "spec") -> RunSpec:
-    """A spec from its JSON form, its class chosen by its ``kind`` (a discriminated union of
-    the registered kinds' specs)."""
-    kind = data.get("kind") if isinstance(data, dict) else None
-    if not isinstance(kind, str):
-        raise ConfigError(f"{where}: no problem kind: not an opro run spec")
-    kind_of(kind)  # an unknown kind is named before the union is built
-    try:
-        spec: RunSpec = _union(tuple(KINDS.items())).validate_python(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe(exc)}") from None
-    return spec
+    """Every registered kind that loads; a plugin's that does not is left out, said once."""
+    loaded = []
+    for entry in entries(KINDS).values():
+        try:
+            loaded.append(_load(entry))
+        except ConfigError as exc:
+            _left_out(str(exc))
+    return loaded
 
 
 @functools.cache
-def _union(registered: tuple[tuple[str, str], ...]) -> TypeAdapter[Any]:
-    classes = tuple(_load(target).spec for _, target in registered)
-    if len(classes) == 1:
-        return TypeAdapter(classes[0])
-    from typing import Annotated, Union
+def _left_out(message: str) -> None:
+    log.warning("opro: %s; left out until then", message)
 
-    union: Any = Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
-    return TypeAdapter(union)
+
+def parse_spec(data: Any, where: str = "spec") -> RunSpec:
+    """A spec from its JSON form, its class chosen by its ``kind``."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where}: no problem kind: not an opro run spec")
+    spec_class: type[RunSpec] = kind_of(kind).spec
+    try:
+        return spec_class.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe(exc, spec_class)}") from None
