@@ -1,30 +1,33 @@
-"""What opro is made of that it finds by name: problem kinds and LLM backends, read from the
-entry points of the installed distributions (``importlib.metadata``), opro's own included.
-
-Two groups: ``opro.kinds`` (a kind's name → its ``Kind``) and ``opro.backends`` (a prefix →
-its ``BackendInfo``). opro declares its built-ins in its pyproject.toml; a plugin, another
-distribution, declares its own the same way and is found, listed and loaded as they are::
+"""What opro finds by name: the problem kinds (entry-point group ``opro.kinds``: a name → its
+``Kind``) and the LLM backends (``opro.backends``: a prefix → its ``BackendInfo``), read from
+the installed distributions' entry points. opro declares its own in its pyproject.toml, and
+a plugin (another distribution) its own the same way::
 
     [project.entry-points."opro.kinds"]
     guess = "opro_guess:KIND"
 
-Names are read once per process and nothing is imported until a name is used
-(``Entry.load``). A plugin that fails to load is one line naming its distribution and the
-fix; a name two distributions register is refused until one is uninstalled.
+Names are read once per process; an object is imported when its name is first used. A
+plugin that does not load is one line naming its distribution and the fix; a name that two
+distributions register is refused until one is uninstalled.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from dataclasses import dataclass, replace
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 from opro.errors import ConfigError
 
+KINDS = "opro.kinds"
+BACKENDS = "opro.backends"
 OWN = "opro"
 """The distribution whose entry points are the built-ins."""
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,17 +38,12 @@ class Entry:
     name: str
     target: str
     dist: str
-    """The distribution declaring it (``opro`` for a built-in)."""
     version: str = ""
     others: tuple[str, ...] = ()
-    """Other distributions declaring the same name: then none of them is loaded."""
-
-    @property
-    def what(self) -> str:
-        return f"{'problem kind' if self.group == KINDS else 'backend'} {self.name!r}"
+    """Other distributions registering the same name: then none of them is loaded."""
 
     def load(self) -> Any:
-        """The object named; a one-line ``ConfigError`` where a plugin's does not load (an
+        """The object named; a one-line ``ConfigError`` where a plugin's does not import (an
         error of opro's own is a bug, and keeps its traceback)."""
         if self.others:
             raise ConfigError(
@@ -63,8 +61,11 @@ class Entry:
             raise self.broken(f"{type(exc).__name__}: {exc}") from exc
         return found
 
+    @property
+    def what(self) -> str:
+        return f"{'problem kind' if self.group == KINDS else 'backend'} {self.name!r}"
+
     def broken(self, why: str) -> ConfigError:
-        """The error for this plugin's entry point that does not give what it should."""
         return ConfigError(
             f"the {self.what} of the plugin {self.dist} {self.version} cannot be loaded "
             f"({' '.join(why.split())}; entry point {self.target}): upgrade or reinstall it "
@@ -73,18 +74,13 @@ class Entry:
         )
 
 
-KINDS = "opro.kinds"
-BACKENDS = "opro.backends"
-
-
 @functools.cache
 def entries(group: str) -> dict[str, Entry]:
-    """The names registered in ``group``, sorted; nothing imported. opro's own missing
+    """The names registered in ``group``, sorted; nothing imported. None of opro's own
     (metadata older than its source) is a one-line error naming the reinstall."""
     found: dict[str, Entry] = {}
     for point in metadata.entry_points(group=group):
-        dist = point.dist.name if point.dist is not None else "an unnamed distribution"
-        version = point.dist.version if point.dist is not None else ""
+        dist, version = (point.dist.name, point.dist.version) if point.dist else ("?", "")
         seen = found.get(point.name)
         if seen is not None:
             found[point.name] = replace(seen, others=(*seen.others, dist))
@@ -97,6 +93,36 @@ def entries(group: str) -> dict[str, Entry]:
             "install -e .)"
         )
     return dict(sorted(found.items()))
+
+
+def loaded(entry: Entry, cls: type[T], key: str) -> T:
+    """The ``cls`` instance ``entry`` names, whose ``key`` attribute is its name."""
+    found = _imported(entry)
+    if not isinstance(found, cls) or getattr(found, key) != entry.name:
+        raise entry.broken(f"{found!r} is not a {cls.__name__} with the {key} {entry.name!r}")
+    return found
+
+
+@functools.cache
+def _imported(entry: Entry) -> Any:
+    return entry.load()
+
+
+def every(group: str, cls: type[T], key: str) -> dict[str, T]:
+    """Every registered object of ``group`` that loads; a plugin's that does not is left
+    out, and said once (a warning)."""
+    found = {}
+    for name, entry in entries(group).items():
+        try:
+            found[name] = loaded(entry, cls, key)
+        except ConfigError as exc:
+            _left_out(str(exc))
+    return found
+
+
+@functools.cache
+def _left_out(message: str) -> None:
+    log.warning("opro: %s; left out until then", message)
 
 
 def refresh() -> None:

@@ -11,16 +11,12 @@ mean" error listing what exists.
 from __future__ import annotations
 
 import difflib
-import functools
-import logging
 from dataclasses import dataclass, replace
 
 from opro.errors import ConfigError
 from opro.llm.base import LLM, BackendOptions
-from opro.plugins import BACKENDS, Entry, entries
+from opro.plugins import BACKENDS, entries, every, loaded
 from opro.types import Api
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,33 +73,14 @@ FAKE = BackendInfo(
 
 
 def backends() -> dict[str, BackendInfo]:
-    """Every registered backend whose info loads, by prefix; a plugin's that does not is
-    left out, said once."""
-    found = {}
-    for prefix, entry in entries(BACKENDS).items():
-        try:
-            found[prefix] = _info(entry)
-        except ConfigError as exc:
-            _left_out(str(exc))
-    return found
+    """Every registered backend whose info loads, by prefix (a plugin's that does not is
+    left out, said once)."""
+    return every(BACKENDS, BackendInfo, "prefix")
 
 
 def backend_info(prefix: str) -> BackendInfo:
     """The info of a registered backend (``split_spec`` checks a prefix first)."""
-    return _info(entries(BACKENDS)[prefix])
-
-
-@functools.cache
-def _info(entry: Entry) -> BackendInfo:
-    info = entry.load()
-    if not isinstance(info, BackendInfo) or info.prefix != entry.name:
-        raise entry.broken(f"{info!r} is not a BackendInfo with the prefix {entry.name!r}")
-    return info
-
-
-@functools.cache
-def _left_out(message: str) -> None:
-    log.warning("opro: %s; left out until then", message)
+    return loaded(entries(BACKENDS)[prefix], BackendInfo, "prefix")
 
 
 def split_spec(spec: str) -> tuple[str, str]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import functools
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -24,14 +22,13 @@ from pydantic import ValidationError
 from opro.errors import ConfigError
 from opro.history import Direction
 from opro.llm.base import LLM
-from opro.plugins import KINDS, Entry, entries
+from opro.plugins import KINDS, entries, every, loaded
 from opro.problems.base import Problem
 from opro.problems.records import RunSummary
 from opro.problems.runs import JobRecord, RunRecord
 from opro.problems.spec import RunSpec, describe
 from opro.types import Api
 
-log = logging.getLogger(__name__)
 SpecT = TypeVar("SpecT", bound=RunSpec)
 
 
@@ -169,31 +166,12 @@ def kind_of(name: str) -> Kind[Any]:
         close = difflib.get_close_matches(str(name), list(found), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(f"unknown problem kind {name!r}{hint}: kinds are {', '.join(found)}")
-    return _load(found[name])
-
-
-@functools.cache
-def _load(entry: Entry) -> Kind[Any]:
-    kind = entry.load()
-    if not isinstance(kind, Kind) or kind.name != entry.name:
-        raise entry.broken(f"{kind!r} is not a Kind named {entry.name!r}")
-    return kind
+    return loaded(found[name], Kind, "name")
 
 
 def kinds() -> list[Kind[Any]]:
-    """Every registered kind that loads; a plugin's that does not is left out, said once."""
-    loaded = []
-    for entry in entries(KINDS).values():
-        try:
-            loaded.append(_load(entry))
-        except ConfigError as exc:
-            _left_out(str(exc))
-    return loaded
-
-
-@functools.cache
-def _left_out(message: str) -> None:
-    log.warning("opro: %s; left out until then", message)
+    """Every registered kind that loads (a plugin's that does not is left out, said once)."""
+    return list(every(KINDS, Kind, "name").values())
 
 
 def parse_spec(data: Any, where: str = "spec") -> RunSpec:
