@@ -63,6 +63,10 @@ def test_the_wheel_and_sdist_carry_everything(dist: Path) -> None:
     assert {"local", "litellm", "ray", "hf", "dev"} <= set(meta.get_all("Provides-Extra"))
     requires = meta.get_all("Requires-Dist")
     assert any(r.startswith("highspy") and "<2" in r for r in requires)  # bounded ranges
+    points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(points).decode()  # the built-ins, as a plugin's
+    for line in ("[opro.kinds]", "tsp = opro.problems.tsp:KIND", "[opro.backends]"):
+        assert line in text, line
     with tarfile.open(sdist) as tar:
         members = tar.getnames()
     assert any(m.endswith("/LICENSE") for m in members)

@@ -22,7 +22,9 @@ import pytest
 
 from opro import plugins
 from opro.errors import ConfigError
+from opro.llm.config import LLMConfig
 from opro.llm.registry import create_backend
+from opro.llm.usage import Price, known_price
 from opro.problems.registry import kind_of
 from tests.conftest import PYTHONPATH, ROOT, assert_one_line_error, run_cli
 
@@ -143,6 +145,9 @@ def test_the_lookup_by_name_in_python(tmp_path: Path, monkeypatch: pytest.Monkey
     try:
         assert kind_of("guess").title == "number guessing"
         assert create_backend("echo2:1-1").spec == "echo2:1-1"
+        # Its facts are its own: calls in flight by default, free (no price needed).
+        assert LLMConfig(spec="echo2:1-1").stack_options("optimizer").concurrency == 4
+        assert known_price("echo2:1-1") == Price(0, 0)
         other = tmp_path / "other" / "opro_other-2.0.dist-info"
         other.mkdir(parents=True)
         (other / "METADATA").write_text("Metadata-Version: 2.1\nName: opro-other\nVersion: 2\n")

@@ -42,8 +42,6 @@ from opro.executors.watch import SweepWatch
 from opro.llm.registry import backend_info
 from opro.problems.registry import kind_of
 
-PRELOADED = ("openai", "fake")
-"""Backends whose module the worker processes import before they fork."""
 DIED = "its worker process died (killed, or out of memory); its run dir keeps its last step"
 
 
@@ -152,8 +150,9 @@ def _modules(tasks: Sequence[RunTask]) -> set[str]:
     for task in tasks:
         names.add(type(kind_of(task.spec.kind)).__module__)
         for config in task.spec.roles().values():
-            if config.backend in PRELOADED and not config.endpoints:
-                names.add(backend_info(config.backend).target.partition(":")[0])
+            info = backend_info(config.backend)
+            if info.preload and not config.endpoints:
+                names.add(info.target.partition(":")[0])
     return names
 
 

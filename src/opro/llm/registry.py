@@ -34,6 +34,10 @@ class BackendInfo:
     """A role may name several base URLs: replicas of one model (``opro.llm.pool``)."""
     free: bool = False
     """Its calls cost nothing (computed here): no price is needed under a dollar cap."""
+    preload: bool = False
+    """Its module is light: a sweep's worker processes import it before they fork."""
+    code_in_name: bool = False
+    """A model name ``MODULE:FUNCTION`` is code it imports (resumed only when trusted)."""
 
 
 # Concurrency: the embedded model queues calls itself (and orders them to share its KV
@@ -46,6 +50,7 @@ OPENAI = BackendInfo(
     "openai:gpt-4o-mini",
     concurrency=16,
     pooled=True,
+    preload=True,
 )
 LITELLM = BackendInfo(
     "litellm",
@@ -69,6 +74,8 @@ FAKE = BackendInfo(
     "fake:echo",
     concurrency=64,
     free=True,
+    preload=True,
+    code_in_name=True,
 )
 
 

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from opro.errors import ConfigError, unknown_setting
 from opro.history import Order
 from opro.llm.config import REDACTED, LLMConfig, redact_url
+from opro.llm.registry import backend_info
 
 ScoreDisplay = Literal["int", "buckets20", "raw", "short", "none"]
 MAX_SAMPLES = 1000
@@ -157,7 +158,7 @@ class RunSpec(_Frozen):
         return tuple(
             config.spec
             for config in self.roles().values()
-            if config.backend == "fake" and ":" in config.spec.partition(":")[2]
+            if backend_info(config.backend).code_in_name and ":" in config.spec.partition(":")[2]
         )
 
     def redacted(self: SpecT) -> SpecT:
