@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any, TypeVar
@@ -79,7 +80,8 @@ def entries(group: str) -> dict[str, Entry]:
     """The names registered in ``group``, sorted; nothing imported. None of opro's own
     (metadata older than its source) is a one-line error naming the reinstall."""
     found: dict[str, Entry] = {}
-    for point in metadata.entry_points(group=group):
+    points: Iterable[metadata.EntryPoint] = _points().select(group=group)
+    for point in points:
         dist, version = (point.dist.name, point.dist.version) if point.dist else ("?", "")
         seen = found.get(point.name)
         if seen is not None:
@@ -125,7 +127,13 @@ def _left_out(message: str) -> None:
     log.warning("opro: %s; left out until then", message)
 
 
+@functools.cache
+def _points() -> Any:  # EntryPoints; SelectableGroups before Python 3.12
+    return metadata.entry_points()  # every group at once: one read of each distribution
+
+
 def refresh() -> None:
     """Read the entry points again (a distribution was installed or put on ``sys.path``)."""
     importlib.invalidate_caches()
+    _points.cache_clear()
     entries.cache_clear()
