@@ -13,6 +13,7 @@ EXTRAS := --extra local --extra dev --extra ray --extra litellm
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test check lint bench bench-objectives docs cli-reference clean install lock test-latest
+.PHONY: bench-peers bench-peers-quick lock-peers
 
 $(UV): scripts/uv-requirements.txt
 	bash scripts/system-deps.sh
@@ -88,6 +89,32 @@ bench: $(STAMP)
 bench-objectives: $(STAMP)
 	$(BIN)/python benchmarks/objectives.py
 
+# opro against the tools users would pick instead (issue #27, benchmarks/peers/): the peers
+# live in their own environment, .venv-peers, installed from benchmarks/peers/uv.lock (with
+# opro itself from this checkout, editable): never in opro's dependencies, lock or make
+# test. bench-peers takes about an hour on 2 cores; bench-peers-quick, a few minutes (the
+# harness, not the benchmark). ARGS go to run.py (e.g. ARGS="--tools opro dspy-copro").
+PEERS_VENV  := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): benchmarks/peers/pyproject.toml benchmarks/peers/uv.lock pyproject.toml scripts/system-deps.sh $(UV)
+	bash scripts/system-deps.sh
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(PEERS_VENV) $(UV) sync --locked --project benchmarks/peers --python $(PYTHON) \
+	    --reinstall-package opro  # its entry points: the metadata of this checkout
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/peers/run.py $(ARGS)
+	$(PEERS_VENV)/bin/python benchmarks/peers/page.py
+
+bench-peers-quick: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/peers/run.py --quick $(ARGS)
+	$(PEERS_VENV)/bin/python benchmarks/peers/page.py
+
+# Refresh benchmarks/peers/uv.lock (also needed when opro's own dependencies change).
+lock-peers: $(UV)
+	$(UV) lock --upgrade --project benchmarks/peers --python $(PYTHON)
+
 # The docs site at http://127.0.0.1:8000, rebuilt on every edit (tests/test_docs.py builds it
 # strictly, runs the tutorials' code and renders pages in headless Chromium).
 docs: $(STAMP)
@@ -98,4 +125,4 @@ cli-reference: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py --write
 
 clean:
-	rm -rf $(VENV) .venv-latest .tools .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-latest .venv-peers .tools .mypy_cache .pytest_cache .ruff_cache build dist

@@ -1,0 +1,89 @@
+"""One module per tool: ``run(job) -> Found``, run by tool.py in a process of its own.
+
+Every adapter gets the same job (the exported training fold, a budget of training-phase
+scorer calls, a seed, the proxy's two base URLs) and returns the instruction its tool found.
+Every tool's metric is ``opro.score_answer`` (strict) on the scorer's raw answer; every
+scorer call it makes is one question under one instruction, sent through the proxy's scorer
+port as ``[system: instruction, user: question]`` (opro: its own completion prompt), which
+the proxy renders into opro's scorer prompt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import opro
+
+TOOLS = {
+    "opro": "opro_fair",
+    "opro-redraw": "opro_fair",  # the same, drawing again for proposals that did not parse
+    "promptolution-opro": "promptolution_opro",
+    "dspy-copro": "dspy_copro",
+}
+"""Tool name -> its adapter module (in this package)."""
+
+MODEL = "gemma3-270m"
+
+
+@dataclass(frozen=True)
+class Job:
+    tool: str
+    task: str
+    train: str
+    """The exported training fold (JSON lines; folds.py)."""
+    budget: int
+    """Training-phase scorer calls the tool is configured to spend (counted at the proxy)."""
+    seed: int
+    scorer_url: str
+    optimizer_url: str
+    work: str
+    """A folder of the tool's own (its run directory, logs)."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        text = Path(self.train).read_text()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class Found:
+    instruction: str
+    settings: dict[str, Any]
+    """What the tool was configured with (the budget's translation into its own knobs)."""
+    planned_scorer_calls: int
+    optimize_s: float = 0.0
+    """Wall time of the optimisation call alone (imports and set-up excluded)."""
+    train_accuracy: float | None = None
+    """The found instruction's training accuracy, as the tool reports it."""
+    parse_failures: int = 0
+    """Optimizer replies the tool could not parse (and what it did then: notes)."""
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Adapter(Protocol):
+    def run(self, job: Job) -> Found: ...
+
+
+def adapter(tool: str) -> Adapter:
+    module: Any = importlib.import_module(f"adapters.{TOOLS[tool]}")
+    return module  # type: ignore[no-any-return]
+
+
+def correct(prediction: str, row: dict[str, Any]) -> bool:
+    """The metric every tool uses: opro's strict answer check."""
+    return opro.score_answer(prediction, row["answer"], kind=row["kind"], question=row["question"])
+
+
+def proposals(budget: int, n_train: int) -> tuple[int, int]:
+    """(steps, proposals per step) of an OPRO-like tool for ``budget`` scorer calls: the
+    start and each proposal are scored on the whole training fold; at most 8 per step, as
+    in the paper."""
+    total = max(1, budget // n_train - 1)
+    per_step = min(8, total)
+    return max(1, total // per_step), per_step

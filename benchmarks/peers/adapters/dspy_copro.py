@@ -1,0 +1,112 @@
+"""DSPy's COPRO (``dspy.COPRO``), the DSPy optimizer closest to OPRO, as its docs set it
+up: ``dspy.LM("openai/...", api_base=...)`` for the task model (the proxy's scorer port)
+and the prompt model (its optimizer port), the program ``dspy.Predict("question ->
+answer")`` with the empty instruction, ``breadth`` candidates a round (the original
+instruction among them), ``depth`` rounds, every candidate scored on the whole training
+fold; COPRO's own temperature (1.4) is sent and logged, the proxy's applies.
+
+Two changes, the same as every peer's: the scorer call's messages are the instruction as the
+system message and the question as the user turn, and its whole reply is the answer (a
+``ChatAdapter`` whose ``format`` and ``parse`` do that for the ``question -> answer``
+signature: DSPy's own would ask a 270M base model for ``[[ ## answer ## ]]`` fields), and
+the metric is ``opro.score_answer``. The prompt model's calls keep DSPy's ``ChatAdapter``
+format; a reply it cannot parse would abort the run (dspy#1640), so a lenient parse takes
+the whole reply as the first field (the instruction) and counts it as a parse failure.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from adapters import MODEL, Found, Job, correct, proposals
+
+
+def run(job: Job) -> Found:
+    import dspy  # type: ignore[import-not-found]
+    import numpy as np
+    from dspy.utils.exceptions import AdapterParseError  # type: ignore[import-not-found]
+
+    rows = job.rows()
+    kind = rows[0]["kind"]
+    n = len(rows)
+    steps, per_step = proposals(job.budget, n)
+    breadth, depth = per_step + 1, steps
+    random.seed(job.seed)
+    np.random.seed(job.seed)
+    failures: list[str] = []
+
+    class Harness(dspy.ChatAdapter):  # type: ignore[misc]
+        """The scorer call as [system: instruction, user: question], its reply the answer;
+        DSPy's own format for every other signature, leniently parsed."""
+
+        @staticmethod
+        def is_scorer(signature: Any) -> bool:
+            return list(signature.input_fields) == ["question"] and list(
+                signature.output_fields
+            ) == ["answer"]
+
+        def format(self, signature: Any, demos: Any, inputs: Any) -> Any:
+            if self.is_scorer(signature):
+                system = signature.instructions or ""
+                head = [{"role": "system", "content": system}] if system else []
+                return [*head, {"role": "user", "content": inputs["question"]}]
+            return super().format(signature, demos, inputs)
+
+        def parse(self, signature: Any, completion: str) -> Any:
+            if self.is_scorer(signature):
+                return {"answer": completion}
+            try:
+                return super().parse(signature, completion)
+            except AdapterParseError:
+                failures.append(completion[:200])
+                first, *rest = signature.output_fields
+                return {first: completion.strip(), **dict.fromkeys(rest, "")}
+
+    def lm(url: str, **kwargs: Any) -> Any:
+        return dspy.LM(
+            f"openai/{MODEL}", api_base=url, api_key="unused", model_type="chat", cache=False,
+            num_retries=3, **kwargs,
+        )  # fmt: skip
+
+    task_lm = lm(job.scorer_url, temperature=0.0, max_tokens=16)
+    prompt_lm = lm(job.optimizer_url, max_tokens=256)
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    dspy.configure(lm=task_lm, adapter=Harness(use_json_adapter_fallback=False))
+
+    def metric(gold: Any, pred: Any, trace: Any = None) -> float:
+        row = {"question": gold.question, "answer": gold.answer, "kind": kind}
+        return float(correct(pred.answer or "", row))
+
+    train = [
+        dspy.Example(question=r["question"], answer=r["answer"]).with_inputs("question")
+        for r in rows
+    ]
+    student = dspy.Predict(dspy.Signature("question -> answer", ""))
+    optimizer = dspy.COPRO(prompt_model=prompt_lm, metric=metric, breadth=breadth, depth=depth)
+    started = time.perf_counter()
+    best = optimizer.compile(
+        student,
+        trainset=train,
+        eval_kwargs={"num_threads": 1, "display_progress": False, "max_errors": 10**9},
+    )
+    elapsed = time.perf_counter() - started
+    instruction = best.predictors()[0].signature.instructions
+    candidates = getattr(best, "candidate_programs", [])
+    score = candidates[0]["score"] / 100 if candidates else None
+    return Found(
+        instruction=instruction,
+        settings={
+            "breadth": breadth,
+            "depth": depth,
+            "init_temperature": 1.4,
+            "adapter": "ChatAdapter, scorer signature as [system, user], lenient parse",
+            "eval": "whole training fold, num_threads 1",
+        },
+        planned_scorer_calls=n * breadth * depth,
+        optimize_s=round(elapsed, 3),
+        train_accuracy=score,
+        parse_failures=len(failures),
+        notes=[f"{len(failures)} prompt-model replies not in DSPy's format, taken whole"],
+    )

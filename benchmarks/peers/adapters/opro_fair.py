@@ -1,0 +1,73 @@
+"""opro as a client of the proxy (the fair row): ``opro optimize`` with the scorer and the
+optimizer at the proxy's ports, the scorer as a pre-trained model (completion API, the
+instruction at A_begin), the optimizer through the chat API as every peer's is (no grammar:
+no peer has one), the paper's settings (top 20 best last, temperature 1, 3 exemplars).
+
+``opro-redraw``: the same with ``--max-attempts-per-step`` 4 rounds, so that proposals that
+did not parse are drawn again (the paper's, and opro's default, is one round).
+
+The held-out evaluation is the harness's, the same for every tool: opro's own test pass is
+cut to one question (``--max-test 1``, phase "test" at the proxy, not in the budget).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from adapters import MODEL, Found, Job, proposals
+
+
+def run(job: Job) -> Found:
+    n = len(job.rows())
+    steps, per_step = proposals(job.budget, n)
+    out = Path(job.work) / "run"
+    test = Path(job.train).with_name("test.jsonl")
+    command = [
+        sys.executable, "-m", "opro.cli", "optimize",
+        "--dataset", f"jsonl:{job.train}", "--test-dataset", f"jsonl:{test}", "--max-test", "1",
+        "--scorer", f"openai:{MODEL}", "--scorer-base-url", job.scorer_url,
+        "--scorer-api", "completion", "--position", "A_begin", "--scorer-max-tokens", "16",
+        "--scorer-price", "0,0",
+        "--optimizer", f"openai:{MODEL}", "--optimizer-base-url", job.optimizer_url,
+        "--optimizer-api", "chat", "--optimizer-price", "0,0",
+        "--steps", str(steps), "--samples-per-step", str(per_step), "--initial", "",
+        "--top-k", "20", "--temperature", "1.0", "--max-tokens", "256",
+        "--test-top", "1", "--seed", str(job.seed), "--no-cache", "--no-report", "-q",
+        "--out", str(out),
+    ]  # fmt: skip
+    if job.tool == "opro-redraw":  # up to 4 rounds of draws for per_step valid proposals
+        command += ["--max-attempts-per-step", str(4 * per_step)]
+    env = {**os.environ, "OPENAI_API_KEY": "unused"}
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    (Path(job.work) / "opro.stderr").write_text(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"opro optimize exited {done.returncode}: {done.stderr[-800:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary["best"] or {}
+    counts = summary.get("proposals") or {}
+    unparsed = int(counts.get("parse_failures") or 0)
+    return Found(
+        instruction=best.get("solution", ""),
+        settings={
+            "max_attempts_per_step": 4 * per_step if job.tool == "opro-redraw" else per_step,
+            "steps": steps,
+            "samples_per_step": per_step,
+            "top_k": 20,
+            "temperature": 1.0,
+            "optimizer_api": "chat",
+            "scorer_api": "completion",
+            "position": "A_begin",
+        },
+        planned_scorer_calls=n * (1 + steps * per_step),
+        optimize_s=round(elapsed, 3),
+        train_accuracy=None if best.get("score") is None else best["score"] / 100,
+        parse_failures=unparsed,
+        notes=[f"proposals: {json.dumps(counts)}", f"verdict: {summary.get('verdict')}"],
+    )

@@ -1,0 +1,211 @@
+"""Build docs/results/peers.md from the peers benchmark's results JSON (run.py).
+
+    python benchmarks/peers/page.py [--results benchmarks/peers/results/full.json ...]
+        [--out docs/results/peers.md]
+
+Default: every JSON in benchmarks/peers/results/, the benchmark's first, each a section; a
+quick check of the harness is labelled as such and never read as the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+PROTOCOL = """\
+- **One model, one server.** gemma3-270m (base, Q4_K_M: the weights opro embeds), served by
+  `python -m llama_cpp.server` on 127.0.0.1 (n_ctx 2048), is every tool's scorer *and*
+  optimizer. Every call goes through one counting proxy (benchmarks/peers/proxy.py), one
+  port per role.
+- **The same scorer prompt for all.** Each tool gives the scorer only an instruction and a
+  question; the proxy renders every scorer request into opro's own base-model prompt
+  (`Q: {question}\\n\\nA: {instruction}`, the instruction at A_begin, stop `\\nQ:`), greedy,
+  16 tokens, the sampler's other parameters pinned. That rendering is checked
+  byte-identical to what opro sends itself (tests/test_peers_harness.py); a scorer request
+  that is not one question of the exported folds under one instruction is refused, never
+  scored on another prompt.
+- **The same answers read the same way.** Every tool's metric is `opro.score_answer`
+  (strict) on the scorer's raw text.
+- **The same work.** opro's folds of the task (seed 0) are exported once to JSON lines; every
+  tool gets the same training rows in the same order and the start instruction "".
+- **An equal budget** of training-phase scorer calls, counted at the proxy (not by the
+  tools), translated into each tool's own knobs (its row's settings); a run more than 10 %
+  off its budget is flagged. Optimizer calls are reported, not equalised; the proxy caps
+  them at 256 tokens, splits `n > 1` into n calls (llama.cpp's server ignores `n`) and, by
+  default, sets the temperature to 1.0 for every tool (the tool's own request is logged).
+- **One held-out evaluation.** The start and every returned instruction are scored on the
+  held-out fold by one `opro evaluate` through the same proxy; exact McNemar tests against
+  the start (Holm-corrected across the tools of a task) and against opro's instruction of
+  the same seed.
+- **One tool at a time**, each run in a process of its own (its wall time, CPU time and peak
+  memory are that process's: the model server and the proxy are apart), the order of the
+  tools reversed on every other seed.
+"""
+
+LIMITS = """\
+- **A 270M model is a weak optimizer and a weak scorer.** Its proposals are often
+  malformed, and its held-out accuracy on these tasks sits near or below chance; what this
+  page can show is how each tool *behaves* with a small model (robustness, budget
+  discipline, cost), not how good its algorithm is with a capable one.
+- **Single seeds are anecdotes.** A difference that is not significant after Holm's
+  correction is noise at these fold sizes.
+- **The tools are run as their docs set them up, with two changes each, the same for all:**
+  the scorer request's form (the instruction as the system message, the question as the
+  user turn: the proxy turns it into opro's prompt) and the metric (`opro.score_answer`).
+  Each adapter's docstring (benchmarks/peers/adapters/) says what else it sets and why.
+- **Wall times are on a shared 2-core machine**: compare them within one results file.
+"""
+
+
+def pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * float(value):.1f} %"
+
+
+def num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value):,.{digits}f}"
+
+
+def clip(text: Any, width: int = 60) -> str:
+    if not isinstance(text, str):
+        return "—"
+    flat = " ".join(text.split()) or '""'
+    flat = flat if len(flat) <= width else flat[: width - 1] + "…"
+    return flat.replace("|", "\\|")
+
+
+def table(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "| task | tool | seed | held-out | start | p vs start (Holm) | p vs opro | train "
+        "(proxy) | scorer calls (budget) | optimizer calls | optimizer tokens | parse "
+        "failures | wall s | optimize s | CPU s | peak MB | instruction |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["runs"]:
+        start = data["heldout"].get(r["task"], {}).get("instructions", {}).get("", {})
+        calls = r.get("calls", {})
+        scorer, optimizer = calls.get("scorer", {}), calls.get("optimizer", {})
+        vs_start, vs_opro = r.get("vs_start") or {}, r.get("vs_opro") or {}
+        used = (scorer.get("by_phase") or {}).get("train", 0)
+        flag = " ⚠" if r.get("off_budget") else ""
+        tokens = (optimizer.get("prompt_tokens") or 0) + (optimizer.get("completion_tokens") or 0)
+        found = f"error: {clip(r['error'], 50)}" if r.get("error") else clip(r.get("instruction"))
+        p_start = (
+            f"{vs_start['p']:.3g} ({vs_start.get('p_holm', vs_start['p']):.3g})"
+            if vs_start
+            else "—"
+        )
+        p_opro = f"{vs_opro['p']:.3g}" if vs_opro else "—"
+        lines.append(
+            f"| {r['task']} | {r['tool']} | {r['seed']} | {pct(r.get('test_accuracy'))} | "
+            f"{pct(start.get('accuracy'))} | {p_start} | "
+            f"{p_opro} | "
+            f"{pct(r.get('train_accuracy_proxy'))} | {used} ({r['budget']}){flag} | "
+            f"{optimizer.get('calls', 0)} | {num(tokens)} | {r.get('parse_failures', '—')} | "
+            f"{num(r.get('process_s'), 1)} | {num(r.get('optimize_s'), 1)} | "
+            f"{num(r.get('cpu_s'), 1)} | {num(r.get('peak_rss_mb'))} | {found} |"
+        )
+    return lines
+
+
+def section(data: dict[str, Any]) -> list[str]:
+    quick = data.get("kind") == "quick"
+    protocol = data["protocol"]
+    title = "Quick check of the harness (not the benchmark)" if quick else "The benchmark"
+    out = [f"## {title}", ""]
+    if quick:
+        out += [
+            "> **A check that the harness runs end to end, not a result.** "
+            f"{protocol['max_train']} training and {protocol['max_test']} held-out questions, "
+            f"a budget of {protocol['budget']} scorer calls, one seed: no difference here "
+            "means anything about the tools.",
+            "",
+        ]
+    folds = ", ".join(
+        f"bbh:{t} ({f['n_train']} train / {f['n_test']} test)" for t, f in data["folds"].items()
+    )
+    cal = data.get("calibration", {})
+    out += [
+        f"Run {data['started']} on {data['machine']['cpus']} CPUs "
+        f"(`{data['machine']['platform']}`), model server on "
+        f"{data['machine']['server_threads']} threads; {folds}; seeds {protocol['seeds']}; "
+        f"budget {protocol['budget']} training scorer calls; optimizer temperature "
+        f"{protocol['optimizer_temperature']}. Calibration through the proxy: "
+        f"{num(cal.get('scorer_s'), 2)} s a scorer call, {num(cal.get('optimizer_s'), 1)} s an "
+        f"optimizer call. Whole run {num(data['wall_s'] / 60, 1)} min.",
+        "",
+        *table(data),
+        "",
+        "Held-out: accuracy of the returned instruction on the held-out fold; start: the "
+        "empty instruction's. p: exact McNemar (two-sided). Scorer calls: training phase, at "
+        "the proxy (⚠: more than 10 % off the budget). Wall s: the tool's whole process; "
+        "optimize s: its optimisation call alone. Parse failures: optimizer replies the tool "
+        "could not read as an instruction (promptolution: replies without `<prompt>` tags, "
+        "which it uses whole; opro: replies without an instruction, which it drops).",
+        "",
+    ]
+    for task, held in data["heldout"].items():
+        answers = [
+            f"{clip(ins, 40)}: {', '.join(f'{k} {v:.0%}' for k, v in entry['answers'].items())}"
+            for ins, entry in held["instructions"].items()
+        ]
+        out += [f"Answers on bbh:{task}'s held-out fold, by option:", ""]
+        out += [f"- {a}" for a in answers]
+        out += [""]
+    notes = [(r, n) for r in data["runs"] for n in r.get("notes", [])]
+    if notes:
+        out += ["Notes from the runs:", ""]
+        out += [f"- {r['tool']} (bbh:{r['task']}, seed {r['seed']}): {n}" for r, n in notes]
+        out += [""]
+    versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items() if v)
+    out += [f"Versions: {versions}.", ""]
+    return out
+
+
+def build(results: list[Path]) -> str:
+    datas = [json.loads(p.read_text()) for p in results]
+    datas.sort(key=lambda d: d.get("kind") == "quick")  # the benchmark first
+    out = [
+        "# opro and the tools users would pick instead",
+        "",
+        "<!-- Built by benchmarks/peers/page.py from benchmarks/peers/results/*.json: "
+        "edit those, not this page. -->",
+        "",
+        "The same model, task, folds, scorer prompt, answer check and budget of scorer calls "
+        "for every tool, so that only the optimizer differs (issue #27). "
+        "`make bench-peers` runs it (about an hour on 2 cores; `make bench-peers-quick`: a "
+        "few minutes, the harness only).",
+        "",
+    ]
+    if not any(d.get("kind") != "quick" for d in datas):
+        out += [
+            "**The benchmark has not been run yet**: only a quick check of the harness is "
+            "below. It shows that every part works end to end, not how the tools compare.",
+            "",
+        ]
+    for data in datas:
+        out += section(data)
+    out += ["## Protocol", "", PROTOCOL, "## Limits", "", LIMITS]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", nargs="+", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "peers.md")
+    args = parser.parse_args()
+    results = args.results or sorted((HERE / "results").glob("*.json"))
+    if not results:
+        raise SystemExit("no results: run benchmarks/peers/run.py (or --quick) first")
+    args.out.write_text(build(results))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+"""opro against the prompt optimizers users would pick instead, side by side (issue #27):
+the same model, task, folds, scorer prompt, answer check and budget for every tool.
+
+    .venv-peers/bin/python benchmarks/peers/run.py            # the benchmark (about an hour)
+    .venv-peers/bin/python benchmarks/peers/run.py --quick    # a few minutes: the harness
+
+(``make bench-peers`` / ``make bench-peers-quick`` install .venv-peers from
+benchmarks/peers/uv.lock first.) What it does, in order:
+
+1. exports opro's folds of each task (``bbh:TASK``, seed 0) once to JSON lines (folds.py);
+2. starts one ``llama_cpp.server`` on the embedded gemma3-270m and the counting proxy in
+   front of it (servers.py, proxy.py), and times a few calls through it (calibration);
+3. runs each tool (adapters/, one process per run, one run at a time: tool.py) with the
+   same job: the training fold, a budget of training-phase scorer calls, a seed, the
+   proxy's URLs; it measures the process's wall time, CPU time and peak memory;
+4. counts each run's calls and tokens at the proxy (its log, not the tool's own count);
+5. scores every returned instruction and the start "" on the held-out fold in one ``opro
+   evaluate`` through the same proxy (exact McNemar against the start, Holm-corrected
+   across tools, and against opro's instruction of the same seed);
+6. writes the results as JSON (benchmarks/peers/results/), from which page.py builds
+   docs/results/peers.md.
+
+Needs the benchmark files: --data-dir, else $OPRO_DATA_DIR, else ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import opro
+from opro.eval.stats import mcnemar_exact
+
+import folds as folds_module
+import servers
+from adapters import TOOLS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PEERS = ("dspy", "gepa", "promptolution", "textgrad", "optuna")
+OTHERS = ("opro", "llama-cpp-python", "openai", "litellm", "aiohttp", "numpy")
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in (*PEERS, *OTHERS):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    out["opro_commit"] = commit.stdout.strip() or None
+    return out
+
+
+# -- the proxy's log ------------------------------------------------------------------------
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def count(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Calls, tokens, refusals and errors of one run's records, by role and phase."""
+    out: dict[str, Any] = {}
+    for role in ("scorer", "optimizer"):
+        mine = [r for r in records if r.get("role") == role]
+        ok = [r for r in mine if r.get("status") == 200]
+        phases = Counter(r.get("phase") for r in ok)
+        usage = [r.get("usage") or {} for r in ok]
+        out[role] = {
+            "calls": len(ok),
+            "by_phase": dict(phases),
+            "prompt_tokens": sum(int(u.get("prompt_tokens") or 0) for u in usage),
+            "completion_tokens": sum(int(u.get("completion_tokens") or 0) for u in usage),
+            "seconds": round(sum(float(r.get("latency_s") or 0) for r in ok), 2),
+            "refused": sum("refused" in r for r in mine),
+            "errors": sum(r.get("status") not in (200, None) and "refused" not in r for r in mine),
+        }
+    temps = Counter(
+        str((r.get("requested") or {}).get("temperature"))
+        for r in records
+        if r.get("role") == "optimizer" and r.get("status") == 200
+    )
+    out["optimizer"]["requested_temperatures"] = dict(temps)
+    return out
+
+
+def train_accuracy(records: list[dict[str, Any]], instruction: str) -> float | None:
+    """The instruction's training accuracy as the proxy saw it scored (each question once)."""
+    marks: dict[int, bool] = {}
+    for r in records:
+        if (
+            r.get("role") == "scorer"
+            and r.get("phase") == "train"
+            and r.get("status") == 200
+            and r.get("instruction") == instruction
+        ):
+            marks.setdefault(int(r["index"]), bool(r["correct"]))
+    return round(sum(marks.values()) / len(marks), 4) if marks else None
+
+
+def uniform_best(records: list[dict[str, Any]], budget: int, n_train: int) -> dict[str, Any]:
+    """The best instruction fully scored within the run's first ``budget`` training scorer
+    calls (the first on a tie): the same selection rule for every tool."""
+    marks: dict[str, dict[int, bool]] = defaultdict(dict)
+    order: list[str] = []
+    used = 0
+    for r in records:
+        if r.get("role") != "scorer" or r.get("phase") != "train" or r.get("status") != 200:
+            continue
+        used += 1
+        if used > budget:
+            break
+        ins = r["instruction"]
+        if ins not in marks:
+            order.append(ins)
+        marks[ins].setdefault(int(r["index"]), bool(r["correct"]))
+    full = [(sum(marks[i].values()) / n_train, -k, i) for k, i in enumerate(order)
+            if len(marks[i]) == n_train]  # fmt: skip
+    if not full:
+        return {"instruction": None, "train_accuracy": None, "complete": 0}
+    accuracy, _, instruction = max(full)
+    return {"instruction": instruction, "train_accuracy": round(accuracy, 4), "complete": len(full)}
+
+
+# -- running a tool ---------------------------------------------------------------------------
+
+
+def tool_env(work: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if k not in ("OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_API_KEY")
+    }  # fmt: skip
+    env.update(
+        OPENAI_API_KEY="unused",  # clients that insist on a key; the proxy ignores it
+        XDG_CACHE_HOME=str(work / "cache"),  # no cross-run caches (TextGrad, DSPy)
+        DSPY_CACHEDIR=str(work / "cache" / "dspy"),
+        OPRO_CACHE_DIR=str(work / "cache" / "opro"),
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # offline: no fetch at import
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    return env
+
+
+def run_tool(job: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
+    """One tool's run in a process of its own: what it found, and its process's wall time,
+    CPU time and peak resident memory."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "job.json").write_text(json.dumps(job))
+    out = work / "found.json"
+    started = time.perf_counter()
+    with open(work / "tool.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "tool.py"), str(work / "job.json"), str(out)],
+            stdout=log, stderr=subprocess.STDOUT, env=tool_env(work), start_new_session=True,
+        )  # fmt: skip
+        timed_out = False
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - started > timeout:
+                    timed_out = True
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    pid, status, usage = os.wait4(proc.pid, 0)
+                    break
+                time.sleep(0.2)
+        except BaseException:  # Ctrl-C: the tool (its own session) goes too
+            os.killpg(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    if timed_out:
+        found.setdefault("error", f"timed out after {timeout:.0f} s")
+    elif proc.returncode != 0 and "error" not in found:
+        found["error"] = f"exit {proc.returncode}: " + (work / "tool.log").read_text()[-800:]
+    found.update(
+        process_s=round(wall, 2),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
+        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+        exit_code=proc.returncode,
+    )
+    return found
+
+
+# -- held-out evaluation ----------------------------------------------------------------------
+
+
+def evaluate(
+    test: Path, instructions: list[str], scorer_url: str, work: Path
+) -> dict[str, dict[str, Any]]:
+    """Every instruction on the held-out fold in one ``opro evaluate`` through the proxy:
+    per instruction, its accuracy, marks ("1" right, "0" wrong or empty, "x" failed, in the
+    fold's order) and the share of its answers that read as each option."""
+    command = [
+        sys.executable, "-m", "opro.cli", "evaluate", "--dataset", f"jsonl:{test}",
+        "--split", "all", "--scorer", "openai:gemma3-270m", "--scorer-base-url", scorer_url,
+        "--scorer-api", "completion", "--position", "A_begin", "--scorer-max-tokens", "16",
+        "--scorer-concurrency", "2", "--no-cache", "--json", "--examples", "-q",
+        *(arg for ins in instructions for arg in ("--instruction", ins)),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=tool_env(work), check=False)
+    (work / "evaluate.stderr").write_text(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"opro evaluate failed: {done.stderr[-1500:]}")
+    report = json.loads(done.stdout)
+    questions = {r["index"]: r["question"] for r in _indexed(test)}
+    out: dict[str, dict[str, Any]] = {}
+    for entry in report["instructions"]:
+        examples = sorted(entry["examples"], key=lambda e: e["index"])
+        marks = "".join(
+            {"correct": "1", "wrong": "0", "empty": "0"}.get(e["status"], "x") for e in examples
+        )
+        shares: Counter[str] = Counter()
+        for e in examples:
+            q = questions.get(e["index"], e.get("question", ""))
+            shares[_option(e.get("prediction") or "", q)] += 1
+        out[entry["instruction"]] = {
+            "accuracy": round(marks.count("1") / len(marks), 4) if marks else None,
+            "n": entry["n"],
+            "marks": marks,
+            "answers": {k: round(v / len(examples), 3) for k, v in sorted(shares.items())},
+        }
+    return out
+
+
+def _indexed(test: Path) -> list[dict[str, Any]]:
+    rows = folds_module.read_rows(test)
+    return [{**row, "index": i} for i, row in enumerate(rows)]
+
+
+def _option(prediction: str, question: str) -> str:
+    if not prediction.strip():
+        return "empty"
+    for letter in "ABCDEFGHIJKLMNOPQR":
+        if f"({letter})" not in question:
+            break
+        if opro.score_answer(prediction, f"({letter})", kind="choice", question=question):
+            return f"({letter})"
+    return "other"
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of a family of p-values."""
+    ordered = sorted(p_values.items(), key=lambda kv: kv[1])
+    m, running, out = len(ordered), 0.0, {}
+    for i, (key, p) in enumerate(ordered):
+        running = max(running, min(1.0, (m - i) * p))
+        out[key] = round(running, 6)
+    return out
+
+
+def paired(base: str, other: str) -> dict[str, Any]:
+    test = mcnemar_exact(base, other)
+    return {"n": test.n, "only_base": test.only_baseline, "only_other": test.only_other,
+            "p": round(test.p_value, 6)}  # fmt: skip
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+def calibrate(urls: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per scorer call (greedy, 16 tokens) and per optimizer call (256 tokens)."""
+    servers.control(urls["scorer"], "calibration", 0)
+
+    def post(url: str, body: dict[str, Any]) -> float:
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        started = time.perf_counter()
+        urllib.request.urlopen(request, timeout=300).read()
+        return time.perf_counter() - started
+
+    scorer = [
+        post(urls["scorer"] + "/chat/completions",
+             {"model": "m", "messages": [{"role": "user", "content": row["question"]}]})
+        for row in rows[:8]
+    ]  # fmt: skip
+    meta = "Write an instruction that helps a model answer multiple-choice questions."
+    optimizer = [
+        post(urls["optimizer"] + "/chat/completions",
+             {"model": "m", "messages": [{"role": "user", "content": meta}]})
+        for _ in range(2)
+    ]  # fmt: skip
+    return {
+        "scorer_s": round(sum(scorer[1:]) / max(1, len(scorer) - 1), 3),
+        "optimizer_s": round(sum(optimizer) / len(optimizer), 3),
+    }
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one task, one seed, 10 training and 50 test questions, a budget "
+                        "of 40 scorer calls, opro and promptolution's OPRO: the harness, in "
+                        "minutes (not the benchmark)")  # fmt: skip
+    parser.add_argument("--tasks", nargs="+", default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--tools", nargs="+", choices=sorted(TOOLS), default=None)
+    parser.add_argument("--budget", type=int, default=None, help="training scorer calls")
+    parser.add_argument("--max-train", type=int, default=None)
+    parser.add_argument("--max-test", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2, help="the model server's threads")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per tool run")
+    parser.add_argument("--optimizer-temperature", default="1.0", help="a number, or keep")
+    parser.add_argument("--work", default=None, help="default runs/peers-TIME")
+    parser.add_argument("--out", default=None, help="the results JSON")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("OPRO_DATA_DIR") or str(ROOT.parent / "shared" / "data"),
+    )
+    args = parser.parse_args()
+    # Stopped (Ctrl-C, even from a background job; or kill): the tool, proxy and server go too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    quick = args.quick
+    tasks = args.tasks or (["hyperbaton"] if quick else ["hyperbaton", "navigate"])
+    seeds = args.seeds or ([0] if quick else [0, 1, 2])
+    tools = args.tools or (["opro", "promptolution-opro"] if quick else sorted(TOOLS))
+    budget = args.budget or (40 if quick else 450)
+    max_train = args.max_train or (10 if quick else None)
+    max_test = args.max_test or (50 if quick else None)
+    timeout = args.timeout or (600.0 if quick else 1800.0)
+    name = "quick" if quick else "full"
+    work = Path(args.work or ROOT / "runs" / f"peers-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    work.mkdir(parents=True, exist_ok=True)
+    out_path = Path(args.out or HERE / "results" / f"{name}.json")
+    started = time.time()
+    all_folds = {
+        task: folds_module.export(
+            task, args.data_dir, work / "folds", max_train=max_train, max_test=max_test
+        )
+        for task in tasks
+    }
+    fold_args = [(p, f) for fo in all_folds.values() for p, f in (("train", fo.train),
+                                                                    ("test", fo.test))]  # fmt: skip
+    log_path = work / "calls.jsonl"
+    runs: list[dict[str, Any]] = []
+    heldout: dict[str, Any] = {}
+    with (
+        servers.model_server(work, args.threads) as upstream,
+        servers.proxy(upstream, fold_args, log_path, args.optimizer_temperature) as urls,
+    ):
+        first = all_folds[tasks[0]].rows("train")
+        calibration = calibrate(urls, first)
+        print(json.dumps({"calibration": calibration}), flush=True)
+        for task in tasks:
+            task_folds = all_folds[task]
+            n_train = len(task_folds.rows("train"))
+            task_seeds = seeds if task == tasks[0] else seeds[:1]  # repeats: the primary task
+            for repeat, seed in enumerate(task_seeds):
+                order = tools if repeat % 2 == 0 else list(reversed(tools))  # no drift favoured
+                for tool in order:
+                    label = f"{task}/{tool}/s{seed}"
+                    servers.control(urls["scorer"], label, seed)
+                    job = {
+                        "tool": tool, "task": task, "train": str(task_folds.train),
+                        "budget": budget, "seed": seed, "scorer_url": urls["scorer"],
+                        "optimizer_url": urls["optimizer"],
+                        "work": str(work / "runs" / label.replace("/", "-")),
+                    }  # fmt: skip
+                    found = run_tool(job, Path(job["work"]), timeout)
+                    records = [r for r in read_log(log_path) if r.get("run") == label]
+                    calls = count(records)
+                    instruction = found.get("instruction")
+                    row = {
+                        "task": task, "tool": tool, "seed": seed, "budget": budget,
+                        "n_train": n_train, **found, "calls": calls,
+                        "train_accuracy_proxy": None if instruction is None
+                        else train_accuracy(records, instruction),
+                        "uniform": uniform_best(records, budget, n_train),
+                    }  # fmt: skip
+                    used = calls["scorer"]["by_phase"].get("train", 0)
+                    row["budget_used"] = round(used / budget, 3)
+                    row["off_budget"] = abs(used - budget) > 0.1 * budget
+                    runs.append(row)
+                    print(json.dumps({k: row.get(k) for k in (
+                        "task", "tool", "seed", "instruction", "error", "process_s",
+                        "budget_used", "train_accuracy_proxy")}), flush=True)  # fmt: skip
+            mine = [r for r in runs if r["task"] == task]
+            found_set = [r["instruction"] for r in mine if isinstance(r.get("instruction"), str)]
+            found_set += [r["uniform"]["instruction"] for r in mine
+                          if isinstance(r["uniform"]["instruction"], str)]  # fmt: skip
+            unique = list(dict.fromkeys(["", *found_set]))
+            servers.control(urls["scorer"], f"{task}/heldout", 0)
+            t0 = time.perf_counter()
+            scores = evaluate(task_folds.test, unique, urls["scorer"], work)
+            spent = count([r for r in read_log(log_path) if r.get("run") == f"{task}/heldout"])
+            heldout[task] = {
+                "instructions": scores,
+                "elapsed_s": round(time.perf_counter() - t0, 1),
+                "n_test": len(task_folds.rows("test")),
+                "calls": spent["scorer"]["calls"],
+            }
+            start = scores[""]["marks"]
+            versus_start = {}
+            for r in mine:
+                ins = r.get("instruction")
+                if not isinstance(ins, str) or ins not in scores:
+                    continue
+                r["test_accuracy"] = scores[ins]["accuracy"]
+                r["test_answers"] = scores[ins]["answers"]
+                r["vs_start"] = paired(start, scores[ins]["marks"])
+                versus_start[f"{r['tool']}/s{r['seed']}"] = r["vs_start"]["p"]
+                opro_row = next((o for o in mine if o["tool"] == "opro" and o["seed"] == r["seed"]
+                                 and isinstance(o.get("instruction"), str)), None)  # fmt: skip
+                if opro_row is not None and r["tool"] != "opro":
+                    r["vs_opro"] = paired(scores[opro_row["instruction"]]["marks"],
+                                          scores[ins]["marks"])  # fmt: skip
+                u = r["uniform"]["instruction"]
+                if isinstance(u, str) and u in scores:
+                    r["uniform"]["test_accuracy"] = scores[u]["accuracy"]
+            adjusted = holm(versus_start)
+            for r in mine:
+                key = f"{r['tool']}/s{r['seed']}"
+                if key in adjusted:
+                    r["vs_start"]["p_holm"] = adjusted[key]
+    result = {
+        "kind": name,
+        "label": "QUICK CHECK of the harness, not the benchmark" if quick else "benchmark",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "wall_s": round(time.time() - started, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "server_threads": args.threads,
+        },
+        "versions": versions(),
+        "protocol": {
+            "model": "gemma3-270m (base, Q4_K_M, embedded weights), llama_cpp.server, n_ctx 2048",
+            "tasks": tasks,
+            "seeds": seeds,
+            "tools": tools,
+            "budget": budget,
+            "max_train": max_train,
+            "max_test": max_test,
+            "start": "",
+            "scorer": "opro's A_begin prompt, greedy, 16 tokens, stop '\\nQ:' (proxy-rendered)",
+            "metric": "opro.score_answer, strict",
+            "optimizer_max_tokens": 256,
+            "optimizer_temperature": args.optimizer_temperature,
+            "pinned": {"top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
+        },
+        "calibration": calibration,
+        "folds": {
+            t: {"n_train": len(f.rows("train")), "n_test": len(f.rows("test"))}
+            for t, f in all_folds.items()
+        },
+        "runs": runs,
+        "heldout": heldout,
+        "work": str(work),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out_path}")
+    return 0 if all("error" not in r for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The peers benchmark's harness (benchmarks/peers/), against the stub server: the counting
+proxy renders every tool's scorer request into the prompt opro sends itself, byte for byte,
+splits ``n > 1``, pins decoding, refuses what is not a fold's question, and counts each call.
+No peer package is imported (they live in .venv-peers, never in opro's environment)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import opro
+from opro.testing.stub_server import StubServer
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.subprocess  # the proxy is a process of its own
+
+PEERS = ROOT / "benchmarks" / "peers"
+ROWS = [
+    {"question": "Which sentence has the correct adjective order:\nOptions:\n(A) big old red "
+     "car\n(B) red old big car", "answer": "(A)", "kind": "choice", "index": 4},
+    {"question": "If you follow these instructions, do you return to the starting point? "
+     "Take 2 steps.\nOptions:\n- Yes\n- No", "answer": "No", "kind": "choice", "index": 9},
+    {"question": "Which sentence has the correct adjective order:\nOptions:\n(A) wool small "
+     "hat\n(B) small wool hat", "answer": "(B)", "kind": "choice", "index": 11},
+]  # fmt: skip
+
+
+def peers_module(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(PEERS))
+    return importlib.import_module(name)
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class Harness:
+    def __init__(self, stub: StubServer, urls: dict[str, str], log: Path, train: Path) -> None:
+        self.stub, self.urls, self.log, self.train = stub, urls, log, train
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    servers = peers_module("servers", monkeypatch)
+    train, test = tmp_path / "toy.jsonl", tmp_path / "test.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in ROWS[:2]))
+    test.write_text(json.dumps(ROWS[2]) + "\n")
+    log = tmp_path / "calls.jsonl"
+    with (
+        StubServer(reply=lambda body: " (A)") as stub,
+        servers.proxy(stub.url, [("train", train), ("test", test)], log) as urls,
+    ):
+        servers.control(urls["scorer"], "toy/tool/s0", 7)
+        yield Harness(stub, urls, log, train)
+
+
+def test_a_peer_scorer_request_is_sent_as_opro_itself_sends_it(harness: Harness) -> None:
+    instruction = "Answer with the option's letter."
+    # opro's own scorer calls through the proxy: the prompts it sends, unchanged
+    result = run_cli(
+        "evaluate", "--dataset", f"jsonl:{harness.train}", "--split", "all",
+        "--scorer", "openai:gemma3-270m", "--scorer-base-url", harness.urls["scorer"],
+        "--scorer-api", "completion", "--position", "A_begin", "--scorer-max-tokens", "16",
+        "--instruction", instruction, "--no-cache", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    from_opro = {b["prompt"] for b in harness.stub.requests}
+    assert len(from_opro) == 2
+    harness.stub.requests.clear()
+    # a peer's: [system: instruction, user: question], rendered by the proxy
+    for row in ROWS[:2]:
+        messages = [
+            {"role": "system", "content": instruction},
+            {"role": "user", "content": row["question"]},
+        ]
+        status, reply = post(
+            harness.urls["scorer"] + "/chat/completions",
+            {"model": "any", "messages": messages, "temperature": 0.7, "max_tokens": 400},
+        )
+        assert status == 200, reply
+        assert reply["object"] == "chat.completion"
+        assert reply["choices"][0]["message"]["content"] == " (A)"
+    from_peer = [b["prompt"] for b in harness.stub.requests]
+    assert set(from_peer) == from_opro  # byte-identical
+    spec = opro.InstructionsSpec(
+        dataset="bbh:hyperbaton", position="A_begin", scorer_style="base", scorer_max_tokens=16
+    )
+    expected = [spec.prompt_for(row["question"], instruction) for row in ROWS[:2]]
+    assert from_peer == [p.prompt for p in expected]
+    assert from_peer[0] == f"Q: {ROWS[0]['question']}\n\nA: {instruction}"
+    for body in harness.stub.requests:  # decoding pinned: greedy, 16 tokens, opro's stop
+        assert (body["temperature"], body["max_tokens"], body["stop"]) == (0.0, 16, ["\nQ:"])
+        assert (body["top_p"], body["top_k"], body["model"]) == (0.95, 40, "gemma3-270m")
+    # the empty instruction: no system message at all, or an empty one, is opro's "" prompt
+    harness.stub.requests.clear()
+    for messages in (
+        [{"role": "user", "content": ROWS[0]["question"]}],
+        [{"role": "system", "content": ""}, {"role": "user", "content": ROWS[0]["question"]}],
+    ):
+        assert post(harness.urls["scorer"] + "/chat/completions", {"messages": messages})[0] == 200
+    empty = spec.prompt_for(ROWS[0]["question"], "").prompt
+    assert [b["prompt"] for b in harness.stub.requests] == [empty, empty]
+
+
+def test_calls_are_counted_split_and_refused_at_the_proxy(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = ROWS[0]["question"]
+    status, reply = post(
+        harness.urls["scorer"] + "/chat/completions",
+        {"messages": [{"role": "user", "content": question}], "n": 3},
+    )
+    assert status == 200
+    assert len(reply["choices"]) == 3
+    assert len(harness.stub.requests) == 3  # n = 3: three upstream calls
+    status, reply = post(
+        harness.urls["optimizer"] + "/chat/completions",
+        {"messages": [{"role": "user", "content": "Propose."}], "n": 2, "max_tokens": 4096,
+         "temperature": 1.4},
+    )  # fmt: skip
+    assert status == 200
+    assert len(reply["choices"]) == 2
+    optimizer = harness.stub.requests[3:]
+    assert [b["max_tokens"] for b in optimizer] == [256, 256]  # capped
+    assert [b["temperature"] for b in optimizer] == [1.0, 1.0]  # harmonised
+    assert len({b["seed"] for b in optimizer}) == 2  # one seed per call, from the run's
+    # the model's own chat template (the GGUF has none), the same for every tool
+    gemma = "<bos><start_of_turn>user\nPropose.<end_of_turn>\n<start_of_turn>model\n"
+    assert [b["prompt"] for b in optimizer] == [gemma, gemma]
+    assert optimizer[0]["stop"] == ["<end_of_turn>"]
+    # not a fold's question, or not [system, user]: refused, never forwarded
+    for messages in (
+        [{"role": "user", "content": "What is 2 + 2?"}],
+        [{"role": "system", "content": "x"}, {"role": "user", "content": question},
+         {"role": "assistant", "content": "(A)"}, {"role": "user", "content": question}],
+    ):  # fmt: skip
+        status, reply = post(harness.urls["scorer"] + "/chat/completions", {"messages": messages})
+        assert status == 400
+        assert "benchmark proxy" in reply["error"]["message"]
+    status, _ = post(harness.urls["scorer"] + "/completions", {"prompt": "Q: anything\n\nA:"})
+    assert status == 400
+    assert len(harness.stub.requests) == 5
+    records = harness.records()
+    assert {r["run"] for r in records} == {"toy/tool/s0"}
+    run = peers_module("run", monkeypatch)
+    calls = run.count(records)
+    assert calls["scorer"]["calls"] == 3
+    assert calls["scorer"]["by_phase"] == {"train": 3}
+    assert calls["scorer"]["refused"] == 3
+    assert calls["optimizer"]["calls"] == 2
+    assert calls["optimizer"]["requested_temperatures"] == {"1.4": 2}
+    assert calls["scorer"]["prompt_tokens"] == 30  # the stub's usage, summed
+    scored = [r for r in records if r.get("role") == "scorer" and r.get("status") == 200]
+    assert [(r["index"], r["correct"], r["instruction"]) for r in scored] == [(4, True, "")] * 3
+
+
+def test_the_selection_at_the_budget_and_holm(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = peers_module("run", monkeypatch)
+
+    def call(instruction: str, index: int, correct: bool) -> dict[str, Any]:
+        return {"role": "scorer", "phase": "train", "status": 200, "instruction": instruction,
+                "index": index, "correct": correct}  # fmt: skip
+
+    records = [call("", 0, False), call("", 1, True), call("a", 0, True), call("a", 1, True),
+               call("b", 0, True), call("b", 1, True), call("c", 0, True)]  # fmt: skip
+    assert run.uniform_best(records, budget=4, n_train=2) == {
+        "instruction": "a", "train_accuracy": 1.0, "complete": 2
+    }  # fmt: skip
+    assert run.uniform_best(records, budget=3, n_train=2)["instruction"] == ""
+    assert run.train_accuracy(records, "") == 0.5
+    assert run.holm({"x": 0.01, "y": 0.04, "z": 0.03}) == {"x": 0.03, "z": 0.06, "y": 0.06}
