@@ -115,7 +115,7 @@ class RunDir:
         if not (run.path / CONFIG).is_file():
             raise ConfigError(
                 f"{run.path} is not an opro run directory (no {CONFIG}): give the `out` "
-                "directory of an `opro optimize`, `opro linreg` or `opro tsp` run"
+                "directory of a run (`opro optimize`, `opro solve`, `opro linreg`...)"
             )
         run.config()  # readable first: a refused dir is left as it was
         if lock:
