@@ -120,7 +120,7 @@ def _argument(name: str, info: FieldInfo, default: Any) -> dict[str, Any] | None
         options = [a for a in typing.get_args(kind) if a is not type(None)]
         # one value or several (``str | tuple[str, ...]``, a role's base URLs): a repeated flag
         kind = tuple[str, ...] if tuple[str, ...] in options else options[0]
-    hidden = default is None or default is ... or default == ()
+    hidden = default is None or default is ... or default in ((), "")
     shown = "" if hidden else f" (default {_shown(default)})"
     keywords: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
     if info.is_required():

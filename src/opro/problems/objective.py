@@ -249,9 +249,10 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
     spec = ObjectiveSpec
     direction = "max"
     examples = (
-        'opro solve --objective mymodule:score --task "Choose items..." '
-        '--solution-format "item numbers separated by commas" --steps 10',
-        'opro solve --objective mymodule:score --task "..." --direction min --target 0',
+        'opro solve --objective examples.objectives.knapsack:score --task "Choose items of '
+        'the most total value..." --solution-format "Item numbers separated by commas." '
+        "--steps 8   # offline: the embedded model proposes",
+        'opro solve --objective mymodule:cost --task "..." --direction min --target 0 --feedback',
         'opro solve --objective mymodule:score --task "..." --optimizer openai:gpt-4o-mini '
         "--budget-usd 1",
     )
