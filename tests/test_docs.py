@@ -4,8 +4,10 @@ scripted ones where a page says so), the CLI reference is the CLI's --help, the 
 short, and the index and a tutorial render with their figures in headless Chromium.
 
 A fenced ``python`` or ``bash`` block in docs/tutorials/ runs unless the line before it is
-``<!-- not run: REASON -->``. ``<!-- test: OLD -> NEW -->`` lines before a block replace text
-for the test only (``{free_port}`` in NEW: a free TCP port), each OLD required to be there.
+``<!-- not run: REASON -->``; a page's python blocks share one namespace, the module
+``__main__``, as a notebook's cells do. ``<!-- test: OLD -> NEW -->`` lines before a block
+replace text for the test only (``{free_port}`` in NEW: a free TCP port), each OLD required
+to be there.
 """
 
 from __future__ import annotations
@@ -131,10 +133,33 @@ def _scaling(cwd: Path, ns: dict[str, object]) -> None:
     )
 
 
+def _objective(cwd: Path, ns: dict[str, object]) -> None:
+    runs = cwd / "runs"
+    for name in ("guess", "nearest", "baseline", "stopped"):
+        _finished(runs / name)
+    guess = json.loads((runs / "guess" / "summary.json").read_text())
+    assert guess["objective"] == "my_objective:closeness", guess
+    assert guess["best"]["step"] >= 0, guess
+    assert {"invalid_solutions", "first_invalid"} <= set(guess), guess
+    assert (runs / "guess" / "report.html").is_file()
+    assert (cwd / "compare.html").is_file()
+    result = ns["result"]  # the notebook's run: its function recorded by its name
+    assert getattr(result, "status") == "finished"  # noqa: B009
+    assert getattr(result, "summary").details["objective"] == "__main__:hint"  # noqa: B009
+    assert getattr(ns["again"], "already_finished")  # noqa: B009
+    config = json.loads((runs / "baseline" / "config.json").read_text())
+    assert config["spec"]["show_history"] is False, config["spec"]
+    nearest = json.loads((runs / "nearest" / "config.json").read_text())["spec"]
+    assert (nearest["direction"], nearest["target"]) == ("min", 120), nearest
+    stopped = json.loads((runs / "stopped" / "summary.json").read_text())
+    assert stopped["steps_completed"] == 4, stopped  # stopped by the SIGINT, then resumed
+
+
 CHECKS: dict[str, Callable[[Path, dict[str, object]], None]] = {
     "first-optimization.md": _first,
     "reproducing-the-paper.md": _paper,
     "own-task.md": _own,
+    "own-objective.md": _objective,
     "servers.md": _servers,
     "scaling-out.md": _scaling,
 }
@@ -165,7 +190,11 @@ def test_the_tutorial_runs_as_written(
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    namespace: dict[str, object] = {}
+    # The python blocks run as a notebook's cells: in the module __main__, so that a function
+    # a block defines is __main__:NAME, found again by its name, as in Jupyter.
+    notebook = ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    namespace: dict[str, object] = notebook.__dict__
     for block in blocks(page):
         if block.not_run is not None or block.language not in ("python", "bash"):
             continue

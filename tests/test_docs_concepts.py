@@ -38,12 +38,13 @@ from opro.llm.fake import FakeLLM
 from opro.meta_prompt import display_score, render_meta_prompt
 from opro.problems.instructions.problem import InstructionOptimization
 from opro.problems.instructions.spec import InstructionsSpec
+from opro.problems.objective import ObjectiveProblem, ObjectiveSpec
 from opro.problems.spec import EngineSpec, ScoreDisplay, canonical_name, default_at, settings_of
 from opro.types import Request
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCEPTS = ROOT / "docs" / "concepts"
-PAGES = ("loop", "meta-prompts", "instruction-positions", "answer-modes", "racing")
+PAGES = ("loop", "meta-prompts", "instruction-positions", "answer-modes", "racing", "objectives")
 
 # A marker, then its fenced block: the body runs to the first line that is only ```.
 FENCED = r"<!-- {tag}: (?P<name>[^\n]*?) -->\n```text\n(?P<body>.*?)\n```$"
@@ -155,6 +156,30 @@ def _meta_prompt(style: str, position: str, **engine: Any) -> str:
     return render_meta_prompt(problem, history, settings, np.random.default_rng(0))
 
 
+GUESS_TASK = "Find the secret integer: the closer your guess, the higher the score (0 is a hit)."
+GUESS_FORMAT = "A solution is one integer."
+GUESSES = (("10", -127.0, "too low"), ("500", -363.0, "too high"), ("100", -37.0, "too low"),
+           ("5", -132.0, "too low"))  # fmt: skip
+"""(solution, score, feedback) in the order runs of the tutorial's task scored them
+(docs/tutorials/own-objective.md): objectives.md shows meta-prompts from their steps.jsonl."""
+
+
+def _objective_prompt(
+    style: str, shown: int, *, feedback: bool = False, show_history: bool = True
+) -> str:
+    """The meta-prompt of an objective run of the tutorial's task, after its first ``shown``
+    solutions were scored."""
+    spec = ObjectiveSpec(
+        objective="my_objective:closeness", task=GUESS_TASK, solution_format=GUESS_FORMAT,
+        style=style, feedback=feedback, show_history=show_history,
+    )  # fmt: skip
+    problem = ObjectiveProblem(spec, objective=None)  # type: ignore[arg-type]  # not called
+    history: History[str] = History(spec.direction)
+    for step, (text, score, note) in enumerate(GUESSES[:shown]):
+        history.add(Scored(text, text, score, step, details={"feedback": note}))
+    return render_meta_prompt(problem, history, spec.engine, np.random.default_rng(0))
+
+
 PROMPTS: dict[str, Callable[[], str]] = {
     # instruction-positions.md: pre-trained (base) scorers, the Q/A pattern
     "base-Q_begin": lambda: _scorer_prompt("Q_begin", "base"),
@@ -179,6 +204,11 @@ PROMPTS: dict[str, Callable[[], str]] = {
     "meta-instruct-descending-top2": lambda: _meta_prompt(
         "instruct", "A_begin", top_k=2, order="descending"
     ),
+    # objectives.md: runs of the tutorial's task, from their steps.jsonl
+    "objective-pretrained": lambda: _objective_prompt("pretrained", 4),
+    "objective-instruct-feedback": lambda: _objective_prompt("instruct", 2, feedback=True),
+    "objective-pretrained-baseline": lambda: _objective_prompt("pretrained", 2, show_history=False),
+    "objective-instruct-baseline": lambda: _objective_prompt("instruct", 2, show_history=False),
 }
 
 
