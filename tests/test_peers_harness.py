@@ -187,3 +187,18 @@ def test_the_selection_at_the_budget_and_holm(monkeypatch: pytest.MonkeyPatch) -
     assert run.uniform_best(records, budget=3, n_train=2)["instruction"] == ""
     assert run.train_accuracy(records, "") == 0.5
     assert run.holm({"x": 0.01, "y": 0.04, "z": 0.03}) == {"x": 0.03, "z": 0.06, "y": 0.06}
+
+
+def test_optimizer_chat_is_gemmas_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = peers_module("proxy", monkeypatch)
+    messages = [
+        {"role": "system", "content": "You are an instruction optimizer."},
+        {"role": "user", "content": "Propose one. "},
+        {"role": "assistant", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Another."}]},
+    ]
+    assert proxy.gemma_chat(messages) == (
+        "<bos><start_of_turn>user\nYou are an instruction optimizer.\n\nPropose one."
+        "<end_of_turn>\n<start_of_turn>model\nBe brief.<end_of_turn>\n"
+        "<start_of_turn>user\nAnother.<end_of_turn>\n<start_of_turn>model\n"
+    )

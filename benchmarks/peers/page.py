@@ -92,9 +92,14 @@ def table(data: dict[str, Any]) -> list[str]:
         calls = r.get("calls", {})
         scorer, optimizer = calls.get("scorer", {}), calls.get("optimizer", {})
         vs_start, vs_opro = r.get("vs_start") or {}, r.get("vs_opro") or {}
-        used = (scorer.get("by_phase") or {}).get("train", 0)
+        used: Any = (scorer.get("by_phase") or {}).get("train", 0)
         flag = " ⚠" if r.get("off_budget") else ""
-        tokens = (optimizer.get("prompt_tokens") or 0) + (optimizer.get("completion_tokens") or 0)
+        tokens: Any = (optimizer.get("prompt_tokens") or 0) + (
+            optimizer.get("completion_tokens") or 0
+        )
+        meta: Any = optimizer.get("calls", 0)
+        if r.get("own_scorer_calls") is not None:  # opro native: in its own process
+            used, meta, tokens = f"{r['own_scorer_calls']}*", "—", None
         found = f"error: {clip(r['error'], 50)}" if r.get("error") else clip(r.get("instruction"))
         p_start = (
             f"{vs_start['p']:.3g} ({vs_start.get('p_holm', vs_start['p']):.3g})"
@@ -107,7 +112,7 @@ def table(data: dict[str, Any]) -> list[str]:
             f"{pct(start.get('accuracy'))} | {p_start} | "
             f"{p_opro} | "
             f"{pct(r.get('train_accuracy_proxy'))} | {used} ({r['budget']}){flag} | "
-            f"{optimizer.get('calls', 0)} | {num(tokens)} | {r.get('parse_failures', '—')} | "
+            f"{meta} | {num(tokens)} | {r.get('parse_failures', '—')} | "
             f"{num(r.get('process_s'), 1)} | {num(r.get('optimize_s'), 1)} | "
             f"{num(r.get('cpu_s'), 1)} | {num(r.get('peak_rss_mb'))} | {found} |"
         )
@@ -144,7 +149,9 @@ def section(data: dict[str, Any]) -> list[str]:
         "",
         "Held-out: accuracy of the returned instruction on the held-out fold; start: the "
         "empty instruction's. p: exact McNemar (two-sided). Scorer calls: training phase, at "
-        "the proxy (⚠: more than 10 % off the budget). Wall s: the tool's whole process; "
+        "the proxy (⚠: more than 10 % off the budget; *: opro native, counted from its run "
+        "directory: its calls never reach the proxy, and it is outside the fairness "
+        "comparison). Wall s: the tool's whole process; "
         "optimize s: its optimisation call alone. Parse failures: optimizer replies the tool "
         "could not read as an instruction (promptolution: replies without `<prompt>` tags, "
         "which it uses whole; opro: replies without an instruction, which it drops).",

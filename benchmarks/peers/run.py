@@ -49,6 +49,8 @@ from adapters import TOOLS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PEERS = ("dspy", "gepa", "promptolution", "textgrad", "optuna")
+FULL_TOOLS = ("opro", "opro-native", "promptolution-opro", "dspy-copro", "gepa")
+"""The benchmark's tools by default (opro-redraw, on request: --tools)."""
 OTHERS = ("opro", "llama-cpp-python", "openai", "litellm", "aiohttp", "numpy")
 
 
@@ -225,7 +227,7 @@ def evaluate(
     if done.returncode != 0:
         raise RuntimeError(f"opro evaluate failed: {done.stderr[-1500:]}")
     report = json.loads(done.stdout)
-    questions = {r["index"]: r["question"] for r in _indexed(test)}
+    questions = {r["index"]: r for r in _indexed(test)}
     out: dict[str, dict[str, Any]] = {}
     for entry in report["instructions"]:
         examples = sorted(entry["examples"], key=lambda e: e["index"])
@@ -234,8 +236,8 @@ def evaluate(
         )
         shares: Counter[str] = Counter()
         for e in examples:
-            q = questions.get(e["index"], e.get("question", ""))
-            shares[_option(e.get("prediction") or "", q)] += 1
+            row = questions[e["index"]]
+            shares[_option(e.get("prediction") or "", row["question"], row["kind"])] += 1
         out[entry["instruction"]] = {
             "accuracy": round(marks.count("1") / len(marks), 4) if marks else None,
             "n": entry["n"],
@@ -250,9 +252,15 @@ def _indexed(test: Path) -> list[dict[str, Any]]:
     return [{**row, "index": i} for i, row in enumerate(rows)]
 
 
-def _option(prediction: str, question: str) -> str:
+def _option(prediction: str, question: str, kind: Any) -> str:
+    """Which answer a prediction reads as (a constant answer shows here)."""
     if not prediction.strip():
         return "empty"
+    if kind == "boolean":
+        for value in ("Yes", "No"):
+            if opro.score_answer(prediction, value, kind="boolean", question=question):
+                return value
+        return "other"
     for letter in "ABCDEFGHIJKLMNOPQR":
         if f"({letter})" not in question:
             break
@@ -340,7 +348,7 @@ def main() -> int:
     quick = args.quick
     tasks = args.tasks or (["hyperbaton"] if quick else ["hyperbaton", "navigate"])
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
-    tools = args.tools or (["opro", "promptolution-opro"] if quick else sorted(TOOLS))
+    tools = args.tools or (["opro", "promptolution-opro"] if quick else list(FULL_TOOLS))
     budget = args.budget or (40 if quick else 450)
     max_train = args.max_train or (10 if quick else None)
     max_test = args.max_test or (50 if quick else None)
@@ -395,6 +403,7 @@ def main() -> int:
                         "uniform": uniform_best(records, budget, n_train),
                     }  # fmt: skip
                     used = calls["scorer"]["by_phase"].get("train", 0)
+                    used = used or int(found.get("own_scorer_calls") or 0)  # opro native
                     row["budget_used"] = round(used / budget, 3)
                     row["off_budget"] = abs(used - budget) > 0.1 * budget
                     runs.append(row)

@@ -20,9 +20,11 @@ import opro
 
 TOOLS = {
     "opro": "opro_fair",
+    "opro-native": "opro_fair",  # embedded, in its own process: outside the comparison
     "opro-redraw": "opro_fair",  # the same, drawing again for proposals that did not parse
     "promptolution-opro": "promptolution_opro",
     "dspy-copro": "dspy_copro",
+    "gepa": "gepa_standalone",
 }
 """Tool name -> its adapter module (in this package)."""
 
@@ -61,6 +63,9 @@ class Found:
     parse_failures: int = 0
     """Optimizer replies the tool could not parse (and what it did then: notes)."""
     notes: list[str] = field(default_factory=list)
+    own_scorer_calls: int | None = None
+    """Training scorer calls the tool counted itself: only for a run whose calls do not
+    reach the proxy (opro native)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

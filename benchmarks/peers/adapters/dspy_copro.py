@@ -1,9 +1,11 @@
 """DSPy's COPRO (``dspy.COPRO``), the DSPy optimizer closest to OPRO, as its docs set it
 up: ``dspy.LM("openai/...", api_base=...)`` for the task model (the proxy's scorer port)
 and the prompt model (its optimizer port), the program ``dspy.Predict("question ->
-answer")`` with the empty instruction, ``breadth`` candidates a round (the original
-instruction among them), ``depth`` rounds, every candidate scored on the whole training
-fold; COPRO's own temperature (1.4) is sent and logged, the proxy's applies.
+answer")`` with the empty instruction (DSPy holds its default text, "Given the fields
+`question`, produce the fields `answer`.", for it: the scorer gets "" for that text),
+``breadth`` candidates a round (the original instruction among them), ``depth`` rounds,
+every candidate scored on the whole training fold; COPRO's own temperature (1.4) is sent
+and logged, the proxy's applies.
 
 Two changes, the same as every peer's: the scorer call's messages are the instruction as the
 system message and the question as the user turn, and its whole reply is the answer (a
@@ -36,6 +38,7 @@ def run(job: Job) -> Found:
     random.seed(job.seed)
     np.random.seed(job.seed)
     failures: list[str] = []
+    DEFAULT = "Given the fields `question`, produce the fields `answer`."
 
     class Harness(dspy.ChatAdapter):  # type: ignore[misc]
         """The scorer call as [system: instruction, user: question], its reply the answer;
@@ -49,7 +52,7 @@ def run(job: Job) -> Found:
 
         def format(self, signature: Any, demos: Any, inputs: Any) -> Any:
             if self.is_scorer(signature):
-                system = signature.instructions or ""
+                system = start_as_empty(signature.instructions)
                 head = [{"role": "system", "content": system}] if system else []
                 return [*head, {"role": "user", "content": inputs["question"]}]
             return super().format(signature, demos, inputs)
@@ -64,6 +67,12 @@ def run(job: Job) -> Found:
                 first, *rest = signature.output_fields
                 return {first: completion.strip(), **dict.fromkeys(rest, "")}
 
+    def start_as_empty(instructions: str | None) -> str:
+        """DSPy's start, the empty instruction: ``Signature("question -> answer", "")`` (and
+        ``with_instructions("")``) hold DSPy's default text instead, which COPRO shows its
+        prompt model as the basic instruction; the scorer gets "" for it."""
+        return "" if instructions is None or instructions == DEFAULT else instructions
+
     def lm(url: str, **kwargs: Any) -> Any:
         return dspy.LM(
             f"openai/{MODEL}", api_base=url, api_key="unused", model_type="chat", cache=False,
@@ -73,7 +82,9 @@ def run(job: Job) -> Found:
     task_lm = lm(job.scorer_url, temperature=0.0, max_tokens=16)
     prompt_lm = lm(job.optimizer_url, max_tokens=256)
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    dspy.configure(lm=task_lm, adapter=Harness(use_json_adapter_fallback=False))
+    dspy.configure(  # an empty answer is an error to DSPy: scored 0, never a halt
+        lm=task_lm, adapter=Harness(use_json_adapter_fallback=False), max_errors=10**9
+    )
 
     def metric(gold: Any, pred: Any, trace: Any = None) -> float:
         row = {"question": gold.question, "answer": gold.answer, "kind": kind}
@@ -84,15 +95,16 @@ def run(job: Job) -> Found:
         for r in rows
     ]
     student = dspy.Predict(dspy.Signature("question -> answer", ""))
+    assert student.signature.instructions == DEFAULT, student.signature.instructions
     optimizer = dspy.COPRO(prompt_model=prompt_lm, metric=metric, breadth=breadth, depth=depth)
     started = time.perf_counter()
     best = optimizer.compile(
         student,
         trainset=train,
-        eval_kwargs={"num_threads": 1, "display_progress": False, "max_errors": 10**9},
+        eval_kwargs={"num_threads": 1, "display_progress": False},
     )
     elapsed = time.perf_counter() - started
-    instruction = best.predictors()[0].signature.instructions
+    instruction = start_as_empty(best.predictors()[0].signature.instructions)
     candidates = getattr(best, "candidate_programs", [])
     score = candidates[0]["score"] / 100 if candidates else None
     return Found(

@@ -3,6 +3,11 @@ optimizer at the proxy's ports, the scorer as a pre-trained model (completion AP
 instruction at A_begin), the optimizer through the chat API as every peer's is (no grammar:
 no peer has one), the paper's settings (top 20 best last, temperature 1, 3 exemplars).
 
+``opro-native``: opro as it runs by default, outside the fairness comparison: both roles on
+the embedded model in its own process (batched scoring, the optimizer's output held to the
+expected form by a grammar, ``--constrained``, as ``make demo`` runs it); its calls never
+reach the proxy: its training scorer calls are counted from its run directory.
+
 ``opro-redraw``: the same with ``--max-attempts-per-step`` 4 rounds, so that proposals that
 did not parse are drawn again (the paper's, and opro's default, is one round).
 
@@ -27,14 +32,20 @@ def run(job: Job) -> Found:
     steps, per_step = proposals(job.budget, n)
     out = Path(job.work) / "run"
     test = Path(job.train).with_name("test.jsonl")
+    native = job.tool == "opro-native"
+    if native:  # embedded, in this process: batched, the optimizer held to the form
+        models = ["--constrained"]
+    else:
+        models = [
+            "--scorer", f"openai:{MODEL}", "--scorer-base-url", job.scorer_url,
+            "--scorer-api", "completion", "--scorer-price", "0,0",
+            "--optimizer", f"openai:{MODEL}", "--optimizer-base-url", job.optimizer_url,
+            "--optimizer-api", "chat", "--optimizer-price", "0,0",
+        ]  # fmt: skip
     command = [
         sys.executable, "-m", "opro.cli", "optimize",
         "--dataset", f"jsonl:{job.train}", "--test-dataset", f"jsonl:{test}", "--max-test", "1",
-        "--scorer", f"openai:{MODEL}", "--scorer-base-url", job.scorer_url,
-        "--scorer-api", "completion", "--position", "A_begin", "--scorer-max-tokens", "16",
-        "--scorer-price", "0,0",
-        "--optimizer", f"openai:{MODEL}", "--optimizer-base-url", job.optimizer_url,
-        "--optimizer-api", "chat", "--optimizer-price", "0,0",
+        *models, "--position", "A_begin", "--scorer-max-tokens", "16",
         "--steps", str(steps), "--samples-per-step", str(per_step), "--initial", "",
         "--top-k", "20", "--temperature", "1.0", "--max-tokens", "256",
         "--test-top", "1", "--seed", str(job.seed), "--no-cache", "--no-report", "-q",
@@ -61,13 +72,25 @@ def run(job: Job) -> Found:
             "samples_per_step": per_step,
             "top_k": 20,
             "temperature": 1.0,
-            "optimizer_api": "chat",
-            "scorer_api": "completion",
+            "optimizer_api": "embedded, --constrained" if native else "chat",
+            "scorer_api": "embedded" if native else "completion",
             "position": "A_begin",
         },
         planned_scorer_calls=n * (1 + steps * per_step),
         optimize_s=round(elapsed, 3),
         train_accuracy=None if best.get("score") is None else best["score"] / 100,
         parse_failures=unparsed,
+        own_scorer_calls=_train_calls(out) if native else None,
         notes=[f"proposals: {json.dumps(counts)}", f"verdict: {summary.get('verdict')}"],
     )
+
+
+def _train_calls(run: Path) -> int:
+    """Scorer calls on the training fold, from the run's step records (opro native's calls
+    never reach the proxy): each scored solution, on every training question."""
+    n = 0
+    for line in (run / "steps.jsonl").read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        for candidate in record.get("candidates", []):
+            n += len((candidate.get("details") or {}).get("marks", ""))
+    return n
