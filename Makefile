@@ -109,7 +109,8 @@ bench-peers: $(PEERS_STAMP)
 
 bench-peers-quick: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/peers/run.py --quick $(ARGS)
-	$(PEERS_VENV)/bin/python benchmarks/peers/page.py
+	$(PEERS_VENV)/bin/python benchmarks/peers/page.py --results benchmarks/peers/results/quick.json \
+	    --out runs/peers-quick.md
 
 # Refresh benchmarks/peers/uv.lock (also needed when opro's own dependencies change).
 lock-peers: $(UV)

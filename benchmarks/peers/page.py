@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def section(data: dict[str, Any]) -> list[str]:
     out += [
         f"Run {data['started']} on {data['machine']['cpus']} CPUs "
         f"(`{data['machine']['platform']}`), model server on "
-        f"{data['machine']['server_threads']} threads; {folds}; seeds {protocol['seeds']}; "
+        f"{data['machine']['server_threads']} thread(s); {folds}; seeds {protocol['seeds']}; "
         f"budget {protocol['budget']} training scorer calls; optimizer temperature "
         f"{protocol['optimizer_temperature']}. Calibration through the proxy: "
         f"{num(cal.get('scorer_s'), 2)} s a scorer call, {num(cal.get('optimizer_s'), 1)} s an "
@@ -186,8 +187,9 @@ def build(results: list[Path]) -> str:
         "",
         "The same model, task, folds, scorer prompt, answer check and budget of scorer calls "
         "for every tool, so that only the optimizer differs (issue #27). "
-        "`make bench-peers` runs it (about an hour on 2 cores; `make bench-peers-quick`: a "
-        "few minutes, the harness only).",
+        "`make bench-peers` runs it (about 3 hours on 2 cores with its defaults, 1.5 with "
+        "`ARGS=--seeds 0`: benchmarks/peers/README.md); `make bench-peers-quick` checks the "
+        "harness in minutes.",
         "",
     ]
     if not any(d.get("kind") != "quick" for d in datas):
@@ -210,8 +212,14 @@ def main() -> None:
     results = args.results or sorted((HERE / "results").glob("*.json"))
     if not results:
         raise SystemExit("no results: run benchmarks/peers/run.py (or --quick) first")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(build(results))
     print(f"wrote {args.out}")
+    docs = ROOT / "docs"
+    if args.out.resolve().is_relative_to(docs) and "results/peers.md" not in (
+        (ROOT / "mkdocs.yml").read_text()
+    ):  # the strict docs build refuses a page outside the nav
+        print("note: add results/peers.md to mkdocs.yml's nav (Results)", file=sys.stderr)
 
 
 if __name__ == "__main__":

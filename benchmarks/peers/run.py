@@ -482,7 +482,7 @@ def main() -> int:
         },
         "runs": runs,
         "heldout": heldout,
-        "work": str(work),
+        "work": str(work.relative_to(ROOT) if work.is_relative_to(ROOT) else work),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1) + "\n")
