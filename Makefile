@@ -92,8 +92,9 @@ bench-objectives: $(STAMP)
 # opro against the tools users would pick instead (issue #27, benchmarks/peers/): the peers
 # live in their own environment, .venv-peers, installed from benchmarks/peers/uv.lock (with
 # opro itself from this checkout, editable): never in opro's dependencies, lock or make
-# test. bench-peers takes about an hour on 2 cores; bench-peers-quick, a few minutes (the
-# harness, not the benchmark). ARGS go to run.py (e.g. ARGS="--tools opro dspy-copro").
+# test. bench-peers takes about 4 hours on 2 cores (ARGS="--seeds 0": about 2);
+# bench-peers-quick, minutes (the harness, not the benchmark). ARGS go to run.py (e.g.
+# ARGS="--tools opro dspy-copro").
 PEERS_VENV  := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 

@@ -187,7 +187,7 @@ def build(results: list[Path]) -> str:
         "",
         "The same model, task, folds, scorer prompt, answer check and budget of scorer calls "
         "for every tool, so that only the optimizer differs (issue #27). "
-        "`make bench-peers` runs it (about 3 hours on 2 cores with its defaults, 1.5 with "
+        "`make bench-peers` runs it (about 4 hours on 2 cores with its defaults, 2 with "
         "`ARGS=--seeds 0`: benchmarks/peers/README.md); `make bench-peers-quick` checks the "
         "harness in minutes.",
         "",

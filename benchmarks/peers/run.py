@@ -49,7 +49,10 @@ from adapters import TOOLS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PEERS = ("dspy", "gepa", "promptolution", "textgrad", "optuna")
-FULL_TOOLS = ("opro", "opro-native", "promptolution-opro", "dspy-copro", "gepa")
+FULL_TOOLS = (
+    "opro", "opro-native", "promptolution-opro", "promptolution-evoga", "dspy-copro",
+    "dspy-mipro", "gepa",
+)  # fmt: skip
 """The benchmark's tools by default (opro-redraw, on request: --tools)."""
 OTHERS = ("opro", "llama-cpp-python", "openai", "litellm", "aiohttp", "numpy")
 

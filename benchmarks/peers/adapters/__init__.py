@@ -22,8 +22,10 @@ TOOLS = {
     "opro": "opro_fair",
     "opro-native": "opro_fair",  # embedded, in its own process: outside the comparison
     "opro-redraw": "opro_fair",  # the same, drawing again for proposals that did not parse
-    "promptolution-opro": "promptolution_opro",
-    "dspy-copro": "dspy_copro",
+    "promptolution-opro": "promptolution_tools",
+    "promptolution-evoga": "promptolution_tools",
+    "dspy-copro": "dspy_tools",
+    "dspy-mipro": "dspy_tools",
     "gepa": "gepa_standalone",
 }
 """Tool name -> its adapter module (in this package)."""

@@ -1,7 +1,13 @@
-"""promptolution's OPRO (``promptolution.optimizers.OPRO``), as its docs set it up: an
-``APILLM`` meta-LLM at the proxy's optimizer port (chat; no temperature sent: the proxy's),
-a ``ClassificationTask`` scored on the whole training fold (``eval_strategy="full"``, not
-the ``promptolution.optimize`` helper's 30-row block), the start "" and 8 proposals a step.
+"""promptolution's optimizers (2.x), as its docs set them up: an ``APILLM`` meta-LLM at the
+proxy's optimizer port (chat; no temperature sent: the proxy's), a ``ClassificationTask``
+scored on the whole training fold (``eval_strategy="full"``, not the
+``promptolution.optimize`` helper's 30-row block).
+
+* ``promptolution-opro``: ``OPRO``, the start "" and up to 8 proposals a step (the budget's
+  steps and proposals, as opro's), top 20 shown, 3 exemplars.
+* ``promptolution-evoga``: ``EvoPromptGA`` (roulette-wheel selection), which needs a
+  population: the frozen pool "", "Answer with the option letter.", "Let's think step by
+  step.", "The answer is" (the first ``pop`` of them), each child scored on the whole fold.
 
 Two changes, so that scoring is the same as every other tool's and nothing else differs:
 the predictor sends the instruction as the system message and the question alone as the
@@ -20,19 +26,23 @@ from typing import Any
 
 from adapters import MODEL, Found, Job, correct, proposals
 
+POOL = ("", "Answer with the option letter.", "Let's think step by step.", "The answer is")
+"""The frozen starting population of the tools that need one (EvoPromptGA)."""
+
 
 def run(job: Job) -> Found:
     import numpy as np
     import pandas as pd  # type: ignore[import-untyped]
     from promptolution.llms import APILLM  # type: ignore[import-not-found]
-    from promptolution.optimizers import OPRO  # type: ignore[import-not-found]
-    from promptolution.predictors.base_predictor import BasePredictor  # type: ignore[import-not-found]
+    from promptolution.optimizers import OPRO, EvoPromptGA  # type: ignore[import-not-found]
+    from promptolution.predictors.base_predictor import (  # type: ignore[import-not-found]
+        BasePredictor,
+    )
     from promptolution.tasks import ClassificationTask  # type: ignore[import-not-found]
 
     rows = job.rows()
     by_question = {row["question"]: row for row in rows}
     n = len(rows)
-    steps, per_step = proposals(job.budget, n)
     random.seed(job.seed)
     np.random.seed(job.seed)
 
@@ -77,10 +87,30 @@ def run(job: Job) -> Found:
     meta = MetaLLM(api_url=job.optimizer_url, model_id=MODEL, api_key="unused")
     df = pd.DataFrame({"x": [r["question"] for r in rows], "y": [r["answer"] for r in rows]})
     task = Task(df, task_description=None, eval_strategy="full", seed=job.seed)
-    optimizer = OPRO(
-        predictor=RawPredictor(scorer), task=task, meta_llm=meta, initial_prompts=[""],
-        max_num_instructions=20, num_instructions_per_step=per_step, num_few_shots=3,
-    )  # fmt: skip
+    predictor = RawPredictor(scorer)
+    settings: dict[str, Any] = {
+        "eval_strategy": "full",
+        "meta_llm": "APILLM (chat, max_tokens 4096, no temperature sent)",
+    }
+    if job.tool == "promptolution-evoga":
+        evaluations = max(2, job.budget // n)  # the pool's and each child's, whole fold
+        pop = max(2, min(len(POOL), evaluations // 2))
+        steps = max(1, evaluations // pop - 1)
+        optimizer: Any = EvoPromptGA(
+            predictor=predictor, task=task, meta_llm=meta, initial_prompts=list(POOL[:pop]),
+            selection_mode="wheel",
+        )  # fmt: skip
+        settings.update(n_steps=steps, population=list(POOL[:pop]), selection_mode="wheel")
+        planned = n * pop * (1 + steps)
+    else:
+        steps, per_step = proposals(job.budget, n)
+        optimizer = OPRO(
+            predictor=predictor, task=task, meta_llm=meta, initial_prompts=[""],
+            max_num_instructions=20, num_instructions_per_step=per_step, num_few_shots=3,
+        )  # fmt: skip
+        settings.update(n_steps=steps, num_instructions_per_step=per_step,
+                        max_num_instructions=20, num_few_shots=3)  # fmt: skip
+        planned = n * (1 + steps * per_step)
     started = time.perf_counter()
     prompts = optimizer.optimize(n_steps=steps)
     elapsed = time.perf_counter() - started
@@ -89,17 +119,10 @@ def run(job: Job) -> Found:
     untagged = sum("<prompt>" not in r for r in replies)
     return Found(
         instruction=best,
-        settings={
-            "n_steps": steps,
-            "num_instructions_per_step": per_step,
-            "max_num_instructions": 20,
-            "num_few_shots": 3,
-            "eval_strategy": "full",
-            "meta_llm": "APILLM (chat, max_tokens 4096, no temperature sent)",
-        },
-        planned_scorer_calls=n * (1 + steps * per_step),
+        settings=settings,
+        planned_scorer_calls=planned,
         optimize_s=round(elapsed, 3),
-        train_accuracy=scores.get(best),
+        train_accuracy=None if scores.get(best) is None else float(scores[best]),
         parse_failures=untagged,
         notes=[
             f"{untagged} of {len(replies)} meta replies without <prompt> tags, used whole",

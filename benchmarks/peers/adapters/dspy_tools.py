@@ -1,11 +1,18 @@
-"""DSPy's COPRO (``dspy.COPRO``), the DSPy optimizer closest to OPRO, as its docs set it
-up: ``dspy.LM("openai/...", api_base=...)`` for the task model (the proxy's scorer port)
-and the prompt model (its optimizer port), the program ``dspy.Predict("question ->
-answer")`` with the empty instruction (DSPy holds its default text, "Given the fields
-`question`, produce the fields `answer`.", for it: the scorer gets "" for that text),
-``breadth`` candidates a round (the original instruction among them), ``depth`` rounds,
-every candidate scored on the whole training fold; COPRO's own temperature (1.4) is sent
-and logged, the proxy's applies.
+"""DSPy's instruction optimizers (3.x), as its docs set them up: ``dspy.LM("openai/...",
+api_base=...)`` for the task model (the proxy's scorer port) and the prompt model (its
+optimizer port), the program ``dspy.Predict("question -> answer")`` with the empty
+instruction (DSPy holds its default text, "Given the fields `question`, produce the fields
+`answer`.", for it: the scorer gets "" for that text), caches off.
+
+* ``dspy-copro``: ``dspy.COPRO``, the DSPy optimizer closest to OPRO: ``breadth`` candidates
+  a round (the original instruction among them), ``depth`` rounds, every candidate scored on
+  the whole training fold; COPRO's own temperature (1.4) is sent and logged, the proxy's
+  applies.
+* ``dspy-mipro``: ``dspy.MIPROv2`` zero-shot (no demos), ``auto=None``: ``num_candidates``
+  instructions proposed once (the grounded proposer, without the program and data
+  summaries), ``num_trials`` full evaluations on the training fold (``valset`` = the
+  training fold, ``minibatch=False``); its demo bootstrapping still runs the task model
+  (counted at the proxy: over the budget, reported).
 
 Two changes, the same as every peer's: the scorer call's messages are the instruction as the
 system message and the question as the user turn, and its whole reply is the answer (a
@@ -33,8 +40,6 @@ def run(job: Job) -> Found:
     rows = job.rows()
     kind = rows[0]["kind"]
     n = len(rows)
-    steps, per_step = proposals(job.budget, n)
-    breadth, depth = per_step + 1, steps
     random.seed(job.seed)
     np.random.seed(job.seed)
     failures: list[str] = []
@@ -96,27 +101,44 @@ def run(job: Job) -> Found:
     ]
     student = dspy.Predict(dspy.Signature("question -> answer", ""))
     assert student.signature.instructions == DEFAULT, student.signature.instructions
-    optimizer = dspy.COPRO(prompt_model=prompt_lm, metric=metric, breadth=breadth, depth=depth)
     started = time.perf_counter()
-    best = optimizer.compile(
-        student,
-        trainset=train,
-        eval_kwargs={"num_threads": 1, "display_progress": False},
-    )
+    if job.tool == "dspy-mipro":
+        trials = max(1, job.budget // n - 1)  # the default program's evaluation, then trials
+        candidates = min(8, trials) + 1  # the first is the original instruction
+        optimizer: Any = dspy.MIPROv2(
+            metric=metric, prompt_model=prompt_lm, task_model=task_lm, auto=None,
+            num_candidates=candidates, max_bootstrapped_demos=0, max_labeled_demos=0,
+            num_threads=1, seed=job.seed, verbose=False,
+        )  # fmt: skip
+        best = optimizer.compile(
+            student, trainset=train, valset=train, num_trials=trials, minibatch=False,
+            program_aware_proposer=False, data_aware_proposer=False,
+        )  # fmt: skip
+        settings: dict[str, Any] = {
+            "num_candidates": candidates, "num_trials": trials, "minibatch": False,
+            "demos": 0, "program_aware_proposer": False, "data_aware_proposer": False,
+        }  # fmt: skip
+        planned = n * (1 + trials)
+        score = getattr(best, "score", None)
+        score = None if score is None else float(score) / 100
+    else:
+        steps, per_step = proposals(job.budget, n)
+        breadth, depth = per_step + 1, steps
+        optimizer = dspy.COPRO(prompt_model=prompt_lm, metric=metric, breadth=breadth, depth=depth)
+        best = optimizer.compile(
+            student, trainset=train, eval_kwargs={"num_threads": 1, "display_progress": False}
+        )
+        settings = {"breadth": breadth, "depth": depth, "init_temperature": 1.4,
+                    "eval": "whole training fold, num_threads 1"}  # fmt: skip
+        planned = n * breadth * depth
+        ranked = getattr(best, "candidate_programs", [])
+        score = ranked[0]["score"] / 100 if ranked else None
     elapsed = time.perf_counter() - started
     instruction = start_as_empty(best.predictors()[0].signature.instructions)
-    candidates = getattr(best, "candidate_programs", [])
-    score = candidates[0]["score"] / 100 if candidates else None
     return Found(
         instruction=instruction,
-        settings={
-            "breadth": breadth,
-            "depth": depth,
-            "init_temperature": 1.4,
-            "adapter": "ChatAdapter, scorer signature as [system, user], lenient parse",
-            "eval": "whole training fold, num_threads 1",
-        },
-        planned_scorer_calls=n * breadth * depth,
+        settings={**settings, "adapter": "ChatAdapter; scorer as [system, user]; lenient"},
+        planned_scorer_calls=planned,
         optimize_s=round(elapsed, 3),
         train_accuracy=score,
         parse_failures=len(failures),
