@@ -654,6 +654,8 @@ def _problem(style: str, feedback: bool = False) -> ObjectiveProblem:
         ("instruct", "<solution>  </solution>", None),
         ("instruct", "17", None),
         ("instruct", "<solution>17", None),  # cut off: not closed
+        ("instruct", "Sol: 9</solution>", None),  # a bare close: the prompt opened nothing
+        ("instruct", "<solution>draft <solution>17</solution>", "17"),  # its last opening
     ],
 )
 def test_a_solution_is_read_from_its_tags(style: str, output: str, solution: str | None) -> None:

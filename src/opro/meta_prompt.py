@@ -27,8 +27,8 @@ def display_score(score: float, mode: ScoreDisplay) -> str | None:
         return None
     if mode == "raw":
         return repr(float(score))
-    if mode == "short":  # 4 significant digits: a fraction keeps its size (0.8333, 1.2e+06)
-        return f"{score:.4g}"
+    if mode == "short":  # a fraction keeps 4 significant digits (0.8333); 12345 stays whole
+        return str(round(score)) if abs(score) >= 1e4 or score == int(score) else f"{score:.4g}"
     if mode == "buckets20":
         return str(round(score / 5.0) * 5)
     return str(round(score))

@@ -47,16 +47,29 @@ MAX_LENGTH = 20_000
 """Characters a solution may have at most (``max_length``'s ceiling)."""
 SOLUTIONS = ("step", "solution", "score", "feedback")
 INVALID = ("step", "solution", "why")
-_SOLUTION = re.compile(r"<solution>(.*?)</solution>", re.DOTALL)
+_SOLUTION = re.compile(r"<solution>((?:(?!<solution>).)*?)</solution>", re.DOTALL)
+"""A closed solution, from the last opening before its close."""
 
 
 class ObjectiveEngine(EngineSpec):
+    GRAMMAR = False  # a solution's form is the user's: no grammar holds proposals to it
+
     steps: int = Field(20, ge=1, description="optimization steps")
     score_display: ScoreDisplay = Field(
         "short",
-        description="how scores are shown (short: 4 significant digits, as a score of "
-        "yours may be a fraction, which int would round away)",
+        description="how scores are shown (short: a fraction's 4 significant digits, a "
+        "whole number whole: a score of yours may be a fraction, which int rounds away)",
     )
+
+    @field_validator("constrained")
+    @classmethod
+    def _unconstrained(cls, constrained: bool) -> bool:
+        if constrained:
+            raise ValueError(
+                "your solutions' form has no grammar to hold proposals to: leave it off (a "
+                "pattern or a validator refuses what does not fit)"
+            )
+        return constrained
 
 
 class ObjectiveSpec(RunSpec):
@@ -156,8 +169,10 @@ class ObjectiveProblem(Problem[str]):
         return list(self.spec.initial)
 
     def parse(self, text: str) -> str | None:
-        head, closed, _ = text.partition("</solution>")
-        if closed and "<solution>" not in head:  # the prompt opened it (a base model's)
+        """The last closed solution; a bare close only where the prompt opened it (the
+        pre-trained style without history ends with ``<solution>``)."""
+        opened = "<solution>" in text.partition("</solution>")[0]
+        if not opened and self.spec.style == "pretrained":
             text = "<solution>" + text
         found = _SOLUTION.findall(text)
         if not found:

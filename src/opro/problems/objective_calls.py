@@ -102,13 +102,17 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def source_of(function: Callable[..., Any], path: str) -> str:
-    """What identifies the function's code in the cache: its source (a notebook cell's too),
-    else its bytecode; an edited function gets new keys."""
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        code = getattr(function, "__code__", None)
-        return path if code is None else code.co_code.hex() + repr(code.co_consts)
+    """What identifies the function's code in the cache: its source and its module's (a
+    changed constant or helper beside it is a new key too; a notebook's cell, its own),
+    else its bytecode."""
+    found: list[str] = []
+    for part in (function, inspect.getmodule(function)):
+        with contextlib.suppress(OSError, TypeError):
+            found.append(inspect.getsource(part))  # type: ignore[arg-type]
+    if found:
+        return "\n".join(found)
+    code = getattr(function, "__code__", None)
+    return path if code is None else code.co_code.hex() + repr(code.co_consts)
 
 
 class Objective:

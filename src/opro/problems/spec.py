@@ -93,6 +93,8 @@ class EngineSpec(_Frozen):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="run seed")
 
     ALIASES: ClassVar[Mapping[str, str]] = {"candidates_per_step": "samples_per_step"}
+    GRAMMAR: ClassVar[bool] = True
+    """Whether the kind's proposals have a grammar (``constrained`` applies)."""
 
     @classmethod
     def _unknown(cls, name: str, value: Any) -> ConfigError:
@@ -217,8 +219,9 @@ def function_path(value: Any, what: str) -> Any:
     found = getattr(sys.modules.get(module), name, None) if name.isidentifier() else None
     if found is not value:
         raise ConfigError(
-            f"{what} {value!r} cannot be found again by its name (a lambda or a function "
-            "defined inside another): define it at the top level of a module or notebook"
+            f"{what} {value!r} cannot be found again by its name (a lambda, a function "
+            "defined inside another, or code run with no module of its own): define it at "
+            "the top level of a module or notebook"
         )
     return f"{module}:{name}"
 

@@ -32,6 +32,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _all(n: int, word: str) -> str:
+    """``the 1 new solution``, ``all 3 new solutions``."""
+    return f"the {n} {word}" if n == 1 else f"all {n} {word}s"
+
+
 def counts_line(counts: ProposalCounts) -> str:
     """``proposals: 12 drawn, 4 parsed (8 parse failures), 1 duplicate, 3 scored, 1 better
     than the start``."""
@@ -47,7 +52,7 @@ def advice(verdict: Verdict, engine: EngineSpec, name: Namer = ticked) -> str:
     """The likely fix for a run whose proposals came to ``verdict``."""
     model = f"a chat (instruction-tuned) or larger optimizer model ({name('optimizer')})"
     if verdict == "no_valid_proposals":
-        if engine.constrained:
+        if engine.constrained or not engine.GRAMMAR:
             return model
         held = f"proposals held to the expected form ({name('constrained')}: embedded models "
         return f"{model}, or {held}and llama.cpp servers)"
@@ -82,8 +87,8 @@ def explain(counts: ProposalCounts, engine: EngineSpec, name: Namer = ticked) ->
         )
     if verdict == "all_invalid":
         return (
-            f"{HEADLINES[verdict]}: all {counts.invalid} new solutions proposed could not be "
-            f"scored, so the best is a starting one; {fix}"
+            f"{HEADLINES[verdict]}: {_all(counts.invalid, 'new solution')} proposed could "
+            f"not be scored, so the best is a starting one; {fix}"
         )
     if verdict == "no_improvement":
         return (
@@ -105,6 +110,6 @@ def step_notice(record: StepRecord, engine: EngineSpec, name: Namer = ticked) ->
         "no_valid_proposals": f"none of the {counts.drawn} optimizer outputs held a solution "
         "(parse failures)",
         "all_duplicates": f"all {counts.parsed} parsed proposals repeated solutions already scored",
-        "all_invalid": f"all {counts.invalid} new solutions were invalid",
+        "all_invalid": f"{_all(counts.invalid, 'new solution')} could not be scored",
     }[verdict]
     return f"step {record.step}: {what}; if this goes on, try {advice(verdict, engine, name)}"
