@@ -83,7 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tsp_baselines.py
 	$(BIN)/python benchmarks/evaluate_load.py --repeats 3  # exits 1 when 1.3x is missed
 
-# Not in `bench` (about 30 minutes or more on 2 cores): OPRO against random sampling on the
+# Not in `bench` (75 minutes on the shared 2-core machine): OPRO against random sampling on the
 # three objectives of examples/objectives/, with the embedded model; writes
 # docs/results/objectives.json and .md (`--from-json` rebuilds the page, `--quick` tries it).
 bench-objectives: $(STAMP)

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -56,6 +57,10 @@ ARMS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 HOSTED = "openai:gpt-4o-mini"
+READING = {
+    "regex": " An expression that matches none of the 16 strings scores 50 (the 8 negatives "
+    "right), whatever it is.",
+}
 
 
 def module(name: str) -> Any:
@@ -220,18 +225,25 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def pairs(runs: list[dict[str, Any]], arm: str, other: str) -> list[dict[str, Any]]:
-    """Per seed, ``arm`` against ``other`` at the evaluations both reached."""
+def pairs(
+    runs: list[dict[str, Any]], arm: str, other: str, at_end: bool = False
+) -> list[dict[str, Any]]:
+    """Per seed, ``arm`` against ``other`` at the evaluations both reached (``at_end``: each
+    at its own end, after the same optimizer samples)."""
     by = {(r["arm"], r["seed"]): r for r in runs}
     rows = []
     for seed in sorted({r["seed"] for r in runs}):
         a, b = by.get((arm, seed)), by.get((other, seed))
         if a is None or b is None:
             continue
-        n = min(reach(a), reach(b))
+        n = math.inf if at_end else min(reach(a), reach(b))
         mine, theirs = best_at(a, n), best_at(b, n)
-        at = "the end (both optimal)" if math.isinf(n) else f"{int(n)} evaluations"
-        if math.isinf(n):  # both reached the optimum: in fewer evaluations is better
+        both = a["reached_optimum"] and b["reached_optimum"]
+        if at_end:
+            at = f"the ends ({a['evaluations']} and {b['evaluations']} evaluations)"
+        else:
+            at = "both optimal" if math.isinf(n) else plural(int(n), "evaluation")
+        if both:  # both reached the optimum: in fewer evaluations is better
             key_a, key_b = -a["evaluations_to_best"], -b["evaluations_to_best"]
         else:
             key_a, key_b = mine, theirs
@@ -241,6 +253,28 @@ def pairs(runs: list[dict[str, Any]], arm: str, other: str) -> list[dict[str, An
             outcome = "win" if key_a > key_b else "loss"
         rows.append({"seed": seed, "at": at, "arm": mine, "other": theirs, "outcome": outcome})
     return rows
+
+
+def paired(runs: list[dict[str, Any]], arm: str, other: str, at_end: bool) -> str:
+    rows = pairs(runs, arm, other, at_end)
+    wins = sum(p["outcome"] == "win" for p in rows)
+    losses = sum(p["outcome"] == "loss" for p in rows)
+    detail = "; ".join(
+        f"seed {p['seed']} at {p['at']}: {num(p['arm'])} vs {num(p['other'])}" for p in rows
+    )
+    return (
+        f"{wins} better, {len(rows) - wins - losses} tied, {losses} worse ({detail}); "
+        f"two-sided sign test p = {sign_test_p(wins, losses):.2g}"
+    )
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def shown_text(text: str | None, limit: int = 160) -> str:
+    line = repr(text or "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -269,12 +303,12 @@ def page(data: dict[str, Any]) -> str:
         "",
         "An **evaluation** is one call of the scoring function: a solution scored, or found "
         "invalid (the function raised), step 0's starting solution included. Parse failures "
-        "and duplicates call nothing. *best@N* is the best score after N evaluations (in "
-        "the order of the optimizer's outputs within a step); a run that reached the "
-        "optimum stops there and keeps it for any N. The arms of one seed do not make the "
-        "same number of evaluations (the baseline's outputs parse less often), so the "
-        "tables give both the best at the end of each run and the best at the evaluations "
-        "every run of the example reached.",
+        "and duplicates call nothing. The best after N evaluations counts them in the order "
+        "of the optimizer's outputs within a step; a run that reached the optimum stops "
+        "there and keeps it for any N. The arms of one seed do not make the same number of "
+        "evaluations (an output that does not parse calls nothing), so the tables give both "
+        "the best at the end of each run (the same optimizer samples: steps × samples) and "
+        "the best after the evaluations every run of the example made.",
         "",
         f"Machine: {setup['machine']}; the whole benchmark took {setup['total_wall_s'] / 60:.0f}"
         " min (2 cores shared with other work: wall times are noisy).",
@@ -287,13 +321,17 @@ def page(data: dict[str, Any]) -> str:
         info = data["examples"][name]
         arms = list(ARMS[name])
         common = min(reach(r) for r in mine)
-        lines += [f"## {name}: {info['title']}", "", info["about"], ""]
-        common_label = "all optimal" if math.isinf(common) else f"best@{int(common)}"
+        lines += [f"## {name}: {info['title']}", "", info["about"] + READING.get(name, ""), ""]
+        common_label = (
+            "all optimal"
+            if math.isinf(common)
+            else f"best after {plural(int(common), 'evaluation')}"
+        )
         gap = name == "knapsack"
         lines += [
             f"| arm | best at the end, mean ± sd | per seed | evaluations per seed | "
-            f"{common_label} (every run reached it), mean ± sd | per seed | reached the "
-            f"optimum |" + (" gap to the optimum at the end, % |" if gap else ""),
+            f"{common_label} (every run made that many), mean ± sd | per seed | "
+            f"reached the optimum |" + (" gap to the optimum at the end, % |" if gap else ""),
             "|---|---|---|---|---|---|---|" + ("---|" if gap else ""),
         ]
         for arm in arms:
@@ -336,26 +374,22 @@ def page(data: dict[str, Any]) -> str:
                     f"| {arm} | {r['seed']} | {num(r['best_score'])} | `{text}` | "
                     f"{r['evaluations_to_best']} of {r['evaluations']} |"
                 )
-        lines += ["", "Paired by seed, at the evaluations both runs reached:", ""]
+        lines += ["", "Paired by seed (better: a higher best; when both reached the optimum, in "
+                  "fewer evaluations):", ""]  # fmt: skip
         for arm in arms:
             if arm == "baseline":
                 continue
             others = ["baseline"] + (["OPRO, scores only"] if arm == "OPRO + feedback" else [])
             for other in others:
-                rows = pairs(mine, arm, other)
-                wins = sum(p["outcome"] == "win" for p in rows)
-                losses = sum(p["outcome"] == "loss" for p in rows)
-                ties = len(rows) - wins - losses
-                detail = "; ".join(
-                    f"seed {p['seed']} at {p['at']}: {num(p['arm'])} vs {num(p['other'])}"
-                    for p in rows
-                )
-                lines.append(
-                    f"- **{arm} vs {other}**: {wins} better, {ties} tied, {losses} worse "
-                    f"({detail}); two-sided sign test p = {sign_test_p(wins, losses):.2g}."
-                )
-        lines.append("")
+                lines += [
+                    f"- **{arm} vs {other}**, at the evaluations both reached: "
+                    f"{paired(mine, arm, other, at_end=False)}.",
+                    f"- **{arm} vs {other}**, after the same optimizer samples (each run's "
+                    f"end): {paired(mine, arm, other, at_end=True)}.",
+                ]
+        lines += ["", *seen(mine, arms), ""]
     lines += [
+        *notes(runs),
         "## What this can and cannot show",
         "",
         f"{len(seeds)} seeds per arm. With {len(seeds)} pairs the smallest two-sided "
@@ -389,14 +423,101 @@ def page(data: dict[str, Any]) -> str:
         "```",
         "",
         f"With a hosted model (**not run here**), e.g. `{HOSTED}` (`OPENAI_API_KEY` set; a "
-        "chat model gets the `instruct` meta-prompt):",
+        "chat model gets the `instruct` meta-prompt; the paper's 8 samples a step and the "
+        "default `--max-tokens`), one run, and the baseline with `--no-show-history`:",
         "",
         "```bash",
-        data["hosted_command"],
+        "T=$(python -c 'import examples.objectives.regex as m; print(m.TASK)')",
+        "F=$(python -c 'import examples.objectives.regex as m; print(m.SOLUTION_FORMAT)')",
+        'opro solve --objective examples.objectives.regex:score --task "$T" --solution-format '
+        f"\"$F\" --initial '[a-z]+' --target 100 --optimizer {HOSTED} --steps 8 "
+        "--samples-per-step 8 --seed 0 --budget-usd 1",
+        "```",
+        "",
+        "or the whole benchmark, written beside this page's files rather than over them:",
+        "",
+        "```bash",
+        f".venv/bin/python benchmarks/objectives.py --optimizer {HOSTED} --samples 8 "
+        "--max-tokens 256 --out runs/objectives-hosted --json docs/results/objectives-hosted.json",
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def notes(runs: list[dict[str, Any]]) -> list[str]:
+    """What the runs show across the examples, computed from them."""
+
+    def share(rs: list[dict[str, Any]]) -> str:
+        drawn = sum(r["drawn"] for r in rs)
+        failed = sum(r["parse_failures"] for r in rs)
+        return f"{failed} of {drawn} ({100 * failed / max(drawn, 1):.0f} %)"
+
+    def improved(rs: list[dict[str, Any]]) -> str:
+        better = sum(
+            r["best_score"] is not None and r["curve"] and r["best_score"] > (r["curve"][0] or 0)
+            for r in rs
+        )
+        return f"{better} of {len(rs)}"
+
+    opro = [r for r in runs if r["arm"] != "baseline"]
+    base = [r for r in runs if r["arm"] == "baseline"]
+    optimal = sum(r["reached_optimum"] for r in runs)
+    lines = [
+        "## Across the examples",
+        "",
+        f"- Runs that reached the known optimum: {optimal} of {len(runs)}. Runs that found "
+        f"anything better than the starting solution: OPRO {improved(opro)}, the baseline "
+        f"{improved(base)}.",
+        f"- Outputs that did not parse: OPRO {share(opro)}, the baseline {share(base)}. The "
+        "baseline's meta-prompt ends at an open `<solution>` with no example before it, and "
+        "the pre-trained model mostly writes prose or markup and seldom closes the tag within "
+        "`--max-tokens`; OPRO's ends at `Score:` after a list of scored solutions, a pattern "
+        "the model continues (a guessed score, then a solution).",
+    ]
+    nested = sorted(
+        {
+            r["example"]
+            for r in opro
+            if re.search(r"<solution>[^\n]*<solution>", r["last_prompt"] or "")
+        }
+    )
+    if nested:
+        lines.append(
+            "- Some scored solutions hold a second `<solution>` tag (seed 0's meta-prompts "
+            f"above: {', '.join(nested)}): an output such as `50 <solution>a<solution>highest` "
+            "is parsed from its first `<solution>` to the closing tag, scored (as a regular "
+            "expression it is one), shown, and then copied by the model in later steps."
+        )
+    return [*lines, ""]
+
+
+def seen(runs: list[dict[str, Any]], arms: list[str]) -> list[str]:
+    """What the optimizer read and wrote in the first seed's runs: OPRO's last meta-prompt,
+    the baseline's (every step's is the same), and a few outputs of each."""
+    seed = min(r["seed"] for r in runs)
+    by = {r["arm"]: r for r in runs if r["seed"] == seed}
+    lines = [f"What the optimizer read and wrote (seed {seed}):", ""]
+    for arm in (arms[0], "baseline"):
+        r = by.get(arm)
+        if r is None or not r["last_prompt"]:
+            continue
+        last = "last " if arm != "baseline" else ""
+        lines += [
+            f"- {arm}, the {last}meta-prompt (step {r['steps']}):",
+            "",
+            "    ````text",
+            *(f"    {line}".rstrip() for line in r["last_prompt"].splitlines()),
+            "    ````",
+            "",
+            "    and the optimizer's outputs to it (Python reprs, cut at 160 characters):",
+            "",
+            "    ````text",
+            *(f"    {shown_text(o)}" for o in r["last_outputs"]),
+            "    ````",
+            "",
+        ]
+    return lines
 
 
 def examples_info() -> dict[str, Any]:
@@ -496,8 +617,6 @@ def main() -> None:
         },
         "command": ".venv/bin/python " + " ".join(map(shlex.quote, argv)),
         "commands": {n: [shown(n, arm, args, "S") for arm in ARMS[n]] for n in names},
-        "hosted_command": shown("regex", "OPRO", argparse.Namespace(
-            **{**vars(args), "optimizer": HOSTED}), 0) + " --budget-usd 1",
         "examples": examples_info(),
         "runs": runs,
     }  # fmt: skip
