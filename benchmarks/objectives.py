@@ -311,7 +311,8 @@ def page(data: dict[str, Any]) -> str:
         "the best after the evaluations every run of the example made.",
         "",
         f"Machine: {setup['machine']}; the whole benchmark took {setup['total_wall_s'] / 60:.0f}"
-        " min (2 cores shared with other work: wall times are noisy).",
+        " min (2 cores shared with other work: wall times are noisy)"
+        + (f"; the code of commit `{setup['commit'][:10]}`." if setup.get("commit") else "."),
         "",
     ]
     for name in EXAMPLES:
@@ -555,6 +556,13 @@ def examples_info() -> dict[str, Any]:
     }
 
 
+def git_head() -> str | None:
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 steps × 4 samples")
@@ -568,6 +576,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="where the results go")
     parser.add_argument("--page", type=Path, default=None, help="where the page goes")
     parser.add_argument("--from-json", action="store_true", help="rebuild the page only")
+    parser.add_argument(
+        "--commit", default=None, help="the commit of the code that ran (default: git's HEAD)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.steps, args.samples = "0", 2, 4
@@ -614,6 +625,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}",
             "total_wall_s": round(time.perf_counter() - started, 1),
+            "commit": args.commit or git_head(),
         },
         "command": ".venv/bin/python " + " ".join(map(shlex.quote, argv)),
         "commands": {n: [shown(n, arm, args, "S") for arm in ARMS[n]] for n in names},
