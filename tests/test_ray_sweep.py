@@ -109,3 +109,31 @@ def test_a_killed_worker_loses_nothing_and_the_sweep_equals_one_run_after_anothe
         assert summary["status"] == "finished"
     assert without_dirs(out) == without_dirs(reference)
     assert (out / "samples-per-step" / "report.html").is_file()
+
+
+def test_a_sweep_of_a_users_objective_on_ray_equals_the_same_sweep_run_here(
+    cluster: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The objective kind (#29) on the cluster: the workers import the user's function by
+    its path, and the runs (invalid solutions included) equal those run in this process."""
+    sweep = tmp_path / "solve.toml"
+    sweep.write_text(
+        'command = "solve"\nseeds = [0]\n[base]\nobjective = "tests.test_objective:closeness"\n'
+        'task = "Find the whole number the function likes best."\ninitial = ["10"]\n'
+        'optimizer = "fake:tests.test_objective:propose"\nsteps = 3\nno-cache = true\n'
+        "[axes]\nfeedback = [true, false]\n"
+    )
+    out, reference = tmp_path / "ray", tmp_path / "here"
+    args = ["-q", "sweep", str(sweep), "--out", str(out), "--executor", "ray", "--task-cpus", "0.5"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert main(["-q", "sweep", str(sweep), "--out", str(reference)]) == 0
+    runs = sorted(p.parent.relative_to(reference) for p in reference.glob("**/summary.json"))
+    runs = [r for r in runs if (reference / r / "steps.jsonl").is_file()]
+    assert len(runs) == 2
+    invalid = 0
+    for name in runs:
+        assert candidates(out / name) == candidates(reference / name)
+        steps = [json.loads(s) for s in (out / name / "steps.jsonl").read_text().splitlines()]
+        invalid += sum(len(s.get("invalid", [])) for s in steps)
+    assert invalid > 0  # the words closeness raises on were recorded, on the cluster too
+    assert without_dirs(out) == without_dirs(reference)
