@@ -313,6 +313,7 @@ def page(data: dict[str, Any]) -> str:
         f"Machine: {setup['machine']}; the whole benchmark took {setup['total_wall_s'] / 60:.0f}"
         " min (2 cores shared with other work: wall times are noisy)"
         + (f"; the code of commit `{setup['commit'][:10]}`." if setup.get("commit") else "."),
+        *(["", f"**The code that ran.** {setup['code']}"] if setup.get("code") else []),
         "",
     ]
     for name in EXAMPLES:
