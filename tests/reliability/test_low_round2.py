@@ -305,10 +305,11 @@ def test_ctrl_c_in_the_first_second_is_one_line_never_a_traceback(
 def _before_opro_ran(err: str) -> bool:
     """A KeyboardInterrupt traceback whose frames are all the interpreter's start (site,
     runpy, the import system) or the first line of ``opro/__init__.py`` (which imports
-    nothing): a Ctrl-C there comes before any code of opro's could handle it. (In site's
-    import, Python prints it as a fatal error, ``init_import_site``, before its traceback.)"""
-    if err.startswith("Fatal Python error: init_import_site"):  # in site, before any import
-        err = err[err.index("Traceback") :] if "Traceback" in err else ""  # of opro at all
+    nothing): a Ctrl-C there comes before any code of opro's could handle it. (In site's or
+    runpy's import, Python says so in a line of its own before the traceback.)"""
+    head, traceback, rest = err.partition("Traceback")
+    if head and "opro" not in head:  # Python's own words first: "Fatal Python error:
+        err = traceback + rest  # init_import_site", "Could not import runpy module"
     if not err.startswith("Traceback") or not err.rstrip().endswith("KeyboardInterrupt"):
         return False
     files = re.findall(r'File "([^"]+)"', err)
