@@ -283,6 +283,8 @@ def shown_text(text: str | None, limit: int = 160) -> str:
 def page(data: dict[str, Any]) -> str:
     setup = data["setup"]
     runs = data["runs"]
+    # The runs' own wall times: an interrupted invocation's finished runs count (it resumes).
+    spent = sum(r["wall_s"] if r["wall_s"] is not None else r["elapsed_s"] or 0 for r in runs)
     seeds = sorted({r["seed"] for r in runs})
     lines = [
         "# Your own objective: three examples against random sampling",
@@ -310,8 +312,8 @@ def page(data: dict[str, Any]) -> str:
         "the best at the end of each run (the same optimizer samples: steps × samples) and "
         "the best after the evaluations every run of the example made.",
         "",
-        f"Machine: {setup['machine']}; the whole benchmark took {setup['total_wall_s'] / 60:.0f}"
-        " min (2 cores shared with other work: wall times are noisy)"
+        f"Machine: {setup['machine']}; the runs took {spent / 60:.0f} min together (2 cores "
+        "shared with other work: wall times are noisy)"
         + (f"; the code of commit `{setup['commit'][:10]}`." if setup.get("commit") else "."),
         *(["", f"**The code that ran.** {setup['code']}"] if setup.get("code") else []),
         "",
