@@ -311,6 +311,12 @@ BROKEN: dict[str, tuple[str, str, Callable[[Any], None], str]] = {
         "'paired_test' is a dependency of",
     ),
     "a running job": ("linreg", SUMMARY, _set("status", "running"), "'running' is not one of"),
+    "an unknown stop reason": (
+        "tsp",
+        SUMMARY,
+        _set("stop_reason", "exploded"),
+        "'exploded' is not one of",
+    ),
     "a job's mean as a number": (
         "linreg",
         SUMMARY,
@@ -378,6 +384,9 @@ def test_what_the_writers_write_beyond_these_runs_validates(runs: dict[str, Path
     summary = RunSummary.from_json(json.loads((runs["tsp"] / SUMMARY).read_text()))
     running = replace(summary, status="running", stop_reason="running").to_json()
     assert errors(SUMMARY, running) == []
+    # the reader holds the same line as the schema: a stop reason it does not know is refused
+    with pytest.raises(ValueError, match="'stop_reason' is 'exploded', not one of running"):
+        RunSummary.from_json({**running, "stop_reason": "exploded"})
 
 
 # -- the page -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from opro.problems.instructions.prompting import QUESTION, ScorerPrompt, templat
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.records import RunSummary, StepRecord
 from opro.runlog import RunDir
+from opro.types import Status
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class InstructionExport:
     scorer was asked (``spec``: the run's task and scorer, as resolved)."""
 
     run_dir: Path
-    status: str
+    status: Status
     """``finished``, or ``stopped``/``running``: the best so far."""
     spec: InstructionsSpec
     instructions: tuple[ExportedInstruction, ...]

@@ -42,7 +42,7 @@ from opro.problems.records import (
     StepRecord,
 )
 from opro.problems.spec import EngineSpec
-from opro.types import Completion, Request
+from opro.types import Completion, Request, Status, StopReason
 
 S = TypeVar("S")
 
@@ -176,7 +176,7 @@ class Optimizer(Generic[S]):
 
     # -- the loop ---------------------------------------------------------------------
 
-    def stop_reason(self) -> str | None:
+    def stop_reason(self) -> StopReason | None:
         if self.first_optimal_step is not None:
             return "optimum"
         if self.steps_done >= self.engine.steps:
@@ -207,7 +207,7 @@ class Optimizer(Generic[S]):
             self._abandon("error", str(exc) or type(exc).__name__)
             raise
 
-    def _abandon(self, reason: str, message: str) -> None:
+    def _abandon(self, reason: StopReason, message: str) -> None:
         """Record a stop the loop did not choose; a record that cannot be written (the disk
         that failed) leaves the last one, and the error that stopped the run says why."""
         with contextlib.suppress(Exception):
@@ -215,6 +215,7 @@ class Optimizer(Generic[S]):
 
     async def _run(self) -> RunSummary:
         message = ""
+        reason: StopReason | None
         while (reason := self.stop_reason()) is None:
             try:
                 record = await (self._initial_step() if self.steps_done < 0 else self.step())
@@ -235,7 +236,7 @@ class Optimizer(Generic[S]):
                 reason, message = "budget", f"{exc} (during the final evaluation)"
             except LLMError as exc:
                 reason, message = "llm_error", f"{exc} (during the final evaluation)"
-        status = "finished" if reason in FINISHED else "stopped"
+        status: Status = "finished" if reason in FINISHED else "stopped"
         summary = self.summary(status, reason, message, final)
         self.recorder.write_summary(summary)
         return summary
@@ -371,11 +372,15 @@ class Optimizer(Generic[S]):
         )
 
     def summary(
-        self, status: str, reason: str, message: str, final: Mapping[str, Any] | None = None
+        self,
+        status: Status,
+        reason: StopReason,
+        message: str,
+        final: Mapping[str, Any] | None = None,
     ) -> RunSummary:
         best = self.history.best()
         return RunSummary(
-            status=status,  # type: ignore[arg-type]
+            status=status,
             stop_reason=reason,
             message=message,
             steps_completed=max(self.steps_done, 0),

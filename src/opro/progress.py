@@ -5,7 +5,7 @@ step → ``run_finished``; ``examples_scored`` while ``evaluate`` scores); a swe
 calls a ``SweepProgress`` (``sweep_changed``: its runs done, running and stopped, their
 calls and cost, its ETA), whatever executor runs the runs; the CLI chooses how to show them
 (``opro.progress_display``). A value here holds counts, scores and seconds only,
-never a prompt, an output or a key. No dependencies: any layer may import this module.
+never a prompt, an output or a key. It imports only opro.types: any layer may import it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+from opro.types import Status, StopReason, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ class RunStart:
 @dataclass(frozen=True)
 class RunEnd:
     run_dir: str
-    status: str
+    status: Status
     """``finished`` or ``stopped``, as in summary.json."""
-    stop_reason: str
+    stop_reason: StopReason
     final: Snapshot
     """Counters as in summary.json; ``eta_s`` is 0 when finished, None when stopped."""
 
@@ -115,7 +117,7 @@ class SweepUpdate:
     label: str
     """The run: its setting and seed, e.g. ``order='random', seed 1``."""
     run_dir: str
-    status: str | None = None
+    status: TaskStatus | None = None
     """``ended``: finished, stopped or failed."""
     reason: str | None = None
     """``ended``: the stop reason, or the error in one line."""

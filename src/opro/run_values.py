@@ -20,6 +20,7 @@ from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec, describe
 from opro.progress import NoProgress, Progress
 from opro.runlog import RunDir
+from opro.types import Status, StopReason
 
 if TYPE_CHECKING:
     from opro.instruction_export import InstructionExport
@@ -109,11 +110,11 @@ class RunResult:
     was run."""
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return self.summary.status
 
     @property
-    def stop_reason(self) -> str:
+    def stop_reason(self) -> StopReason:
         return self.summary.stop_reason
 
     @property

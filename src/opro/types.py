@@ -1,4 +1,5 @@
-"""Typed values shared by every layer: what is asked of an LLM and what comes back.
+"""Typed values shared by every layer: what is asked of an LLM and what comes back, and
+how a run stands.
 
 Frozen dataclasses only; no behaviour beyond small derived properties. Validation of
 user input happens at the boundary (pydantic specs: ``opro.problems.spec``), not here.
@@ -13,6 +14,16 @@ from opro.answer_shape import ListShape
 
 Api = Literal["chat", "completion"]
 """How a prompt is sent: as one user turn of a chat, or as raw text to continue."""
+
+Status = Literal["running", "finished", "stopped"]
+"""Where a run stands (summary.json's ``status``)."""
+StopReason = Literal[
+    "running", "max_steps", "optimum", "patience",
+    "budget", "llm_error", "interrupted", "user_code", "error", "none",
+]  # fmt: skip
+"""Why a run ended (``running`` while it runs; ``none``: a job none of whose runs ran)."""
+TaskStatus = Literal["finished", "stopped", "failed"]
+"""How a sweep's run ended: as its summary says, or ``failed`` (an error, no summary)."""
 
 
 @dataclass(frozen=True)

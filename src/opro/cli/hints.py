@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the run dir is read once a run has stopped, not when the CL
     from opro.llm.usage import Caps
     from opro.problems.records import RunSummary
     from opro.runlog import RunDir
+    from opro.types import StopReason
 
 CAP_FLAGS = {
     "max_calls": ("calls is reached", "--max-calls"),
@@ -40,7 +41,7 @@ def steps_done(summary: RunSummary) -> str:
     return "before step 0 was recorded"
 
 
-def reason(stop_reason: str, message: str) -> str:
+def reason(stop_reason: StopReason, message: str) -> str:
     """The message of a stop without the words its notice says already (``budget: ``) or
     that the suggested command replaces (``; raise the cap to continue``)."""
     text = message.removeprefix(f"{stop_reason}: ").replace("; raise the cap to continue", "")
@@ -76,7 +77,7 @@ def _up(value: float, *, whole: bool) -> str:
     return f"{round(math.ceil(value / step) * step, 12):g}"
 
 
-def resume_command(run_dir: Path, stop_reason: str, message: str) -> str:
+def resume_command(run_dir: Path, stop_reason: StopReason, message: str) -> str:
     """``opro resume DIR`` with what it needs to go on (see the module docstring)."""
     from opro.runlog import RunDir
 
@@ -106,7 +107,7 @@ def _stopped_summary(run: RunDir, runs: tuple[str, ...]) -> RunSummary | None:
     return None
 
 
-def stopped_notice(run_dir: Path, stop_reason: str, message: str) -> str:
+def stopped_notice(run_dir: Path, stop_reason: StopReason, message: str) -> str:
     """``opro: run stopped (budget): the cap of 8 calls is reached — continue with `opro
     resume DIR --max-calls 16```."""
     return (

@@ -26,9 +26,9 @@ from opro.problems.spec import RunSpec
 from opro.progress import RunEnd, RunStart, Snapshot
 from opro.runner import RunOptions, RunResult
 from opro.sweep import resume_options
+from opro.types import TaskStatus
 
 log = logging.getLogger(__name__)
-Status = Literal["finished", "stopped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RunTask:
 @dataclass(frozen=True)
 class TaskResult:
     index: int
-    status: Status
+    status: TaskStatus
     reason: str
     """The run's stop reason (``max_steps``, ``budget``, ``llm_error``...), or the error."""
     exit_code: int = 0

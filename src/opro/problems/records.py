@@ -13,16 +13,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from opro.history import Direction
 from opro.llm.usage import RoleUsage, Totals
 from opro.problems.base import Partial
+from opro.types import Status, StopReason
 
-Status = Literal["running", "finished", "stopped"]
-FINISHED = ("max_steps", "optimum", "patience")
+FINISHED: tuple[StopReason, ...] = ("max_steps", "optimum", "patience")
 """Stop reasons of a finished run; any other (budget, llm_error, interrupted, user_code,
 error) stops it."""
+
+
+def stop_reason_of(data: Mapping[str, Any]) -> StopReason:
+    """A record's ``stop_reason``, checked (a record without one: ``none``)."""
+    value = data.get("stop_reason", "none")
+    known = get_args(StopReason)
+    if value not in known:
+        raise ValueError(f"'stop_reason' is {value!r}, not one of {', '.join(known)}")
+    return cast(StopReason, value)
+
+
 Verdict = Literal["improved", "no_improvement", "all_duplicates", "all_invalid",
                   "no_valid_proposals", "nothing_proposed"]  # fmt: skip
 """What a run's proposals came to (``ProposalCounts.verdict``), whatever its status."""
@@ -315,7 +326,7 @@ class RunSummary(Totals):
     """Where a run stands (summary.json): written after every step and at the end."""
 
     status: Status
-    stop_reason: str
+    stop_reason: StopReason
     message: str
     steps_completed: int
     best: BestSolution | None
@@ -386,7 +397,7 @@ class RunSummary(Totals):
         common = {f for f in cls.__dataclass_fields__ if f != "details"}
         return cls(
             status=status,
-            stop_reason=str(data.get("stop_reason", "")),
+            stop_reason=stop_reason_of(data),
             message=str(data.get("message") or ""),
             steps_completed=_int(data, "steps_completed", 0),
             best=BestSolution.from_json(data.get("best")),

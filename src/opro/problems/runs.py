@@ -14,8 +14,9 @@ from typing import Any
 
 from opro.history import Direction
 from opro.llm.usage import RoleUsage
-from opro.problems.records import Candidate, RunSummary, Status, StepRecord, _int
+from opro.problems.records import Candidate, RunSummary, StepRecord, _int, stop_reason_of
 from opro.problems.spec import RunSpec
+from opro.types import Status, StopReason
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class JobSummary:
     mean ± sd over the runs that finished, as the paper reports linear regression."""
 
     status: Status
-    stop_reason: str
+    stop_reason: StopReason
     message: str
     reps: int
     reps_finished: int
@@ -107,7 +108,7 @@ class JobSummary:
             raise ValueError("'per_rep' is not a list of objects")
         return cls(
             status=data["status"],
-            stop_reason=str(data.get("stop_reason", "")),
+            stop_reason=stop_reason_of(data),
             message=str(data.get("message") or ""),
             reps=_int(data, "reps", len(per_rep)),
             reps_finished=_int(data, "reps_finished", 0),
