@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from opro.errors import ConfigError, MissingDependency
@@ -8,7 +10,7 @@ from opro.llm.config import LLMConfig
 from opro.llm.models import EMBEDDED, resolve_local
 from opro.llm.registry import create_backend, split_spec
 from opro.problems.instructions.spec import InstructionsSpec
-from opro.problems.spec import build_spec
+from opro.problems.spec import build_spec, flag_of
 from opro.types import Request
 
 
@@ -86,6 +88,27 @@ def test_spec_errors_name_the_setting() -> None:
         LLMConfig(spec="locl:smollm2")
     with pytest.raises(ConfigError, match="not a setting"):
         build_spec(InstructionsSpec, {"dataset": "bbh:navigate", "topk": 3})
+
+
+def test_a_config_error_carries_its_setting_and_each_surface_names_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        build_spec(InstructionsSpec, {"dataset": "bbh:navigate", "scorer_timeout_s": -1})
+    error = refused.value
+    assert (error.setting, error.problem) == ("scorer_timeout_s", "must be > 0.0 (got -1)")
+    assert str(error) == "scorer_timeout_s must be > 0.0 (got -1)"  # the Python API's name
+    assert error.render(flag_of) == "--scorer-timeout must be > 0.0 (got -1)"  # the CLI's
+    with pytest.raises(ConfigError) as unknown:
+        build_spec(InstructionsSpec, {"dataset": "bbh:navigate", "topk": 3})
+    assert unknown.value.setting == "topk"
+    assert unknown.value.render(flag_of).startswith("--topk: not a setting of 'instructions'")
+    fixed = ConfigError("must be a file", setting="dataset", fix="download it: opro data get")
+    assert str(fixed) == "dataset must be a file: download it: opro data get"
+    # across processes (a Ray worker's error reaches the driver) with its parts
+    again = pickle.loads(pickle.dumps(fixed))
+    assert (type(again), again.setting, again.problem, again.fix, str(again)) == (
+        ConfigError, "dataset", "must be a file", "download it: opro data get", str(fixed)
+    )  # fmt: skip
+    assert str(pickle.loads(pickle.dumps(ConfigError("plain")))) == "plain"
 
 
 def test_config_never_holds_a_key_only_its_variable_name() -> None:

@@ -16,7 +16,8 @@ one line; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 
 class OproError(Exception):
@@ -26,9 +27,34 @@ class OproError(Exception):
 
 
 class ConfigError(OproError):
-    """The user's input is wrong; the message names the fix."""
+    """The user's input is wrong; the message names the fix.
+
+    Where it is about one setting, it carries it: ``setting`` (``top_k``), ``problem``
+    (``must be >= 1 (got 0)``) and ``fix``, if any beyond the problem; each surface names
+    the setting its own way (``render``): the Python API by its name, the CLI by its flag
+    (``--top-k must be >= 1 (got 0)``), a spec file by its key."""
 
     exit_code = 2
+
+    def __init__(self, problem: str, *, setting: str | None = None, fix: str = "") -> None:
+        self.problem, self.setting, self.fix = problem, setting, fix
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, its setting named by ``name``."""
+        if self.setting is None:
+            text = self.problem
+        else:  # "top_k must be...", or "top_k: what is wrong"
+            glue = "" if self.problem.startswith(":") else " "
+            text = f"{name(self.setting)}{glue}{self.problem}"
+        return f"{text}: {self.fix}" if self.fix else text
+
+    def __reduce__(self) -> tuple[Any, ...]:  # across processes (Ray) with its parts
+        return (_rebuild, (type(self), self.problem, self.setting, self.fix))
+
+
+def _rebuild(cls: type[ConfigError], problem: str, setting: str | None, fix: str) -> ConfigError:
+    return cls(problem, setting=setting, fix=fix)
 
 
 class MissingDependency(ConfigError):

@@ -33,7 +33,6 @@ from opro.llm.usage import RoleUsage
 from opro.meta_prompt import render_meta_prompt
 from opro.problems.base import Evaluation, Invalid, Problem, ScoringContext
 from opro.problems.records import (
-    FINISHED,
     BestSolution,
     Candidate,
     ProposalCounts,
@@ -42,7 +41,7 @@ from opro.problems.records import (
     StepRecord,
 )
 from opro.problems.spec import EngineSpec
-from opro.types import Completion, Request, Status, StopReason
+from opro.types import FINISHED, Completion, Request, Status, StopReason
 
 S = TypeVar("S")
 

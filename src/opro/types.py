@@ -7,8 +7,9 @@ user input happens at the boundary (pydantic specs: ``opro.problems.spec``), not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from opro.answer_shape import ListShape
 
@@ -22,8 +23,20 @@ StopReason = Literal[
     "budget", "llm_error", "interrupted", "user_code", "error", "none",
 ]  # fmt: skip
 """Why a run ended (``running`` while it runs; ``none``: a job none of whose runs ran)."""
+FINISHED: tuple[StopReason, ...] = ("max_steps", "optimum", "patience")
+"""Stop reasons of a finished run; any other (budget, llm_error, interrupted, user_code,
+error) stops it."""
 TaskStatus = Literal["finished", "stopped", "failed"]
 """How a sweep's run ended: as its summary says, or ``failed`` (an error, no summary)."""
+
+
+def stop_reason_of(data: Mapping[str, Any]) -> StopReason:
+    """A record's ``stop_reason``, checked (a record without one: ``none``)."""
+    value = data.get("stop_reason", "none")
+    known = get_args(StopReason)
+    if value not in known:
+        raise ValueError(f"'stop_reason' is {value!r}, not one of {', '.join(known)}")
+    return cast(StopReason, value)
 
 
 @dataclass(frozen=True)

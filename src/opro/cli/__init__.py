@@ -247,11 +247,17 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
     try:
         return run(args)
     except OproError as exc:
-        # Library errors name settings; here they become flags: a ConfigError's anywhere,
-        # any other's only where our own text names one in `backticks`.
+        # Library errors name settings; here they become flags: the setting a ConfigError
+        # is about, by its flag; in other text, a ConfigError's anywhere, any other's only
+        # where our own text names one in `backticks`.
         from opro.cli.options import with_flags
+        from opro.problems.spec import flag_of
 
-        text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
+        if isinstance(exc, ConfigError) and exc.setting is not None:
+            shown = ConfigError(with_flags(exc.problem), setting=exc.setting, fix=exc.fix)
+            text = shown.render(flag_of)
+        else:
+            text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
         message = redact(" ".join(text.split()), secrets)
         head = "opro" if isinstance(exc, Interrupted) else "opro: error"
         display.error(f"{head}: {message}", exc.exit_code)

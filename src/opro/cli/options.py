@@ -27,7 +27,7 @@ from opro.problems.spec import (
     SpecT,
     build_spec,
     default_at,
-    describe,
+    invalid,
     settings_of,
 )
 from opro.problems.spec import flag_of as flag
@@ -216,9 +216,9 @@ def llm_from(args: argparse.Namespace) -> LLMConfig:
     try:
         return LLMConfig.model_validate(values)
     except ValidationError as exc:
-        message = describe(exc)
-        message = "model:" + message[5:] if message.startswith("spec:") else message
-        raise ConfigError(flagged(message, [*LLMConfig.model_fields, "model"])) from None
+        error = invalid(exc)
+        named = "model" if error.setting == "spec" else error.setting  # its flag: --model
+        raise ConfigError(error.problem, setting=named, fix=error.fix) from None
 
 
 def given(args: argparse.Namespace, spec_class: type[RunSpec]) -> dict[str, Any]:
@@ -228,10 +228,13 @@ def given(args: argparse.Namespace, spec_class: type[RunSpec]) -> dict[str, Any]
 
 
 def spec_from(spec_class: type[SpecT], values: dict[str, Any]) -> SpecT:
-    """``build_spec`` with its errors naming flags instead of settings."""
+    """``build_spec``: an error about a setting is shown with its flag by the CLI; another
+    that starts with a setting's name, here (a kind's own check)."""
     try:
         return build_spec(spec_class, values)
     except ConfigError as exc:
+        if exc.setting is not None:
+            raise
         raise ConfigError(flagged(str(exc), settings_of(spec_class))) from None
 
 
@@ -258,7 +261,7 @@ def caps_from(args: argparse.Namespace) -> Caps | None:
     try:
         return Caps(**values)
     except ValidationError as exc:
-        raise ConfigError(flagged(describe(exc), CAPS)) from None
+        raise invalid(exc) from None
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,26 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal
 
 from opro.history import Direction
 from opro.llm.usage import RoleUsage, Totals
 from opro.problems.base import Partial
-from opro.types import Status, StopReason
-
-FINISHED: tuple[StopReason, ...] = ("max_steps", "optimum", "patience")
-"""Stop reasons of a finished run; any other (budget, llm_error, interrupted, user_code,
-error) stops it."""
-
-
-def stop_reason_of(data: Mapping[str, Any]) -> StopReason:
-    """A record's ``stop_reason``, checked (a record without one: ``none``)."""
-    value = data.get("stop_reason", "none")
-    known = get_args(StopReason)
-    if value not in known:
-        raise ValueError(f"'stop_reason' is {value!r}, not one of {', '.join(known)}")
-    return cast(StopReason, value)
-
+from opro.types import Status, StopReason, stop_reason_of
 
 Verdict = Literal["improved", "no_improvement", "all_duplicates", "all_invalid",
                   "no_valid_proposals", "nothing_proposed"]  # fmt: skip

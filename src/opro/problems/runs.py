@@ -14,9 +14,9 @@ from typing import Any
 
 from opro.history import Direction
 from opro.llm.usage import RoleUsage
-from opro.problems.records import Candidate, RunSummary, StepRecord, _int, stop_reason_of
+from opro.problems.records import Candidate, RunSummary, StepRecord, _int
 from opro.problems.spec import RunSpec
-from opro.types import Status, StopReason
+from opro.types import Status, StopReason, stop_reason_of
 
 
 @dataclass(frozen=True)

@@ -322,8 +322,9 @@ def build_spec(
         name = canonical_name(spec_class, raw)
         if name not in known:
             raise ConfigError(
-                f"{raw}: not a setting of {spec_class.model_fields['kind'].default!r} runs "
-                f"(settings: {', '.join(sorted(known))})"
+                f": not a setting of {spec_class.model_fields['kind'].default!r} runs "
+                f"(settings: {', '.join(sorted(known))})",
+                setting=raw,
             )
         path = known[name]
         if isinstance(value, str) and _annotation(spec_class, path) == tuple[str, ...]:
@@ -345,12 +346,13 @@ def validate_spec(spec_class: type[SpecT], data: Any) -> SpecT:
     try:
         return spec_class.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, spec_class)) from None
+        raise invalid(exc, spec_class) from None
 
 
-def describe(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> str:
-    """The first problem of a validation error, as ``setting must be >= 1 (got 0)`` or
-    ``setting: what is wrong (got X)``, naming the flat setting where there is one."""
+def invalid(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> ConfigError:
+    """The first problem of a validation error as a ``ConfigError`` about the flat setting
+    at fault, where there is one: ``setting must be >= 1 (got 0)``, ``setting: what is
+    wrong (got X)``."""
     first = exc.errors()[0]
     loc = tuple(str(p) for p in first["loc"])
     name = ".".join(loc)
@@ -361,9 +363,14 @@ def describe(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> s
     got = "" if isinstance(shown, dict) or shown is None else f" (got {shown!r})"
     phrase = _PHRASES.get(first["type"])
     if phrase is not None and name:
-        return f"{name} {phrase.format(**first.get('ctx', {}))}{got}"
+        return ConfigError(f"{phrase.format(**first.get('ctx', {}))}{got}", setting=name)
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{name}: {message}{got}" if name else f"{message}{got}"
+    return ConfigError(f": {message}{got}", setting=name) if name else ConfigError(message + got)
+
+
+def describe(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> str:
+    """``invalid``'s message, the setting by its name."""
+    return str(invalid(exc, spec_class))
 
 
 _PHRASES = {
