@@ -92,7 +92,7 @@ bench-objectives: $(STAMP)
 # opro against the tools users would pick instead (issue #27, benchmarks/peers/): the peers
 # live in their own environment, .venv-peers, installed from benchmarks/peers/uv.lock (with
 # opro itself from this checkout, editable): never in opro's dependencies, lock or make
-# test. bench-peers takes about 4 hours on 2 cores (ARGS="--seeds 0": about 2);
+# test. bench-peers takes 5-6 hours on 2 cores (ARGS="--seeds 0 --tasks hyperbaton": 1.5),
 # bench-peers-quick, minutes (the harness, not the benchmark). ARGS go to run.py (e.g.
 # ARGS="--tools opro dspy-copro").
 PEERS_VENV  := .venv-peers
@@ -106,6 +106,7 @@ $(PEERS_STAMP): benchmarks/peers/pyproject.toml benchmarks/peers/uv.lock pyproje
 
 bench-peers: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/peers/run.py $(ARGS)
+	$(PEERS_VENV)/bin/python benchmarks/peers/run.py --quick --kill-halfway
 	$(PEERS_VENV)/bin/python benchmarks/peers/page.py
 
 bench-peers-quick: $(PEERS_STAMP)

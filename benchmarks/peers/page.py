@@ -176,9 +176,239 @@ def section(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def build(results: list[Path]) -> str:
-    datas = [json.loads(p.read_text()) for p in results]
-    datas.sort(key=lambda d: d.get("kind") == "quick")  # the benchmark first
+# -- the summary, the figure, the kill --------------------------------------------------------
+
+
+def summary(data: dict[str, Any], figure: Path | None) -> list[str]:
+    """One row per tool over its seeds: held-out accuracy, a paired test against opro with
+    every seed's questions pooled, the budget spent, the optimizer's cost, failures, time."""
+    out = ["## Summary", ""]
+    for task, marks in data["marks"].items():
+        mine = [r for r in data["runs"] if r["task"] == task]
+        tools = list(dict.fromkeys(r["tool"] for r in mine))
+        seeds = sorted({r["seed"] for r in mine})
+        out += [
+            f"bbh:{task}, seeds {', '.join(map(str, seeds))}; the empty start instruction "
+            f"scores {pct(rate(marks['']))} held out.",
+            "",
+            "| tool | runs | held-out, mean (range) | vs opro, seeds pooled: opro only / tool "
+            "only, p | training scorer calls, mean (budget) | under budget | optimizer "
+            "calls, mean | parse failures | errors | wall s, mean |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for tool in tools:
+            rows = [r for r in mine if r["tool"] == tool]
+            done = [r for r in rows if r.get("test_accuracy") is not None]
+            accs = [r["test_accuracy"] for r in done]
+            held = (
+                f"{pct(sum(accs) / len(accs))} ({pct(min(accs))}–{pct(max(accs))})" if accs else "—"
+            )
+            pooled = pooled_vs_opro(data, task, tool)
+            used = [train_calls(r) for r in rows]
+            under = sum(u < 0.9 * r["budget"] for u, r in zip(used, rows, strict=True))
+            meta = [r.get("calls", {}).get("optimizer", {}).get("calls") for r in rows]
+            meta_known = [
+                m for m in meta if m is not None and rows[0].get("own_scorer_calls") is None
+            ]
+            out.append(
+                f"| {tool} | {len(rows)} | {held} | {pooled} | "
+                f"{num(sum(used) / len(used))} ({rows[0]['budget']}) | {under} | "
+                f"{num(sum(meta_known) / len(meta_known), 1) if meta_known else '—'} | "
+                f"{sum(int(r.get('parse_failures') or 0) for r in rows)} | "
+                f"{sum(1 for r in rows if r.get('error'))} | "
+                f"{num(sum(float(r.get('process_s') or 0) for r in rows) / len(rows))} |"
+            )
+        out += [
+            "",
+            "Pooled: every seed's held-out questions paired (the tool's answer against "
+            "opro's of the same seed, same question), one exact McNemar test. Under budget: "
+            "runs that spent less than 90 % of their training scorer calls. opro native's "
+            "calls are counted from its run directory (it never calls the proxy).",
+            "",
+        ]
+    if figure is not None and draw(data, figure):
+        out += [f"![held-out accuracy against training scorer calls]({figure.name})", ""]
+    return out
+
+
+def train_calls(r: dict[str, Any]) -> int:
+    if r.get("own_scorer_calls") is not None:
+        return int(r["own_scorer_calls"])
+    return int(((r.get("calls") or {}).get("scorer") or {}).get("by_phase", {}).get("train", 0))
+
+
+def pooled_vs_opro(data: dict[str, Any], task: str, tool: str) -> str:
+    if tool == "opro":
+        return "—"
+    marks = data["marks"][task]
+    base, other = "", ""
+    for r in data["runs"]:
+        if r["task"] != task or r["tool"] != tool:
+            continue
+        mine = r.get("instruction")
+        theirs = next((o.get("instruction") for o in data["runs"] if o["task"] == task
+                       and o["tool"] == "opro" and o["seed"] == r["seed"]), None)  # fmt: skip
+        if isinstance(mine, str) and isinstance(theirs, str) and mine in marks and theirs in marks:
+            base, other = base + marks[theirs], other + marks[mine]
+    if not base:
+        return "—"
+    test = paired(base, other)
+    return f"{test['only_base']} / {test['only_other']}, p = {test['p']:.3g}"
+
+
+def draw(data: dict[str, Any], path: Path) -> bool:
+    """Held-out accuracy against training scorer calls, a point a run, a marker a tool."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, len(data["marks"]), figsize=(7 * len(data["marks"]), 4.5),
+                             squeeze=False)  # fmt: skip
+    markers = "osD^v<>pXh*"
+    for ax, task in zip(axes[0], data["marks"], strict=True):
+        mine = [r for r in data["runs"] if r["task"] == task and r.get("test_accuracy") is not None]
+        for k, tool in enumerate(dict.fromkeys(r["tool"] for r in mine)):
+            rows = [r for r in mine if r["tool"] == tool]
+            ax.scatter([train_calls(r) for r in rows], [100 * r["test_accuracy"] for r in rows],
+                       marker=markers[k % len(markers)], label=tool, s=50, alpha=0.8)  # fmt: skip
+        ax.axhline(100 * (rate(data["marks"][task][""]) or 0), color="grey", linestyle=":",
+                   label='start ("")')  # fmt: skip
+        ax.set_title(f"bbh:{task}")
+        ax.set_xlabel("training scorer calls (at the proxy)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return True
+
+
+def kill_section(data: dict[str, Any]) -> list[str]:
+    protocol = data["protocol"]
+    out = [
+        "## A kill halfway through",
+        "",
+        f"Each tool ran its job three times ({data['started']}; bbh:{protocol['tasks'][0]}, "
+        f"{data['folds'][protocol['tasks'][0]]['n_train']} training questions, a budget of "
+        f"{protocol['budget']} scorer calls, seed {protocol['seeds'][0]}), as a user runs it "
+        "(its own caches and saved state on): once uninterrupted; once killed (SIGKILL, as "
+        "a crash or an out-of-memory kill) when it had made half its training scorer calls; "
+        "and once more to finish the killed run, as its docs say to continue one. Calls "
+        "spent again = killed + restarted − uninterrupted (at the proxy); the calls the "
+        "tool had sent but not had answered when it was killed (in flight: the server "
+        "finishes them for no one) are counted apart.",
+        "",
+        "| tool | how it continues | uninterrupted | killed at | in flight at the kill | "
+        "after the restart | spent again | same instruction |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k in data["kill_halfway"]:
+        errors = "; ".join(f"{p}: {clip(e, 40)}" for p, e in k["errors"].items())
+        out.append(
+            f"| {k['tool']} | {k['restart']} | {k['uninterrupted_calls']} | {k['killed_at']}"
+            f"{'' if k['killed'] else ' (finished first)'} | {k.get('in_flight_at_kill', '—')} | "
+            f"{k['restarted_calls']} | "
+            f"**{k['spent_again']}** | {'yes' if k['same_instruction'] else 'no'}"
+            f"{f' ({errors})' if errors else ''} |"
+        )
+    return [*out, ""]
+
+
+# -- the benchmark's files, merged ----------------------------------------------------------
+
+
+def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The benchmark's results files (kind "full": one per invocation, e.g. one per seed) as
+    one: every run, a later file's run replacing an earlier one of the same task, tool and
+    seed (a rerun), the held-out marks of every instruction from every file (the same
+    exported fold), and every paired test computed again across the merged runs."""
+    full = sorted((d for d in datas if d.get("kind") == "full"), key=lambda d: d["started"])
+    if not full:
+        return None
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    marks: dict[str, dict[str, str]] = {}
+    heldout: dict[str, dict[str, Any]] = {}
+    for d in full:
+        for r in d["runs"]:
+            runs[(r["task"], r["tool"], r["seed"])] = {**r, "file": d["started"]}
+        for task, held in d["heldout"].items():
+            n = {len(e["marks"]) for e in held["instructions"].values()}
+            mine = marks.setdefault(task, {})
+            assert len(n | {len(m) for m in mine.values()}) == 1, f"{task}: held-out folds differ"
+            mine.update({ins: e["marks"] for ins, e in held["instructions"].items()})
+            heldout.setdefault(task, {"instructions": {}})["instructions"].update(
+                held["instructions"]
+            )
+    merged = sorted(runs.values(), key=lambda r: (r["task"], r["seed"], r["file"]))
+    for task in marks:
+        start = marks[task][""]
+        versus_start = {}
+        for r in (r for r in merged if r["task"] == task):
+            for key in ("test_accuracy", "vs_start", "vs_opro"):
+                r.pop(key, None)
+            ins = r.get("instruction")
+            if not isinstance(ins, str) or ins not in marks[task]:
+                continue
+            r["test_accuracy"] = rate(marks[task][ins])
+            r["vs_start"] = paired(start, marks[task][ins])
+            versus_start[(r["tool"], r["seed"])] = r["vs_start"]["p"]
+            opro_row = runs.get((task, "opro", r["seed"]))
+            theirs = (opro_row or {}).get("instruction")
+            if r["tool"] != "opro" and isinstance(theirs, str) and theirs in marks[task]:
+                r["vs_opro"] = paired(marks[task][theirs], marks[task][ins])
+        adjusted = holm(versus_start)
+        for r in merged:
+            if (r["tool"], r["seed"]) in adjusted and r["task"] == task:
+                r["vs_start"]["p_holm"] = adjusted[(r["tool"], r["seed"])]
+    last = full[-1]
+    return {
+        **last,
+        "runs": merged,
+        "heldout": heldout,
+        "marks": marks,
+        "files": [d["started"] for d in full],
+        "wall_s": sum(d["wall_s"] for d in full),
+        "protocol": {
+            **last["protocol"],
+            "seeds": sorted({r["seed"] for r in merged}),
+            "tools": list(dict.fromkeys(r["tool"] for r in merged)),
+        },
+    }
+
+
+def rate(marks: str) -> float | None:
+    return round(marks.count("1") / len(marks), 4) if marks else None
+
+
+def paired(base: str, other: str) -> dict[str, Any]:
+    from opro.eval.stats import mcnemar_exact
+
+    test = mcnemar_exact(base, other)
+    return {"n": test.n, "only_base": test.only_baseline, "only_other": test.only_other,
+            "p": round(test.p_value, 6)}  # fmt: skip
+
+
+def holm(p_values: dict[Any, float]) -> dict[Any, float]:
+    """Holm's step-down adjustment of a family of p-values."""
+    ordered = sorted(p_values.items(), key=lambda kv: kv[1])
+    m, running, out = len(ordered), 0.0, {}
+    for i, (key, p) in enumerate(ordered):
+        running = max(running, min(1.0, (m - i) * p))
+        out[key] = round(running, 6)
+    return out
+
+
+def build(results: list[Path], figure: Path | None = None) -> str:
+    loaded = [json.loads(p.read_text()) for p in results]
+    merged = combine(loaded)
+    datas = [d for d in loaded if d.get("kind") not in ("full", "kill")]
+    datas = [merged] if merged else datas  # a quick check only while there is no benchmark
+    kills = [d for d in loaded if d.get("kind") == "kill"]
     out = [
         "# opro and the tools users would pick instead",
         "",
@@ -198,8 +428,12 @@ def build(results: list[Path]) -> str:
             "below. It shows that every part works end to end, not how the tools compare.",
             "",
         ]
+    if merged:
+        out += summary(merged, figure)
     for data in datas:
         out += section(data)
+    for data in kills:
+        out += kill_section(data)
     out += ["## Protocol", "", PROTOCOL, "## Limits", "", LIMITS]
     return "\n".join(out).rstrip() + "\n"
 
@@ -213,7 +447,7 @@ def main() -> None:
     if not results:
         raise SystemExit("no results: run benchmarks/peers/run.py (or --quick) first")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(build(results))
+    args.out.write_text(build(results, args.out.with_suffix(".svg")))
     print(f"wrote {args.out}")
     docs = ROOT / "docs"
     if args.out.resolve().is_relative_to(docs) and "results/peers.md" not in (

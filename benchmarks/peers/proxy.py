@@ -262,7 +262,7 @@ class Proxy:
 
     async def _optimizer(self, body: dict[str, Any], chat: bool, n: int) -> web.Response:
         cap = body.get("max_tokens") or body.get("max_completion_tokens") or OPTIMIZER_MAX_TOKENS
-        keep = ("temperature", "stop", "frequency_penalty", "presence_penalty")
+        keep = ("temperature", "stop", "frequency_penalty", "presence_penalty", "grammar")
         sent: dict[str, Any] = {k: body[k] for k in keep if body.get(k) is not None}
         if chat:  # the model's own chat template, rendered here: the same for every tool
             sent["prompt"] = gemma_chat(body.get("messages"))
@@ -299,6 +299,7 @@ class Proxy:
                     "role": "optimizer",
                     "phase": "train",
                     "api": "chat" if chat else "completion",
+                    "grammar": "grammar" in sent,
                     "status": 200,
                     "latency_s": latency,
                     "usage": reply.get("usage"),
@@ -341,7 +342,8 @@ class Proxy:
         body = await request.json()
         self.run = str(body.get("run", ""))
         self.seed = int(body.get("seed", 0))
-        self.counts = {}
+        if not body.get("continue"):  # a restarted run goes on numbering its calls
+            self.counts = {}
         return web.json_response({"run": self.run, "seed": self.seed})
 
     def app(self, role: str) -> web.Application:

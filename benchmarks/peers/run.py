@@ -36,6 +36,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PEERS = ("dspy", "gepa", "promptolution", "textgrad", "optuna")
 FULL_TOOLS = (
-    "opro", "opro-native", "promptolution-opro", "promptolution-evoga", "dspy-copro",
-    "dspy-mipro", "gepa",
+    "opro", "opro-constrained", "opro-chat", "opro-native", "promptolution-opro",
+    "promptolution-evoga", "promptolution-capo", "dspy-copro", "dspy-mipro", "dspy-gepa", "gepa",
 )  # fmt: skip
 """The benchmark's tools by default (opro-redraw, on request: --tools)."""
 OTHERS = ("opro", "llama-cpp-python", "openai", "litellm", "aiohttp", "numpy")
@@ -165,9 +166,12 @@ def tool_env(work: Path) -> dict[str, str]:
     return env
 
 
-def run_tool(job: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
+def run_tool(
+    job: dict[str, Any], work: Path, timeout: float, kill_when: Callable[[], bool] | None = None
+) -> dict[str, Any]:
     """One tool's run in a process of its own: what it found, and its process's wall time,
-    CPU time and peak resident memory."""
+    CPU time and peak resident memory. ``kill_when``: checked as it runs; once true, the
+    tool's processes are killed (SIGKILL, as a crash or an out-of-memory kill would)."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "job.json").write_text(json.dumps(job))
     out = work / "found.json"
@@ -177,11 +181,16 @@ def run_tool(job: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
             [sys.executable, str(HERE / "tool.py"), str(work / "job.json"), str(out)],
             stdout=log, stderr=subprocess.STDOUT, env=tool_env(work), start_new_session=True,
         )  # fmt: skip
-        timed_out = False
+        timed_out = killed = False
         try:
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
+                    break
+                if kill_when is not None and kill_when():
+                    killed = True
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    pid, status, usage = os.wait4(proc.pid, 0)
                     break
                 if time.perf_counter() - started > timeout:
                     timed_out = True
@@ -196,7 +205,9 @@ def run_tool(job: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     found: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    if timed_out:
+    if killed:
+        found["killed"] = True
+    elif timed_out:
         found.setdefault("error", f"timed out after {timeout:.0f} s")
     elif proc.returncode != 0 and "error" not in found:
         found["error"] = f"exit {proc.returncode}: " + (work / "tool.log").read_text()[-800:]
@@ -207,6 +218,95 @@ def run_tool(job: dict[str, Any], work: Path, timeout: float) -> dict[str, Any]:
         exit_code=proc.returncode,
     )
     return found
+
+
+class TrainCalls:
+    """Training-phase scorer calls of one run so far, read from the proxy's log as it grows."""
+
+    def __init__(self, log: Path, run: str) -> None:
+        self.log, self.run, self.offset, self.n = log, run, 0, 0
+
+    def __call__(self) -> int:
+        if not self.log.exists():
+            return self.n
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # whole lines only: the proxy may be mid-write
+        self.offset += end
+        for line in data[:end].splitlines():
+            r = json.loads(line) if line.strip() else {}
+            self.n += (
+                r.get("run") == self.run
+                and r.get("role") == "scorer"
+                and r.get("phase") == "train"
+                and r.get("status") == 200
+            )
+        return self.n
+
+
+LABELS = {
+    "full": "benchmark",
+    "quick": "QUICK CHECK of the harness, not the benchmark",
+    "kill": "what a kill halfway costs",
+}
+
+RESTART = {
+    "opro": "`opro resume DIR` (its call cache replays the killed step's calls)",
+    "opro-constrained": "`opro resume DIR` (its call cache replays the killed step's calls)",
+    "opro-chat": "`opro resume DIR` (its call cache replays the killed step's calls)",
+    "opro-redraw": "`opro resume DIR` (its call cache replays the killed step's calls)",
+    "gepa": "gepa.optimize again with the same run_dir (GEPA reads the state saved there)",
+}
+"""How each tool continues a killed run, as its docs say; any other runs again from the
+start (its docs name no way to continue: DSPy's optimizers, promptolution's)."""
+
+
+def kill_halfway(
+    job: dict[str, Any], work: Path, timeout: float, log_path: Path, urls: dict[str, str]
+) -> dict[str, Any]:
+    """What a kill halfway through costs: the job uninterrupted; the job again, killed once
+    it has made half its training scorer calls, then restarted as the tool's docs say; the
+    calls spent again = killed + restarted - uninterrupted (the calls answered before the
+    kill count as the killed run's; those in flight then, answered by the server to no one,
+    are counted apart: wasted, but not spent again by the tool). Each tool runs as a user would
+    (``as_user``: its own caches and saved state on), with the same budget."""
+    label = f"{job['task']}/{job['tool']}/s{job['seed']}"
+    base = {**job, "as_user": True}
+    counts = {}
+    found = {}
+    in_flight = 0
+    for part in ("uninterrupted", "killed", "restarted"):
+        run = f"{label}/{part}"
+        servers.control(urls["scorer"], run, job["seed"], restarted=part == "restarted")
+        calls = TrainCalls(log_path, run)
+        folder = work / label.replace("/", "-") / ("whole" if part == "uninterrupted" else "cut")
+        this = {**base, "work": str(folder), "restart": part == "restarted"}
+        found[part] = run_tool(
+            this,
+            folder,
+            timeout,
+            (lambda c=calls: c() >= job["budget"] // 2) if part == "killed" else None,
+        )
+        counts[part] = calls()
+        if part == "killed":  # requests the killed tool had sent: the server still answers
+            seen = -1  # them (to no one); wait for the last, so none counts as the restart's
+            while seen != calls():
+                seen = calls()
+                time.sleep(3)
+            in_flight = seen - counts[part]
+    whole, cut, again = counts["uninterrupted"], counts["killed"], counts["restarted"]
+    out = {
+        "task": job["task"], "tool": job["tool"], "seed": job["seed"], "budget": job["budget"],
+        "uninterrupted_calls": whole, "killed_at": cut, "restarted_calls": again,
+        "spent_again": cut + again - whole, "in_flight_at_kill": in_flight,
+        "killed": bool(found["killed"].get("killed")),
+        "restart": RESTART.get(job["tool"], "runs again from the start (no way to continue)"),
+        "same_instruction": found["uninterrupted"].get("instruction")
+        == found["restarted"].get("instruction"),
+        "errors": {k: f["error"] for k, f in found.items() if f.get("error")},
+    }  # fmt: skip
+    return out
 
 
 # -- held-out evaluation ----------------------------------------------------------------------
@@ -329,6 +429,10 @@ def main() -> int:
                         help="one task, one seed, 10 training and 50 test questions, a budget "
                         "of 40 scorer calls, opro and promptolution's OPRO: the harness, in "
                         "minutes (not the benchmark)")  # fmt: skip
+    parser.add_argument("--kill-halfway", action="store_true",
+                        help="instead of the benchmark: what killing each tool halfway "
+                        "through its budget costs (first task and seed; with --quick, the "
+                        "quick folds and budget)")  # fmt: skip
     parser.add_argument("--tasks", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--tools", nargs="+", choices=sorted(TOOLS), default=None)
@@ -351,12 +455,14 @@ def main() -> int:
     quick = args.quick
     tasks = args.tasks or (["hyperbaton"] if quick else ["hyperbaton", "navigate"])
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
-    tools = args.tools or (["opro", "promptolution-opro"] if quick else list(FULL_TOOLS))
+    tools = args.tools or (
+        ["opro", "promptolution-opro"] if quick and not args.kill_halfway else list(FULL_TOOLS)
+    )
     budget = args.budget or (40 if quick else 450)
     max_train = args.max_train or (10 if quick else None)
     max_test = args.max_test or (50 if quick else None)
     timeout = args.timeout or (600.0 if quick else 1800.0)
-    name = "quick" if quick else "full"
+    name = ("quick" if quick else "full") if not args.kill_halfway else "kill"
     work = Path(args.work or ROOT / "runs" / f"peers-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     work.mkdir(parents=True, exist_ok=True)
     out_path = Path(args.out or HERE / "results" / f"{name}.json")
@@ -379,6 +485,18 @@ def main() -> int:
         first = all_folds[tasks[0]].rows("train")
         calibration = calibrate(urls, first)
         print(json.dumps({"calibration": calibration}), flush=True)
+        if args.kill_halfway:
+            kills = []
+            for tool in [t for t in tools if t != "opro-native"]:  # the proxy counts calls
+                task_folds = all_folds[tasks[0]]
+                job = {
+                    "tool": tool, "task": tasks[0], "train": str(task_folds.train),
+                    "budget": budget, "seed": seeds[0], "scorer_url": urls["scorer"],
+                    "optimizer_url": urls["optimizer"], "work": "",
+                }  # fmt: skip
+                kills.append(kill_halfway(job, work / "kill", timeout, log_path, urls))
+                print(json.dumps(kills[-1]), flush=True)
+            tasks = []  # no benchmark runs, no held-out evaluation
         for task in tasks:
             task_folds = all_folds[task]
             n_train = len(task_folds.rows("train"))
@@ -453,7 +571,7 @@ def main() -> int:
                     r["vs_start"]["p_holm"] = adjusted[key]
     result = {
         "kind": name,
-        "label": "QUICK CHECK of the harness, not the benchmark" if quick else "benchmark",
+        "label": LABELS[name],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "wall_s": round(time.time() - started, 1),
         "machine": {
@@ -485,6 +603,7 @@ def main() -> int:
         },
         "runs": runs,
         "heldout": heldout,
+        **({"kill_halfway": kills} if args.kill_halfway else {}),
         "work": str(work.relative_to(ROOT) if work.is_relative_to(ROOT) else work),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)

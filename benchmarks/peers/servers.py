@@ -93,10 +93,11 @@ def proxy(
         proc.wait(10)
 
 
-def control(url: str, run: str, seed: int) -> None:
-    """Tell the proxy which run the next calls belong to."""
+def control(url: str, run: str, seed: int, restarted: bool = False) -> None:
+    """Tell the proxy which run the next calls belong to (``restarted``: a killed run's
+    restart, which goes on numbering its optimizer calls' seeds)."""
     base = url.rsplit("/v1", 1)[0]
-    data = json.dumps({"run": run, "seed": seed}).encode()
+    data = json.dumps({"run": run, "seed": seed, "continue": restarted}).encode()
     request = urllib.request.Request(
         base + "/_control", data=data, headers={"Content-Type": "application/json"}
     )

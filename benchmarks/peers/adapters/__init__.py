@@ -22,10 +22,14 @@ TOOLS = {
     "opro": "opro_fair",
     "opro-native": "opro_fair",  # embedded, in its own process: outside the comparison
     "opro-redraw": "opro_fair",  # the same, drawing again for proposals that did not parse
+    "opro-chat": "opro_fair",  # the optimizer through the chat API, as every peer's
+    "opro-constrained": "opro_fair",  # the optimizer's proposals held to the form (grammar)
     "promptolution-opro": "promptolution_tools",
     "promptolution-evoga": "promptolution_tools",
+    "promptolution-capo": "promptolution_tools",
     "dspy-copro": "dspy_tools",
     "dspy-mipro": "dspy_tools",
+    "dspy-gepa": "dspy_tools",
     "gepa": "gepa_standalone",
 }
 """Tool name -> its adapter module (in this package)."""
@@ -46,6 +50,13 @@ class Job:
     optimizer_url: str
     work: str
     """A folder of the tool's own (its run directory, logs)."""
+    as_user: bool = False
+    """Run with the tool's own defaults for what a restart keeps (its caches, its state on
+    disk) instead of the comparison's settings: the kill-halfway measurement (run.py
+    --kill-halfway). The tool's calls and budget are the same."""
+    restart: bool = False
+    """This process restarts a run that was killed in ``work``, as the tool's docs say to
+    continue one (a tool without a way to continue runs again from the start)."""
 
     def rows(self) -> list[dict[str, Any]]:
         text = Path(self.train).read_text()

@@ -13,6 +13,15 @@ instruction (DSPy holds its default text, "Given the fields `question`, produce 
   summaries), ``num_trials`` full evaluations on the training fold (``valset`` = the
   training fold, ``minibatch=False``); its demo bootstrapping still runs the task model
   (counted at the proxy: over the budget, reported).
+* ``dspy-gepa``: ``dspy.GEPA`` with ``max_metric_calls`` = the budget (GEPA checks it before
+  each iteration: the last one can pass it), the training fold as both trainset and valset,
+  DSPy's defaults otherwise (reflection minibatches of 3, Pareto candidate selection, merges
+  on: with one predictor they have nothing to merge); ``num_threads`` 1, ``track_stats``,
+  its log under the run's folder. The metric returns ``dspy.Prediction(score, feedback)``,
+  the feedback of the same shape as the standalone GEPA row's ("correct" or the right
+  answer). Its reflection goes through DSPy's own ``InstructionProposer`` with its
+  ``JSONAdapter`` (a JSON object with ``new_instruction``), leniently parsed as above (GEPA
+  would drop the proposal).
 
 Two changes, the same as every peer's: the scorer call's messages are the instruction as the
 system message and the question as the user turn, and its whole reply is the answer (a
@@ -44,6 +53,17 @@ def run(job: Job) -> Found:
     np.random.seed(job.seed)
     failures: list[str] = []
     DEFAULT = "Given the fields `question`, produce the fields `answer`."
+
+    class LenientJSON(dspy.JSONAdapter):  # type: ignore[misc]
+        """DSPy's JSONAdapter (GEPA's reflection), its reply taken whole when not JSON."""
+
+        def parse(self, signature: Any, completion: str) -> Any:
+            try:
+                return super().parse(signature, completion)
+            except AdapterParseError:
+                failures.append(completion[:200])
+                first, *rest = signature.output_fields
+                return {first: completion.strip(), **dict.fromkeys(rest, "")}
 
     class Harness(dspy.ChatAdapter):  # type: ignore[misc]
         """The scorer call as [system: instruction, user: question], its reply the answer;
@@ -99,6 +119,7 @@ def run(job: Job) -> Found:
         dspy.Example(question=r["question"], answer=r["answer"]).with_inputs("question")
         for r in rows
     ]
+    extra: list[str] = []
     student = dspy.Predict(dspy.Signature("question -> answer", ""))
     assert student.signature.instructions == DEFAULT, student.signature.instructions
     started = time.perf_counter()
@@ -121,6 +142,38 @@ def run(job: Job) -> Found:
         planned = n * (1 + trials)
         score = getattr(best, "score", None)
         score = None if score is None else float(score) / 100
+    elif job.tool == "dspy-gepa":
+        from dspy.teleprompt.gepa import InstructionProposer  # type: ignore[import-not-found]
+
+        def feedback_metric(
+            gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None
+        ) -> Any:
+            ok = metric(gold, pred) == 1.0
+            feedback = "correct" if ok else f"wrong; the answer is {gold.answer}"
+            return dspy.Prediction(score=float(ok), feedback=feedback)
+
+        reflection_lm = lm(job.optimizer_url, temperature=1.0, max_tokens=256)
+        optimizer = dspy.GEPA(
+            metric=feedback_metric, max_metric_calls=job.budget, reflection_lm=reflection_lm,
+            reflection_minibatch_size=3, instruction_proposer=InstructionProposer(
+                adapter=LenientJSON()), num_threads=1, track_stats=True,
+            log_dir=f"{job.work}/gepa", seed=job.seed,
+        )  # fmt: skip
+        best = optimizer.compile(student, trainset=train, valset=train)
+        settings = {
+            "max_metric_calls": job.budget, "reflection_minibatch_size": 3,
+            "candidate_selection_strategy": "pareto", "use_merge": True,
+            "skip_perfect_score": True, "valset": "the training fold", "num_threads": 1,
+            "reflection temperature": 1.0,
+            "proposer": "InstructionProposer (JSONAdapter, lenient)",
+        }  # fmt: skip
+        planned = job.budget
+        details = best.detailed_results
+        score = float(details.val_aggregate_scores[details.best_idx])
+        extra = [
+            f"total_metric_calls {details.total_metric_calls} (GEPA's count), "
+            f"{len(details.candidates)} candidates, {details.num_full_val_evals} full evaluations"
+        ]
     else:
         steps, per_step = proposals(job.budget, n)
         breadth, depth = per_step + 1, steps
@@ -142,5 +195,5 @@ def run(job: Job) -> Found:
         optimize_s=round(elapsed, 3),
         train_accuracy=score,
         parse_failures=len(failures),
-        notes=[f"{len(failures)} prompt-model replies not in DSPy's format, taken whole"],
+        notes=[f"{len(failures)} prompt-model replies not in DSPy's format, taken whole", *extra],
     )

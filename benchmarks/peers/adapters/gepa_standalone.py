@@ -8,7 +8,8 @@ GEPA's ``DefaultAdapter`` already sends the candidate as the system message and 
 as the user turn; its default evaluator (a substring match) is replaced by
 ``opro.score_answer``, with feedback of the same shape as its own ("correct" or the right
 answer). A reflection reply without a ``` block is counted as a parse failure (GEPA then
-takes what it finds: gepa#390).
+takes what it finds: gepa#390). A killed run continues as GEPA's docs say: ``gepa.optimize``
+again with the same ``run_dir`` reads the state saved there.
 """
 
 from __future__ import annotations

@@ -1,15 +1,26 @@
-"""opro as a client of the proxy (the fair row): ``opro optimize`` with the scorer and the
-optimizer at the proxy's ports, the scorer as a pre-trained model (completion API, the
-instruction at A_begin), the optimizer through the chat API as every peer's is (no grammar:
-no peer has one), the paper's settings (top 20 best last, temperature 1, 3 exemplars).
+"""opro as a client of the proxy, and natively.
+
+``opro`` (the fair row): ``opro optimize`` with the scorer and the optimizer at the proxy's
+ports, the scorer as a pre-trained model (completion API, the instruction at A_begin), the
+optimizer as opro runs a pre-trained model by default, through the completion API with the
+paper's meta-prompt for pre-trained optimizers (PaLM 2-L's: ``Precision: NN <TEXT>…</TEXT>``
+lines, a proposal a line, opro's 64 tokens) and no grammar; the paper's settings otherwise
+(top 20 best last, temperature 1, 3 exemplars). gemma3-270m is a base model, and every
+peer's optimizer goes through the chat API only because the peers have no other way.
+
+``opro-chat``: the same with the optimizer through the chat API and opro's meta-prompt for
+instruction-tuned optimizers (``<INS>…</INS>``, 256 tokens), the way every peer's goes.
+
+``opro-constrained``: the fair row with ``--constrained``: the grammar opro sends a
+llama.cpp server holds each proposal to the expected line (the proxy forwards it).
+
+``opro-redraw``: the fair row with ``--max-attempts-per-step`` 4 rounds, so that proposals
+that did not parse are drawn again (the paper's, and opro's default, is one round).
 
 ``opro-native``: opro as it runs by default, outside the fairness comparison: both roles on
-the embedded model in its own process (batched scoring, the optimizer's output held to the
-expected form by a grammar, ``--constrained``, as ``make demo`` runs it); its calls never
-reach the proxy: its training scorer calls are counted from its run directory.
-
-``opro-redraw``: the same with ``--max-attempts-per-step`` 4 rounds, so that proposals that
-did not parse are drawn again (the paper's, and opro's default, is one round).
+the embedded model in its own process (batched scoring, ``--constrained``, as ``make demo``
+runs it); its calls never reach the proxy: its training scorer calls are counted from its
+run directory.
 
 The held-out evaluation is the harness's, the same for every tool: opro's own test pass is
 cut to one question (``--max-test 1``, phase "test" at the proxy, not in the budget).
@@ -33,26 +44,35 @@ def run(job: Job) -> Found:
     out = Path(job.work) / "run"
     test = Path(job.train).with_name("test.jsonl")
     native = job.tool == "opro-native"
-    if native:  # embedded, in this process: batched, the optimizer held to the form
-        models = ["--constrained"]
+    chat = job.tool == "opro-chat"
+    constrained = job.tool in ("opro-native", "opro-constrained")
+    if native:  # embedded, in this process: batched
+        models = []
     else:
         models = [
             "--scorer", f"openai:{MODEL}", "--scorer-base-url", job.scorer_url,
             "--scorer-api", "completion", "--scorer-price", "0,0",
             "--optimizer", f"openai:{MODEL}", "--optimizer-base-url", job.optimizer_url,
-            "--optimizer-api", "chat", "--optimizer-price", "0,0",
+            "--optimizer-api", "chat" if chat else "completion", "--optimizer-price", "0,0",
         ]  # fmt: skip
+    if constrained:
+        models.append("--constrained")
+    if chat:
+        models += ["--max-tokens", "256"]
     command = [
         sys.executable, "-m", "opro.cli", "optimize",
         "--dataset", f"jsonl:{job.train}", "--test-dataset", f"jsonl:{test}", "--max-test", "1",
         *models, "--position", "A_begin", "--scorer-max-tokens", "16",
         "--steps", str(steps), "--samples-per-step", str(per_step), "--initial", "",
-        "--top-k", "20", "--temperature", "1.0", "--max-tokens", "256",
-        "--test-top", "1", "--seed", str(job.seed), "--no-cache", "--no-report", "-q",
-        "--out", str(out),
+        "--top-k", "20", "--temperature", "1.0",
+        "--test-top", "1", "--seed", str(job.seed), "--no-report", "-q", "--out", str(out),
     ]  # fmt: skip
+    if not job.as_user:  # the comparison: nothing served from a cache (a user's run keeps
+        command.append("--no-cache")  # its call cache, which a resume replays)
     if job.tool == "opro-redraw":  # up to 4 rounds of draws for per_step valid proposals
         command += ["--max-attempts-per-step", str(4 * per_step)]
+    if job.restart:  # as opro's docs say: `opro resume DIR` continues from the last step
+        command = [sys.executable, "-m", "opro.cli", "resume", str(out), "--no-report", "-q"]
     env = {**os.environ, "OPENAI_API_KEY": "unused"}
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -72,7 +92,10 @@ def run(job: Job) -> Found:
             "samples_per_step": per_step,
             "top_k": 20,
             "temperature": 1.0,
-            "optimizer_api": "embedded, --constrained" if native else "chat",
+            "optimizer_api": "embedded" if native else "chat" if chat else "completion",
+            "meta_prompt": "instruct (<INS>)" if chat else "pretrained (Precision: NN <TEXT>)",
+            "optimizer_max_tokens": 256 if chat else 64,
+            "constrained": constrained,
             "scorer_api": "embedded" if native else "completion",
             "position": "A_begin",
         },
