@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.errors import ConfigError
-from opro.eval.metrics import KINDS, MODES, Kind, Mode, normalize_prediction, score_answer
+from opro.eval.metrics import MODES, Mode, normalize_prediction, score_answer
+from opro.types import ANSWER_KINDS, AnswerKind
 
 DATE_Q = (
     "Today is Christmas Eve of 1937. What is the date tomorrow in MM/DD/YYYY?\nOptions:\n"
@@ -110,7 +111,7 @@ TEXT = [
 ]
 
 
-def _check_row(kind: Kind, row: tuple[str, str, str, bool, bool]) -> None:
+def _check_row(kind: AnswerKind, row: tuple[str, str, str, bool, bool]) -> None:
     prediction, target, question, strict, paper = row
     got_strict = score_answer(prediction, target, kind=kind, question=question)
     got_paper = score_answer(prediction, target, kind=kind, question=question, mode="paper")
@@ -176,13 +177,13 @@ def test_text(row: tuple[str, str, str, bool, bool]) -> None:
     ],
 )
 def test_normalize_prediction(
-    prediction: str, kind: Kind, question: str, mode: Mode, expected: str
+    prediction: str, kind: AnswerKind, question: str, mode: Mode, expected: str
 ) -> None:
     got = normalize_prediction(prediction, kind=kind, question=question, mode=mode)
     assert got == expected
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ANSWER_KINDS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("prediction", ["", "   \n\t"])
 def test_empty_prediction_is_false(kind: str, mode: str, prediction: str) -> None:

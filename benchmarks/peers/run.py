@@ -244,6 +244,10 @@ class TrainCalls:
             )
         return self.n
 
+    def reached(self, n: int) -> Callable[[], bool]:
+        """Whether the run has made ``n`` calls yet (a kill's trigger)."""
+        return lambda: self() >= n
+
 
 LABELS = {
     "full": "benchmark",
@@ -282,12 +286,8 @@ def kill_halfway(
         calls = TrainCalls(log_path, run)
         folder = work / label.replace("/", "-") / ("whole" if part == "uninterrupted" else "cut")
         this = {**base, "work": str(folder), "restart": part == "restarted"}
-        found[part] = run_tool(
-            this,
-            folder,
-            timeout,
-            (lambda c=calls: c() >= job["budget"] // 2) if part == "killed" else None,
-        )
+        half = calls.reached(job["budget"] // 2) if part == "killed" else None
+        found[part] = run_tool(this, folder, timeout, half)
         counts[part] = calls()
         if part == "killed":  # requests the killed tool had sent: the server still answers
             seen = -1  # them (to no one); wait for the last, so none counts as the restart's

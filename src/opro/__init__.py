@@ -110,9 +110,7 @@ _EXPORTS: dict[str, str] = {
     "build_spec": "opro.problems.spec",
     "TspEngine": "opro.problems.tsp",
     "TspSpec": "opro.problems.tsp",
-    **dict.fromkeys(
-        ("NoProgress", "Progress", "RunEnd", "RunStart", "Snapshot"), "opro.progress"
-    ),
+    **dict.fromkeys(("NoProgress", "Progress", "RunEnd", "RunStart", "Snapshot"), "opro.progress"),
     **dict.fromkeys(("RunOptions", "RunResult"), "opro.run_values"),
     **dict.fromkeys(("aresume", "astart"), "opro.runner"),
     **dict.fromkeys(("Completion", "Request", "Usage"), "opro.types"),

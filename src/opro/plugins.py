@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 from opro.errors import ConfigError
 
-KINDS = "opro.kinds"
-BACKENDS = "opro.backends"
+KIND_GROUP = "opro.kinds"
+BACKEND_GROUP = "opro.backends"
 OWN = "opro"
 """The distribution whose entry points are the built-ins."""
 T = TypeVar("T")
@@ -64,7 +64,7 @@ class Entry:
 
     @property
     def what(self) -> str:
-        return f"{'problem kind' if self.group == KINDS else 'backend'} {self.name!r}"
+        return f"{'problem kind' if self.group == KIND_GROUP else 'backend'} {self.name!r}"
 
     def broken(self, why: str) -> ConfigError:
         return ConfigError(

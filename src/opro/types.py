@@ -16,6 +16,10 @@ from opro.answer_shape import ListShape
 Api = Literal["chat", "completion"]
 """How a prompt is sent: as one user turn of a chat, or as raw text to continue."""
 
+AnswerKind = Literal["numeric", "boolean", "choice", "text"]
+"""How an example's answer is read and compared (``opro.score_answer``'s ``kind``)."""
+ANSWER_KINDS: tuple[AnswerKind, ...] = ("numeric", "boolean", "choice", "text")
+
 Status = Literal["running", "finished", "stopped"]
 """Where a run stands (summary.json's ``status``)."""
 StopReason = Literal[

@@ -184,7 +184,7 @@ def run(job: Job) -> Found:
         evaluations = max(2, job.budget // n)  # the pool's and each child's, whole fold
         pop = max(2, min(len(POOL), evaluations // 2))
         steps = max(1, evaluations // pop - 1)
-        optimizer: Any = EvoPromptGA(
+        optimizer = EvoPromptGA(
             predictor=predictor, task=task, meta_llm=meta, initial_prompts=list(POOL[:pop]),
             selection_mode="wheel",
         )  # fmt: skip

@@ -234,5 +234,3 @@ def _print_examples(evaluation: api.Evaluation) -> None:
             print(f"    question: {cut(x.question)}")
             print(f"    output:   {cut(r.error or r.prediction) or '(nothing)'}")
             print(f"    target:   {cut(x.answer)}")
-
-

@@ -29,6 +29,7 @@ from opro.progress_text import printable
 if TYPE_CHECKING:  # the API loads when a command runs: `opro --help` stays fast
     pass
 
+
 def add_model_commands(sub: Any) -> None:
     p = sub.add_parser(
         "models",

@@ -17,7 +17,7 @@ from opro.data.fetch import (
     fetch_benchmarks,
     select_files,
 )
-from opro.data.formats import KINDS, Example, Kind
+from opro.data.formats import Example
 from opro.data.loaders import (
     BBH_KINDS,
     BBH_TASKS,
@@ -39,12 +39,10 @@ __all__ = [
     "DEFAULT_SOURCE",
     "DEFAULT_TRAIN_RATIOS",
     "GROUPS",
-    "KINDS",
     "MANIFEST",
     "MMLU_SUBJECTS",
     "Dataset",
     "Example",
-    "Kind",
     "bbh_kind",
     "default_data_dir",
     "fetch_benchmarks",

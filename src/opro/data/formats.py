@@ -1,6 +1,6 @@
 """File formats: one reader per benchmark file type, and the user's JSONL/CSV files.
 
-Owns: the ``Example`` and ``Kind`` types, the relative paths of the authors' ``data/``
+Owns: the ``Example`` type, the relative paths of the authors' ``data/``
 layout, and turning one file into a list of ``Example`` (question text as shown to the
 scorer, ground-truth answer as a string). Every unreadable or malformed file is a one-line
 ``ConfigError`` naming the file, the problem and the fix; no json/csv/Unicode error escapes.
@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opro.errors import ConfigError
-
-Kind = Literal["numeric", "boolean", "choice", "text"]
-KINDS: tuple[Kind, ...] = ("numeric", "boolean", "choice", "text")
+from opro.types import AnswerKind
 
 GSM_TRAIN = "gsm_data/gsm_train.tsv"
 GSM_TEST = "gsm_data/gsm_test.tsv"
@@ -50,7 +48,7 @@ class Example:
 
     question: str
     answer: str
-    kind: Kind
+    kind: AnswerKind
     index: int
     dataset: str = ""
     """The spec of the dataset it belongs to (``bbh:snarks``), set by ``load_dataset``; paper-mode
@@ -181,7 +179,7 @@ def read_gsm(path: Path, label: str | None = None) -> list[Example]:
     return _nonempty(out, label, REFETCH_HINT)
 
 
-def read_bbh(path: Path, kind: Kind, label: str | None = None) -> list[Example]:
+def read_bbh(path: Path, kind: AnswerKind, label: str | None = None) -> list[Example]:
     """A BIG-Bench Hard file: {"examples": [{"input", "target"}, ...]}; input kept as is."""
     label = label or str(path)
     data = _json(_read_text(path, label, FETCH_HINT), label, REFETCH_HINT)

@@ -32,7 +32,6 @@ from opro.data.formats import (
     MMLU_DIR,
     MULTIARITH,
     Example,
-    Kind,
     one_line,
     read_aqua,
     read_bbh,
@@ -53,8 +52,9 @@ from opro.data.user import (
     to_examples,
 )
 from opro.errors import ConfigError
+from opro.types import AnswerKind
 
-_BBH_BY_KIND: dict[Kind, tuple[str, ...]] = {
+_BBH_BY_KIND: dict[AnswerKind, tuple[str, ...]] = {
     "numeric": ("multistep_arithmetic_two", "object_counting"),
     "boolean": ("boolean_expressions", "causal_judgement", "formal_fallacies", "navigate",
                 "sports_understanding", "web_of_lies"),
@@ -69,7 +69,7 @@ _BBH_BY_KIND: dict[Kind, tuple[str, ...]] = {
                "tracking_shuffled_objects_three_objects"),
 }  # fmt: skip
 #: The answer kind of each of the 27 BIG-Bench Hard files, by file stem.
-BBH_KINDS: Mapping[str, Kind] = MappingProxyType(
+BBH_KINDS: Mapping[str, AnswerKind] = MappingProxyType(
     {task: kind for kind, tasks in _BBH_BY_KIND.items() for task in tasks}
 )
 BBH_TASKS: tuple[str, ...] = tuple(sorted(BBH_KINDS))
@@ -116,7 +116,7 @@ DATASETS: Mapping[str, str] = MappingProxyType(
 )
 
 
-def bbh_kind(task: str) -> Kind:
+def bbh_kind(task: str) -> AnswerKind:
     """The answer kind of a BIG-Bench Hard task (file stem)."""
     if task not in BBH_KINDS:
         raise ConfigError(_unknown("BBH task", task, BBH_TASKS, "see `opro data list`"))
@@ -129,7 +129,7 @@ class Dataset:
 
     name: str
     task: str
-    kind: Kind
+    kind: AnswerKind
     train: tuple[Example, ...]
     test: tuple[Example, ...]
 
@@ -271,7 +271,7 @@ def _benchmark(
     if not root.is_dir():
         raise ConfigError(f"data directory {root} not found: {FETCH_HINT}")
     test_rows: list[Example] | None = None
-    kind: Kind
+    kind: AnswerKind
     if prefix == "gsm8k":
         rows, test_rows = read_gsm(root / GSM_TRAIN), read_gsm(root / GSM_TEST)
         name, task, kind = "gsm8k", "grade school math", "numeric"

@@ -20,8 +20,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from opro.data.formats import KINDS, Example, Kind, answer_text, read_records
+from opro.data.formats import Example, answer_text, read_records
 from opro.errors import ConfigError
+from opro.types import ANSWER_KINDS, AnswerKind
 
 Rows = Sequence[Mapping[str, Any]]
 DEFAULT_RATIO = 0.2
@@ -99,12 +100,12 @@ def to_examples(source: Source, fields: Fields) -> list[Example]:
                 f"{where}: the question must be text and the answer text or a number: fix the file"
             )
         kind = row.get(fields.kind) or "text"
-        if kind not in KINDS:
+        if kind not in ANSWER_KINDS:
             raise ConfigError(
-                f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}: fix the file"
+                f"{where}: kind {kind!r} is not one of {', '.join(ANSWER_KINDS)}: fix the file"
             )
         extra = {k: v for k, v in row.items() if k not in (fields.question, fields.answer)}
-        out.append(Example(question, answer, cast(Kind, kind), i, source.name, extra))
+        out.append(Example(question, answer, cast(AnswerKind, kind), i, source.name, extra))
     return out
 
 
@@ -112,7 +113,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def majority_kind(examples: Sequence[Example]) -> Kind:
+def majority_kind(examples: Sequence[Example]) -> AnswerKind:
     return Counter(e.kind for e in examples).most_common(1)[0][0]
 
 

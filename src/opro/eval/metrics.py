@@ -24,10 +24,9 @@ from typing import Literal
 
 from opro.errors import ConfigError
 from opro.eval.paper_metrics import paper_correct, paper_parse
+from opro.types import ANSWER_KINDS, AnswerKind
 
-Kind = Literal["numeric", "boolean", "choice", "text"]
 Mode = Literal["strict", "paper"]
-KINDS: tuple[str, ...] = ("numeric", "boolean", "choice", "text")
 MODES: tuple[str, ...] = ("strict", "paper")
 
 _EDGE = " \t\r\n\"'“”‘’.,;:!?"
@@ -62,8 +61,8 @@ _TARGET_LETTER = re.compile(r"\(?([A-Za-z])\)?")
 
 
 def _check(kind: str, mode: str) -> None:
-    if kind not in KINDS:
-        raise ConfigError(f"unknown answer kind {kind!r}; use one of: {', '.join(KINDS)}")
+    if kind not in ANSWER_KINDS:
+        raise ConfigError(f"unknown answer kind {kind!r}; use one of: {', '.join(ANSWER_KINDS)}")
     if mode not in MODES:
         raise ConfigError(f"unknown scoring mode {mode!r}; use one of: {', '.join(MODES)}")
 
@@ -219,7 +218,7 @@ def _score_text(segment: str, target: str) -> bool:
 def normalize_prediction(
     prediction: str,
     *,
-    kind: Kind,
+    kind: AnswerKind,
     question: str = "",
     mode: Mode = "strict",
     dataset: str | None = None,
@@ -253,7 +252,7 @@ def score_answer(
     prediction: str,
     target: str,
     *,
-    kind: Kind,
+    kind: AnswerKind,
     question: str = "",
     mode: Mode = "strict",
     dataset: str | None = None,

@@ -26,8 +26,8 @@ import re
 import string
 from dataclasses import dataclass
 
-from opro.data.formats import Kind
 from opro.data.loaders import BBH_KINDS
+from opro.types import AnswerKind
 
 # --- what each dataset is, for the authors -------------------------------------------------
 
@@ -46,7 +46,7 @@ class PaperSettings:
     """The target is a bare letter ("C", not "(C)"): their AQuA and MMLU files."""
 
 
-def settings_for(dataset: str | None, kind: Kind) -> PaperSettings:
+def settings_for(dataset: str | None, kind: AnswerKind) -> PaperSettings:
     """The authors' settings for ``dataset`` (a spec such as ``bbh:snarks``, ``mmlu:anatomy``).
 
     Their evaluation script: GSM8K and MultiArith are numbers; AQuA and MMLU multiple choice with
@@ -352,7 +352,7 @@ def is_correct(target: str, pred: str, *, prompt: str = "", include: bool = Fals
 def paper_parse(
     raw: str,
     *,
-    kind: Kind,
+    kind: AnswerKind,
     dataset: str | None = None,
     chat: bool = False,
     second_round: bool = False,
@@ -365,7 +365,7 @@ def paper_correct(
     raw: str,
     target: str,
     *,
-    kind: Kind,
+    kind: AnswerKind,
     dataset: str | None = None,
     prompt: str = "",
     chat: bool = False,

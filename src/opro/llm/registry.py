@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from opro.errors import ConfigError
 from opro.llm.base import LLM, BackendOptions
-from opro.plugins import BACKENDS, entries, every, loaded
+from opro.plugins import BACKEND_GROUP, entries, every, loaded
 from opro.types import Api
 
 
@@ -82,18 +82,18 @@ FAKE = BackendInfo(
 def backends() -> dict[str, BackendInfo]:
     """Every registered backend whose info loads, by prefix (a plugin's that does not is
     left out, said once)."""
-    return every(BACKENDS, BackendInfo, "prefix")
+    return every(BACKEND_GROUP, BackendInfo, "prefix")
 
 
 def backend_info(prefix: str) -> BackendInfo:
     """The info of a registered backend (``split_spec`` checks a prefix first)."""
-    return loaded(entries(BACKENDS)[prefix], BackendInfo, "prefix")
+    return loaded(entries(BACKEND_GROUP)[prefix], BackendInfo, "prefix")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
     """``"openai:gpt-4o"`` → ``("openai", "gpt-4o")``, with a clear error when malformed."""
     prefix, sep, name = spec.partition(":")
-    registered = entries(BACKENDS)
+    registered = entries(BACKEND_GROUP)
     known = ", ".join(f"{p}:" for p in registered)
     if not sep or not prefix:
         raise ConfigError(
@@ -125,7 +125,7 @@ def create_backend(spec: str, options: BackendOptions | None = None) -> LLM:
 
         one = [replace(options, base_url=url, endpoints=()) for url in options.endpoints]
         return PoolBackend(spec, {o.base_url or "": create_backend(spec, o) for o in one})
-    entry = entries(BACKENDS)[prefix]
+    entry = entries(BACKEND_GROUP)[prefix]
     backend: LLM = replace(entry, target=info.target).load()(name, options)
     return backend
 

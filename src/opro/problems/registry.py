@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from opro.errors import ConfigError
 from opro.history import Direction
 from opro.llm.base import LLM
-from opro.plugins import KINDS, entries, every, loaded
+from opro.plugins import KIND_GROUP, entries, every, loaded
 from opro.problems.base import Problem
 from opro.problems.records import RunSummary
 from opro.problems.runs import JobRecord, RunRecord
@@ -156,12 +156,12 @@ class Kind(Generic[SpecT]):
 
 def kind_names() -> list[str]:
     """The registered kinds' names, sorted; no kind's module is imported."""
-    return list(entries(KINDS))
+    return list(entries(KIND_GROUP))
 
 
 def kind_of(name: str) -> Kind[Any]:
     """The kind called ``name``; a ``ConfigError`` with a "did you mean" otherwise."""
-    found = entries(KINDS)
+    found = entries(KIND_GROUP)
     if name not in found:
         close = difflib.get_close_matches(str(name), list(found), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
@@ -171,7 +171,7 @@ def kind_of(name: str) -> Kind[Any]:
 
 def kinds() -> list[Kind[Any]]:
     """Every registered kind that loads (a plugin's that does not is left out, said once)."""
-    return list(every(KINDS, Kind, "name").values())
+    return list(every(KIND_GROUP, Kind, "name").values())
 
 
 def parse_spec(data: Any, where: str = "spec") -> RunSpec:

@@ -9,14 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import cast
 
-from opro.data import Dataset, Example, Kind, load_dataset, subsample
+from opro.data import Dataset, Example, load_dataset, subsample
 from opro.data.formats import one_line
 from opro.data.user import Fields, Rows
 from opro.eval.metric import Metric, metric_for
 from opro.llm.base import LLM
 from opro.problems.instructions.spec import InlineData, InstructionsSpec
+from opro.types import ANSWER_KINDS, AnswerKind
 
-KINDS = ("numeric", "boolean", "choice", "text")
 SPLIT = ("dataset", "test_dataset", "data_dir", "question_field", "answer_field", "train_ratio",
          "train_size")  # fmt: skip
 """The settings that, with the seed, decide which examples train and which test."""
@@ -42,8 +42,8 @@ def task_data(spec: InstructionsSpec, *, max_test: int | None = None) -> Dataset
         data = replace(data, test=subsample(data.test, limit, seed + 1))
     if spec.task_description:
         data = replace(data, task=spec.task_description)
-    if spec.metric in KINDS:
-        kind = cast(Kind, spec.metric)
+    if spec.metric in ANSWER_KINDS:
+        kind = cast(AnswerKind, spec.metric)
         data = replace(
             data,
             kind=kind,
