@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from opro.llm.base import LLM
-from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
+from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.registry import Kind, Table
 from opro.problems.runs import JobRecord
 from opro.problems.spec import EngineSpec, RunSpec
@@ -47,8 +47,8 @@ class Guess(Problem[int]):
     def render(self, solution: int) -> str:
         return str(solution)
 
-    async def score(self, solutions: list[int], context: ScoringContext) -> list[Evaluation]:
-        return [Evaluation(-abs(s - self.target), optimal=s == self.target) for s in solutions]
+    async def score(self, solutions: list[int], context: ScoringContext) -> list[SolutionScore]:
+        return [SolutionScore(-abs(s - self.target), optimal=s == self.target) for s in solutions]
 
 
 class GuessEngine(EngineSpec):

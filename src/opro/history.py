@@ -29,7 +29,7 @@ class Scored(Generic[S]):
     score: float
     step: int
     details: Mapping[str, Any] | None = None
-    """What scoring found besides the score (``Evaluation.details``)."""
+    """What scoring found besides the score (``SolutionScore.details``)."""
     partial: bool = False
     """Scored on part of the examples only (racing dropped it): it counts as seen, but is
     never the best nor shown."""

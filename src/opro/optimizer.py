@@ -31,7 +31,7 @@ from opro.history import History, Scored
 from opro.llm.base import LLM
 from opro.llm.usage import RoleUsage
 from opro.meta_prompt import render_meta_prompt
-from opro.problems.base import Evaluation, Invalid, Problem, ScoringContext
+from opro.problems.base import Invalid, Problem, ScoringContext, SolutionScore
 from opro.problems.records import (
     BestSolution,
     Candidate,
@@ -336,11 +336,11 @@ class Optimizer(Generic[S]):
         meta_prompt: str | None,
         temperature: float,
         proposals: Proposals[S],
-        evaluations: Sequence[Evaluation | Invalid],
+        evaluations: Sequence[SolutionScore | Invalid],
         started: float,
     ) -> StepRecord:
         pairs = list(zip(proposals.candidates, evaluations, strict=True))
-        scored = [(s, e) for s, e in pairs if isinstance(e, Evaluation)]
+        scored = [(s, e) for s, e in pairs if isinstance(e, SolutionScore)]
         problem = self.problem
         candidates = tuple(
             Candidate(problem.to_json(s), problem.render(s), e.score, e.details,

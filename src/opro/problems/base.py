@@ -3,7 +3,7 @@
 A problem owns its solutions' text form (``render`` for the meta-prompt, ``parse`` for the
 optimizer's output), their identity (``canonical``), their JSON form, their scoring, and
 what its meta-prompt needs (``proposal``: the template, where an answer stops, a grammar;
-``context``: the template's variables). ``score`` returns one ``Evaluation`` per solution,
+``context``: the template's variables). ``score`` returns one ``SolutionScore`` per solution,
 carrying whatever it found besides the score, so a resumed run rebuilds everything from
 the step records. A problem knows nothing of proposing LLM calls, history keeping or run
 directories; how a kind is configured, built and reported is ``opro.problems.registry``.
@@ -33,7 +33,7 @@ class Partial:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class SolutionScore:
     """A solution's score, whether it is a known optimum (the run stops there), what
     scoring found besides (kept in the step record, e.g. per-example marks), and whether
     the score is partial (racing stopped scoring it: it is never shown or chosen)."""
@@ -121,7 +121,7 @@ class Problem(abc.ABC, Generic[S]):
     @abc.abstractmethod
     async def score(
         self, solutions: list[S], context: ScoringContext
-    ) -> Sequence[Evaluation | Invalid]:
+    ) -> Sequence[SolutionScore | Invalid]:
         """One evaluation per solution, in order (``Invalid`` for one that has no score)."""
 
     def to_json(self, solution: S) -> Any:

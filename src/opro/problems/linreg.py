@@ -19,7 +19,7 @@ from pydantic import Field
 
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
+from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
 from opro.problems.runs import JobRecord, RunRecord
@@ -99,9 +99,9 @@ class LinearRegression(Problem[Pair]):
     def render(self, solution: Pair) -> str:
         return f"w={solution[0]}, b={solution[1]}"
 
-    async def score(self, solutions: list[Pair], context: ScoringContext) -> list[Evaluation]:
+    async def score(self, solutions: list[Pair], context: ScoringContext) -> list[SolutionScore]:
         target = (self.w_true, self.b_true)
-        return [Evaluation(self.objective(s), optimal=s == target) for s in solutions]
+        return [SolutionScore(self.objective(s), optimal=s == target) for s in solutions]
 
     def to_json(self, solution: Pair) -> Any:
         return list(solution)

@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 from opro.history import Direction, History, Scored
 from opro.llm.base import LLM
 from opro.llm.stack import ManagedLLM
-from opro.problems.base import Evaluation, Invalid, Problem, ProposalFormat, ScoringContext
+from opro.problems.base import Invalid, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.objective_calls import Objective, Score, in_thread, load, raised
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
@@ -211,11 +211,11 @@ class ObjectiveProblem(Problem[str]):
 
     async def score(
         self, solutions: list[str], context: ScoringContext
-    ) -> Sequence[Evaluation | Invalid]:
+    ) -> Sequence[SolutionScore | Invalid]:
         checked = [await self._check(s) for s in solutions]
         valid = [s for s, reason in zip(solutions, checked, strict=True) if reason is None]
         scores = iter(await self.objective.score_all(valid))
-        results: list[Evaluation | Invalid] = []
+        results: list[SolutionScore | Invalid] = []
         for reason in checked:
             if reason is not None:
                 results.append(Invalid(reason))
@@ -224,13 +224,13 @@ class ObjectiveProblem(Problem[str]):
             results.append(result if isinstance(result, Invalid) else self._evaluation(result))
         return results
 
-    def _evaluation(self, score: Score) -> Evaluation:
+    def _evaluation(self, score: Score) -> SolutionScore:
         target = self.spec.target
         reached = target is not None and (
             score.value >= target if self.direction == "max" else score.value <= target
         )
         details = None if score.feedback is None else {"feedback": score.feedback}
-        return Evaluation(score.value, optimal=reached, details=details)
+        return SolutionScore(score.value, optimal=reached, details=details)
 
     async def _check(self, solution: str) -> str | None:
         """Why ``solution`` may not be scored, or None."""

@@ -22,7 +22,7 @@ from opro.errors import ConfigError
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems import tsp_solvers as ts
-from opro.problems.base import Evaluation, Problem, ProposalFormat, ScoringContext
+from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
 from opro.problems.runs import JobRecord, RunRecord
@@ -92,10 +92,10 @@ class TravellingSalesman(Problem[Tour]):
     def render(self, solution: Tour) -> str:
         return ",".join(map(str, solution))
 
-    async def score(self, solutions: list[Tour], context: ScoringContext) -> list[Evaluation]:
+    async def score(self, solutions: list[Tour], context: ScoringContext) -> list[SolutionScore]:
         lengths = [ts.tour_length(self.dist, s) for s in solutions]
         bound = self.optimal_length * (1 + OPTIMUM_TOLERANCE)
-        return [Evaluation(length, optimal=length <= bound) for length in lengths]
+        return [SolutionScore(length, optimal=length <= bound) for length in lengths]
 
     def to_json(self, solution: Tour) -> Any:
         return list(solution)

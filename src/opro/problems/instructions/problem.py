@@ -28,7 +28,7 @@ from opro.eval.scorer import InstructionScore, race_instructions, score_instruct
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Evaluation, Partial, Problem, ProposalFormat, ScoringContext
+from opro.problems.base import Partial, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec, meta_prompt_mark
 
 POSITION_PHRASES = {
@@ -191,7 +191,7 @@ class InstructionOptimization(Problem[str]):
 
     # -- scoring ------------------------------------------------------------------
 
-    async def score(self, solutions: list[str], context: ScoringContext) -> list[Evaluation]:
+    async def score(self, solutions: list[str], context: ScoringContext) -> list[SolutionScore]:
         train, options, spec = self.dataset.train, self.spec.scorer_options, self.spec
         if spec.evaluation == "race" and context.bar is not None:
             rule = RaceRule(spec.race_delta, spec.race_rounds)
@@ -211,7 +211,7 @@ class InstructionOptimization(Problem[str]):
                 self.scorer, solutions, train, options, metric=self.metric
             )
         return [
-            Evaluation(
+            SolutionScore(
                 score,
                 optimal=score >= 100.0 and not r.partial,
                 details={"marks": r.marks},
