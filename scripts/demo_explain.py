@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import opro
-from opro.eval.metrics import normalize_prediction
+from opro.eval.answers import normalize_prediction
 from opro.llm.cache import CallCache, default_cache_path
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.instructions.task import task_data

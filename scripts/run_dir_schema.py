@@ -38,6 +38,7 @@ from opro.llm.usage import Caps, RoleUsage
 from opro.problems.base import Partial, Problem
 from opro.problems.instructions.problem import Outcome, TestRow
 from opro.problems.instructions.spec import InlineData
+from opro.problems.jobs import JobSummary, MeanStd
 from opro.problems.records import (
     BestSolution,
     Candidate,
@@ -49,7 +50,6 @@ from opro.problems.records import (
     Verdict,
 )
 from opro.problems.registry import Kind, kinds
-from opro.problems.runs import JobSummary, MeanStd
 from opro.runlog import FORMAT, CacheConfig, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 
 from opro.cli import build_parser, main
 from opro.cli.options import with_flags
-from opro.cli.runs import executor_from
+from opro.cli.run_commands import executor_from
 from opro.errors import ConfigError
 from opro.executors import LocalExecutor, RunTask, SweepWatch, TaskResult, run_sweep
 from opro.executors.task import TaskEvent, execute

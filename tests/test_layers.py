@@ -44,7 +44,7 @@ LAYERS = {
     **dict.fromkeys(("runlog", "runconfig", "fingerprint", "signature"), 5),
     **dict.fromkeys(("report", "plotting", "problems.figures", "instruction_export"), 6),
     **dict.fromkeys(
-        ("optimizer", "attempts", "meta_prompt", "models", "runner", "run_values"), 7
+        ("optimizer", "attempts", "meta_prompt", "roles", "runner", "run_values"), 7
     ),
     **dict.fromkeys(
         ("api", "evaluation", "sweep", "sweep_results", "executors", "tracking",

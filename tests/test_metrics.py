@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opro.errors import ConfigError
-from opro.eval.metrics import MODES, Mode, normalize_prediction, score_answer
+from opro.eval.answers import MODES, Mode, normalize_prediction, score_answer
 from opro.types import ANSWER_KINDS, AnswerKind
 
 DATE_Q = (

@@ -687,7 +687,7 @@ def test_the_report_tables_list_solutions_best_first_and_the_invalid(tmp_path: P
     run(tmp_path / "r", objective=troubled, task=TASK, initial=("ab", "abcd"),
         optimizer=fake("propose_troubles"), objective_timeout_s=0.3, steps=1,
         samples_per_step=5)  # fmt: skip
-    from opro.report.runs import load_job  # matplotlib: not for every process that imports this
+    from opro.report.load import load_job  # matplotlib: not for every process that imports this
 
     tables = ObjectiveKind().tables(load_job(tmp_path / "r", "r"))
     assert [t.caption for t in tables] == ["Solutions, best first (r)", "Invalid solutions (r)"]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from opro.data import BBH_TASKS, Example, load_dataset
-from opro.eval.metrics import score_answer
+from opro.eval.answers import score_answer
 from opro.eval.paper_metrics import is_correct, paper_parse, paper_target, settings_for
 from opro.eval.scorer import ScorerOptions, score_instructions, scorer_prompt
 from opro.llm.fake import FakeLLM

@@ -113,7 +113,7 @@ def test_the_dataset_is_loaded_and_each_backend_built_once(
         return real_create(spec, *args, **kwargs)
 
     monkeypatch.setattr("opro.problems.instructions.task.load_dataset", load)
-    monkeypatch.setattr("opro.models.create_backend", create)
+    monkeypatch.setattr("opro.roles.create_backend", create)
     spec = build_spec(
         opro.InstructionsSpec,
         {
@@ -171,7 +171,7 @@ def test_two_roles_on_one_model_share_one_backend(
 ) -> None:
     builds: list[str] = []
     real = llm_registry.create_backend
-    monkeypatch.setattr("opro.models.create_backend", lambda s, *a: builds.append(s) or real(s, *a))
+    monkeypatch.setattr("opro.roles.create_backend", lambda s, *a: builds.append(s) or real(s, *a))
     same = "fake:tests.doubles:boolean_scorer"
     spec = opro.InstructionsSpec(
         dataset=f"jsonl:{FORMAT1 / 'bools.jsonl'}", scorer=same, optimizer=same, engine={"steps": 1}

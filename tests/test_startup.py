@@ -70,7 +70,7 @@ def test_version_loads_no_command() -> None:
         """
     )
     assert not loaded & {*HEAVY, "numpy", "pydantic", "rich", "jinja2"}, loaded
-    assert "opro.cli.runs" not in loaded
+    assert "opro.cli.run_commands" not in loaded
 
 
 def test_the_command_line_loads_no_runner_nor_heavy_parts() -> None:

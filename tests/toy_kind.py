@@ -15,8 +15,8 @@ from pydantic import Field
 
 from opro.llm.base import LLM
 from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.jobs import JobRecord
 from opro.problems.registry import Kind, Table
-from opro.problems.runs import JobRecord
 from opro.problems.spec import EngineSpec, RunSpec
 from opro.types import Request
 

@@ -47,14 +47,14 @@ if TYPE_CHECKING:  # the static view of the lazy names below, for type checkers 
         OproError,
         RetriesExhausted,
     )
-    from opro.eval.metrics import score_answer
+    from opro.eval.answers import score_answer
     from opro.llm.config import LLMConfig
     from opro.llm.usage import Caps
     from opro.problems.instructions.spec import InstructionsEngine, InstructionsSpec
+    from opro.problems.jobs import JobSummary
     from opro.problems.linreg import LinregEngine, LinregSpec
     from opro.problems.objective import ObjectiveEngine, ObjectiveSpec
     from opro.problems.records import RunSummary, StepRecord
-    from opro.problems.runs import JobSummary
     from opro.problems.spec import EngineSpec, RunSpec, build_spec
     from opro.problems.tsp import TspEngine, TspSpec
     from opro.progress import NoProgress, Progress, RunEnd, RunStart, Snapshot
@@ -93,7 +93,7 @@ _EXPORTS: dict[str, str] = {
         ),
         "opro.errors",
     ),
-    "score_answer": "opro.eval.metrics",
+    "score_answer": "opro.eval.answers",
     "LLMConfig": "opro.llm.config",
     "Caps": "opro.llm.usage",
     "InstructionsEngine": "opro.problems.instructions.spec",
@@ -104,7 +104,7 @@ _EXPORTS: dict[str, str] = {
     "ObjectiveSpec": "opro.problems.objective",
     "RunSummary": "opro.problems.records",
     "StepRecord": "opro.problems.records",
-    "JobSummary": "opro.problems.runs",
+    "JobSummary": "opro.problems.jobs",
     "EngineSpec": "opro.problems.spec",
     "RunSpec": "opro.problems.spec",
     "build_spec": "opro.problems.spec",

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from opro.problems.runs import RunRecord
+from opro.problems.jobs import RunRecord
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 WIDE, SQUARE = (7.5, 4.2), (9.0, 4.5)

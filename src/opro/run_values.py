@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from opro.errors import ConfigError
 from opro.llm.usage import Caps
+from opro.problems.jobs import JobSummary
 from opro.problems.records import BestSolution, RunSummary, Verdict
-from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec, describe
 from opro.progress import NoProgress, Progress
 from opro.runlog import RunDir

@@ -41,8 +41,8 @@ from opro.files import MB, check_regular, json_bytes, open_inside, read_inside, 
 from opro.files import cannot_write as cannot_write
 from opro.files import write_json_atomic as write_json_atomic
 from opro.fingerprint import fingerprint, mismatch
+from opro.problems.jobs import JobSummary
 from opro.problems.records import RunSummary, StepRecord
-from opro.problems.runs import JobSummary
 from opro.problems.spec import settings_of
 from opro.runconfig import FORMAT as FORMAT
 from opro.runconfig import READABLE as READABLE

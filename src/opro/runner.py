@@ -22,15 +22,15 @@ from typing import Any
 from opro.errors import ConfigError, Interrupted, LLMError, OproError, UserCodeError
 from opro.llm.base import LLM
 from opro.llm.usage import Budget, Caps
-from opro.models import Models
 from opro.optimizer import Optimizer
 from opro.problems.base import Problem
+from opro.problems.jobs import JobSummary
 from opro.problems.records import RunSummary, StepRecord
 from opro.problems.registry import Kind, kind_of
-from opro.problems.runs import JobSummary
 from opro.problems.spec import RunSpec
 from opro.problems.verdict import step_notice
 from opro.progress import Notices, Progress, RunEnd, RunStart, Snapshot, eta
+from opro.roles import Models
 from opro.run_values import RunOptions as RunOptions  # re-exported: opro.runner's values
 from opro.run_values import RunResult as RunResult
 from opro.runlog import CONFIG, STEPS, CacheConfig, RunConfig, RunDir

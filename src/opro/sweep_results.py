@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from opro.problems.jobs import JobSummary
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind
-from opro.problems.runs import JobSummary
 from opro.runlog import write_json_atomic
 from opro.sweep import PlannedRun, Setting, SweepPlan, plan_json
 

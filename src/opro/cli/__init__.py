@@ -3,7 +3,7 @@ line.
 
 Thin on purpose: every run command (``linreg``, ``tsp``, ``optimize``, and any kind added to
 the registry) is generated from its kind's spec (``opro.cli.options``) and run by
-``opro.cli.runs``; ``evaluate`` is ``opro.cli.evaluate``, the other commands
+``opro.cli.run_commands``; ``evaluate`` is ``opro.cli.evaluate``, the other commands
 ``opro.cli.tools``. Every ``OproError`` is printed as ``opro: error: <what> <fix>`` with its
 exit code and no traceback; secrets from the
 environment are redacted from anything printed. Progress, notices and errors go to stderr
@@ -126,7 +126,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, after_command: bool
 
 def build_parser() -> argparse.ArgumentParser:
     # The commands' modules load here, not at import: `opro --version` needs none of them.
-    from opro.cli import evaluate, export, runs, tools
+    from opro.cli import evaluate, export, run_commands, tools
 
     parser = _Parser(
         prog="opro",
@@ -138,14 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     tools.add_model_commands(sub)
-    runs.add_run_commands(sub)
+    run_commands.add_run_commands(sub)
     evaluate.add_evaluate_command(sub)
     tools.add_data_command(sub)
-    runs.add_resume_command(sub)
+    run_commands.add_resume_command(sub)
     tools.add_cache_command(sub)
     tools.add_report_command(sub)
     export.add_export_command(sub)
-    runs.add_sweep_command(sub)
+    run_commands.add_sweep_command(sub)
     for command in sub.choices.values():  # keep last: every command takes them after it too
         add_output_arguments(command, after_command=True)
     return parser

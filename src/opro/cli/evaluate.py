@@ -17,7 +17,7 @@ from opro.cli.options import (
     given,
     spec_from,
 )
-from opro.cli.runs import display_of
+from opro.cli.run_commands import display_of
 from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.progress_text import printable

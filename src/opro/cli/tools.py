@@ -18,7 +18,7 @@ from opro.cli.options import (
     llm_from,
     path_arg,
 )
-from opro.cli.runs import display_of
+from opro.cli.run_commands import display_of
 from opro.errors import BudgetExceeded, ConfigError
 from opro.files import MB, read_bounded
 from opro.llm.models import EMBEDDED

@@ -2,7 +2,7 @@
 from 0 (wrong) to 1 (right).
 
 - ``AnswerMetric``: the built-in scoring of the example's answer kind (numeric, boolean,
-  choice, text), strict or the authors' (``opro.eval.metrics``);
+  choice, text), strict or the authors' (``opro.eval.answers``);
 - ``FunctionMetric``: the user's own ``module:function(prediction, example)`` returning a
   bool or a number in [0, 1], sync or async, imported by its path (so a run dir records it);
 - ``JudgeMetric``: an LLM judge through the LLM stack (cache, retries, budget): it reads the
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from opro import prompts
 from opro.data import Example
 from opro.errors import ConfigError, UserCodeError
-from opro.eval.metrics import Mode, score_answer
+from opro.eval.answers import Mode, score_answer
 from opro.llm.base import LLM
 from opro.types import Request
 

@@ -17,7 +17,7 @@ a target contained in the output counts ("valid" in "invalid"; for AQuA/MMLU any
 contains the bare target letter), "true"/"1" count as "Yes", "-170" matches 170, "seventeen"
 reads as "7teen", and more (docs/results/paper.md: strict vs paper). Not here: prompting
 the scorer and its second pass (``opro.eval.scorer``), the correct scoring
-(``opro.eval.metrics``, strict mode).
+(``opro.eval.answers``, strict mode).
 """
 
 from __future__ import annotations

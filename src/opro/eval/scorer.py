@@ -13,7 +13,7 @@ states: ``correct``, ``wrong``, ``empty`` (the model answered nothing — counte
 correct, and reported apart; in paper mode an empty answer the authors' code counts as
 right, e.g. for a dyck_languages target, is ``correct``) or ``failed`` (the call failed
 after its retries — never counted as wrong; accuracy is over the examples that were
-answered). What counts as correct is ``opro.eval.metrics``; the statistics are
+answered). What counts as correct is ``opro.eval.answers``; the statistics are
 ``opro.eval.stats``. A fifth, ``stopped``, marks an example ``opro evaluate`` did not ask
 because a cap was reached: left out of the accuracy, as ``failed`` is.
 """
@@ -29,8 +29,8 @@ from typing import Any, Literal, get_args
 from opro import prompts
 from opro.data import Example
 from opro.errors import BudgetExceeded, ConfigError, RetriesExhausted
+from opro.eval.answers import Mode
 from opro.eval.metric import Answer, AnswerMetric, Metric
-from opro.eval.metrics import Mode
 from opro.eval.racing import RaceRule
 from opro.llm.base import LLM, gather_or_cancel
 from opro.progress import Progress

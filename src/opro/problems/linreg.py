@@ -20,9 +20,9 @@ from pydantic import Field
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
-from opro.problems.runs import JobRecord, RunRecord
 from opro.problems.spec import MAX_REPS, MAX_SAMPLES, EngineSpec, RunSpec
 
 Pair = tuple[int, int]

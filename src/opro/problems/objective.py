@@ -30,10 +30,10 @@ from opro.history import Direction, History, Scored
 from opro.llm.base import LLM
 from opro.llm.stack import ManagedLLM
 from opro.problems.base import Invalid, Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.jobs import JobRecord
 from opro.problems.objective_calls import Objective, Score, in_thread, load, raised
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
-from opro.problems.runs import JobRecord
 from opro.problems.spec import (
     MAX_SAMPLES,
     EngineSpec,

@@ -1,6 +1,6 @@
 """A run's records as types, written and read by the same classes: ``StepRecord`` (one
 line of steps.jsonl) and ``RunSummary`` (summary.json). A job's summary and a run dir as
-read back are ``opro.problems.runs``.
+read back are ``opro.problems.jobs``.
 
 On disk they stay plain, readable JSON: a summary's kind-specific fields (``details``) sit at
 its top level beside the common ones. ``from_json`` checks types and raises ``ValueError``

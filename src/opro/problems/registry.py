@@ -24,8 +24,8 @@ from opro.history import Direction
 from opro.llm.base import LLM
 from opro.plugins import KIND_GROUP, entries, every, loaded
 from opro.problems.base import Problem
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
-from opro.problems.runs import JobRecord, RunRecord
 from opro.problems.spec import RunSpec, describe
 from opro.types import Api
 

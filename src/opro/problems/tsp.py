@@ -23,9 +23,9 @@ from opro.history import History
 from opro.llm.base import LLM
 from opro.problems import tsp_solvers as ts
 from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
-from opro.problems.runs import JobRecord, RunRecord
 from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec
 from opro.problems.tsp_instance import (
     MAX_NODES,

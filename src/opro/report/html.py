@@ -24,10 +24,10 @@ import jinja2
 
 from opro.errors import ConfigError
 from opro.files import check_regular, make_readable
+from opro.problems.jobs import JobRecord
 from opro.problems.registry import Plot, kind_of
-from opro.problems.runs import JobRecord
+from opro.report.load import load_jobs
 from opro.report.plots import overlay_plots
-from opro.report.runs import load_jobs
 from opro.report.sections import Image, overview, section
 from opro.runlog import cannot_write
 

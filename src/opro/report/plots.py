@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from opro import plotting
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.registry import Kind, Plot, kind_of
-from opro.problems.runs import JobRecord, RunRecord
 
 
 def overlay_plots(jobs: Sequence[JobRecord]) -> list[Plot]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from opro.llm.usage import RoleUsage
+from opro.problems.jobs import JobRecord
 from opro.problems.records import ProposalCounts
 from opro.problems.registry import Table, kind_of
-from opro.problems.runs import JobRecord
 from opro.problems.spec import RunSpec, default_at, flag_of, settings_of, value_at
 from opro.problems.verdict import HEADLINES, counts_line, explain
 

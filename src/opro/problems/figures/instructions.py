@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 
 from opro import plotting
 from opro.problems.instructions.problem import Outcome
+from opro.problems.jobs import JobRecord
 from opro.problems.registry import Plot
-from opro.problems.runs import JobRecord
 
 
 def figures(job: JobRecord) -> list[Plot]:

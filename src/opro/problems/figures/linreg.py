@@ -7,9 +7,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from opro import plotting
+from opro.problems.jobs import JobRecord
 from opro.problems.linreg import steps_to_optimum
 from opro.problems.registry import Plot
-from opro.problems.runs import JobRecord
 
 
 def figures(job: JobRecord) -> list[Plot]:

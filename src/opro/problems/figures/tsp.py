@@ -6,8 +6,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from opro import plotting
+from opro.problems.jobs import JobRecord
 from opro.problems.registry import Plot
-from opro.problems.runs import JobRecord
 from opro.problems.tsp import Facts
 
 

@@ -17,9 +17,9 @@ from opro.problems.base import Problem
 from opro.problems.instructions.problem import InstructionOptimization, Outcome, TestRow
 from opro.problems.instructions.spec import InlineData, InstructionsSpec
 from opro.problems.instructions.task import task_data, task_metric
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
-from opro.problems.runs import JobRecord, RunRecord
 from opro.types import Api
 
 DASH = "—"

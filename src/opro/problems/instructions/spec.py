@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from opro.data import resolve_data_dir
 from opro.data.user import rows_of
 from opro.errors import ConfigError
-from opro.eval.metrics import Mode
+from opro.eval.answers import Mode
 from opro.eval.scorer import Position, ScorerOptions, ScorerStyle, check_position, scorer_style
 from opro.llm.config import LLMConfig
 from opro.problems.instructions.prompting import ScorerPrompt, prompt_of

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opro.errors import ConfigError
+from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.registry import kind_of
-from opro.problems.runs import JobRecord, RunRecord
 from opro.runlog import RunDir
 
 

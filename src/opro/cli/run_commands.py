@@ -195,7 +195,7 @@ def _track(run_dir: Path, args: argparse.Namespace) -> None:
 
 
 def describe(result: RunResult) -> list[str]:
-    from opro.problems.runs import JobSummary
+    from opro.problems.jobs import JobSummary
 
     head = f"{result.status} ({result.stop_reason})"
     summary = result.summary
