@@ -195,3 +195,30 @@ def test_hints_from_the_python_api_are_in_pythons_words() -> None:
         with pytest.raises(Interrupted) as raised, api._in_python():
             raise Interrupted(f"interrupted: runs/x is saved; continue it with {shell}")
         assert str(raised.value) == f"interrupted: runs/x is saved; continue it with {python}"
+
+
+def test_every_surface_builds_a_roles_llm_one_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run, ``opro.evaluate`` and ``opro.complete`` build each LLM through
+    ``LLMConfig.build`` (one stack: cache, budget, retries), each with its own role."""
+    from opro.llm.config import LLMConfig
+
+    built: list[str] = []
+    original = LLMConfig.build
+
+    def build(self: LLMConfig, role: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(role)
+        return original(self, role, *args, **kwargs)
+
+    monkeypatch.setattr(LLMConfig, "build", build)
+    task = small()
+    cache = tmp_path / "calls.sqlite"
+    opro.start(task, opro.RunOptions(out=tmp_path / "run", cache=cache, progress=False))
+    assert sorted(built) == ["optimizer", "scorer"]
+    built.clear()
+    opro.evaluate(task, ["Be brief."], cache=cache, progress=False, max_examples=2)
+    assert built == ["scorer"]
+    built.clear()
+    opro.complete(SCORER, "Q: 1 + 1?\nA:", cache=opro.open_cache(cache))
+    assert built == ["llm"]

@@ -22,9 +22,8 @@ from typing import Any, ParamSpec, TypeVar
 from opro import runner
 from opro.errors import BudgetExceeded, OproError
 from opro.evaluation import Evaluation, Split, aevaluate, instructions_from
-from opro.llm.cache import CallCache, default_cache_path
+from opro.llm.cache import CallCache, open_cache
 from opro.llm.config import LLMConfig
-from opro.llm.stack import build_llm
 from opro.llm.usage import Budget, Caps, RoleUsage
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.spec import RunSpec
@@ -97,13 +96,6 @@ class Samples:
         return [c.text for c in self.completions]
 
 
-def open_cache(cache: Path | str | None, *, enabled: bool = True) -> CallCache | None:
-    """The call cache at ``cache`` (default: the user cache dir), or None when disabled."""
-    if not enabled:
-        return None
-    return CallCache(Path(cache) if cache is not None else default_cache_path())
-
-
 async def acomplete(
     llm: LLMConfig | str,
     prompt: str,
@@ -121,13 +113,7 @@ async def acomplete(
     """Draw ``n`` samples (sample indices 0..n-1) of ``prompt`` concurrently."""
     config = LLMConfig.model_validate(llm)
     budget = Budget(caps)
-    model = build_llm(
-        config.spec,
-        config.backend_options(),
-        config.stack_options("llm"),
-        cache=cache,
-        budget=budget,
-    )
+    model = config.build("llm", cache=cache, budget=budget)
     try:
         requests = [
             Request(prompt, max_tokens, temperature, stop, i, seed, system, grammar)

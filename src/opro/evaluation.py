@@ -19,7 +19,6 @@ from opro.errors import ConfigError
 from opro.eval.scorer import InstructionScore, score_instructions
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.llm.cache import CallCache
-from opro.llm.stack import build_llm
 from opro.llm.usage import Budget, Caps, RoleUsage
 from opro.problems.instructions.spec import InstructionsSpec
 from opro.problems.instructions.task import split_changes, task_data, task_metric, training_overlap
@@ -128,14 +127,7 @@ async def aevaluate(
     budget = Budget(caps)
     roles = {"scorer": spec.scorer} | ({"judge": spec.judge} if spec.judge else {})
     llms = {
-        role: build_llm(
-            config.spec,
-            config.backend_options(),
-            config.stack_options(role, seed),
-            cache=cache,
-            budget=budget,
-        )
-        for role, config in roles.items()
+        role: config.build(role, seed, cache=cache, budget=budget) for role, config in roles.items()
     }
     try:
         spec = spec.resolved({"scorer": llms["scorer"].api, "optimizer": "chat"})

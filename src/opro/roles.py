@@ -4,13 +4,12 @@ budget, retries: ``opro.llm.stack``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from opro.llm.base import LLM, BackendOptions
-from opro.llm.cache import CallCache, default_cache_path
+from opro.llm.cache import open_cache
 from opro.llm.registry import create_backend
-from opro.llm.stack import ManagedLLM, build_llm
+from opro.llm.stack import ManagedLLM
 from opro.llm.usage import Budget
 from opro.problems.spec import RunSpec
 from opro.runlog import CacheConfig
@@ -23,9 +22,7 @@ class Models:
     def __init__(self, spec: RunSpec, cache: CacheConfig) -> None:
         self.roles = spec.roles()
         self.seed = spec.engine.seed
-        self.cache = None
-        if cache.enabled:
-            self.cache = CallCache(Path(cache.path) if cache.path else default_cache_path())
+        self.cache = open_cache(cache.path or None, enabled=cache.enabled)
         self._backends: dict[tuple[str, BackendOptions], LLM] = {}
         self.bare: dict[str, LLM] = {}
         for role, config in self.roles.items():
@@ -40,12 +37,8 @@ class Models:
 
     def managed(self, budget: Budget) -> dict[str, ManagedLLM]:
         return {
-            role: build_llm(
-                config.spec,
-                stack_options=config.stack_options(role, self.seed),
-                cache=self.cache,
-                budget=budget,
-                backend=self.bare[role],
+            role: config.build(
+                role, self.seed, cache=self.cache, budget=budget, backend=self.bare[role]
             )
             for role, config in self.roles.items()
         }

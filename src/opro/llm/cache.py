@@ -35,6 +35,14 @@ def default_cache_path() -> Path:
     return Path(root) / "calls.sqlite"
 
 
+def open_cache(cache: Path | str | None, *, enabled: bool = True) -> CallCache | None:
+    """The call cache at ``cache`` (default: ``default_cache_path``), or None when disabled:
+    the one way a run, the API and the CLI open it."""
+    if not enabled:
+        return None
+    return CallCache(Path(cache) if cache is not None else default_cache_path())
+
+
 def cache_key(identity: dict[str, Any], request: Request) -> str:
     blob = json.dumps(
         {"v": SCHEMA_VERSION, "llm": identity, "request": request.to_json()},

@@ -13,11 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opro.errors import ConfigError, unknown_setting
-from opro.llm.base import BackendOptions
+from opro.llm.base import LLM, BackendOptions
+from opro.llm.cache import CallCache
 from opro.llm.limits import RetryPolicy
 from opro.llm.registry import backend_info, backends, split_spec
-from opro.llm.stack import StackOptions
-from opro.llm.usage import Price
+from opro.llm.stack import ManagedLLM, StackOptions, build_llm
+from opro.llm.usage import Budget, Price
 
 DEFAULT_MODEL = "local:gemma3-270m"
 REDACTED = "***"
@@ -193,4 +194,25 @@ class LLMConfig(BaseModel):
             retry_seed=seed,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
+        )
+
+    def build(
+        self,
+        role: str,
+        seed: int = 0,
+        *,
+        cache: CallCache | None = None,
+        budget: Budget | None = None,
+        backend: LLM | None = None,
+    ) -> ManagedLLM:
+        """This model as ``role``'s LLM stack (cache, budget, retries, limits: ``build_llm``):
+        the one way the runner, the API and the CLI build one. ``backend``: one already
+        built to share (two roles on one embedded model), which the caller closes."""
+        return build_llm(
+            self.spec,
+            self.backend_options(),
+            self.stack_options(role, seed),
+            cache=cache,
+            budget=budget,
+            backend=backend,
         )
