@@ -221,6 +221,19 @@ def test_a_toy_kind_runs_resumes_reports_and_sweeps(
     assert [r.spec.target for r in runs] == [3, 3, 4, 4]  # type: ignore[attr-defined]
 
 
+def test_a_kinds_direction_is_declared_once_on_its_problem() -> None:
+    """A report reads a kind's direction without building its problem; the engine reads
+    the problem's: both are the problem class's own (or the spec's, where it says)."""
+    for kind in registry.kinds():
+        assert "direction" not in vars(type(kind)), f"{kind.name}: declared on the kind too"
+        spec = kind.spec.model_construct()  # the defaults: no run is built
+        if "direction" in type(spec).model_fields:  # the user's objective: the spec says
+            for way in ("max", "min"):
+                assert kind.direction_of(spec.model_copy(update={"direction": way})) == way
+        else:
+            assert kind.direction_of(spec) == kind.problem.direction
+
+
 def test_an_unknown_kind_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean tsp"):
         registry.kind_of("tps")

@@ -68,7 +68,7 @@ class GuessKind(Kind[GuessSpec]):
     title = "number guessing"
     help = "guess a hidden number (a toy kind)"
     spec = GuessSpec
-    direction = "max"
+    problem = Guess
 
     def build(self, spec: GuessSpec, llms: Mapping[str, LLM]) -> Guess:
         return Guess(spec.target)

@@ -142,7 +142,7 @@ class LinregKind(Kind[LinregSpec]):
     title = "linear regression"
     help = "the paper's linear-regression example (§2)"
     spec = LinregSpec
-    direction = "min"
+    problem = LinearRegression
     overlay_axis = "best objective so far"
     examples = (
         "opro linreg --steps 10                   # offline: the embedded model proposes",

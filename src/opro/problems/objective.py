@@ -262,7 +262,7 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
     title = "your own objective"
     help = "optimize any text a Python function of yours scores (OPRO on your own objective)"
     spec = ObjectiveSpec
-    direction = "max"
+    problem = ObjectiveProblem  # its direction: the spec's (direction_of)
     examples = (
         'opro solve --objective examples.objectives.knapsack:score --task "Choose items of '
         'the most total value..." --solution-format "Item numbers separated by commas." '

@@ -77,14 +77,15 @@ class Kind(Generic[SpecT]):
     title: ClassVar[str]
     help: ClassVar[str]
     spec: type[SpecT]
-    direction: ClassVar[Direction]
+    problem: ClassVar[type[Problem[Any]]]
+    """What ``build`` returns: its ``direction`` is the kind's (declared once, there)."""
     overlay_axis: ClassVar[str] = "best score so far"
     examples: ClassVar[tuple[str, ...]] = ()
     """Runnable command lines shown under ``examples:`` in its command's ``--help``."""
 
     def direction_of(self, spec: SpecT) -> Direction:
-        """Whether ``spec``'s runs maximise or minimise (the kind's, unless its spec says)."""
-        return self.direction
+        """Whether ``spec``'s runs maximise or minimise (its problem's, unless its spec says)."""
+        return self.problem.direction
 
     # -- running -------------------------------------------------------------------------
 

@@ -170,7 +170,7 @@ class TspKind(Kind[TspSpec]):
         "`opro tsp baselines` for the exact optimum, NN and FI"
     )
     spec = TspSpec
-    direction = "min"
+    problem = TravellingSalesman
     overlay_axis = "optimality gap of the best tour so far (%)"
     examples = (
         "opro tsp baselines --nodes 10            # the exact optimum, NN and FI tours",

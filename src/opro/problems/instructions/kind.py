@@ -47,7 +47,7 @@ class InstructionsKind(Kind[InstructionsSpec]):
     title = "instruction optimization"
     help = "find the instruction that maximises a scorer LLM's accuracy on a dataset (§4)"
     spec = InstructionsSpec
-    direction = "max"
+    problem = InstructionOptimization
     overlay_axis = "best training accuracy so far (%)"
     examples = (
         "opro optimize --dataset bbh:navigate --steps 3 --max-train 10   # offline, embedded",
