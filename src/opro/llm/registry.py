@@ -38,6 +38,8 @@ class BackendInfo:
     """Its module is light: a sweep's worker processes import it before they fork."""
     code_in_name: bool = False
     """A model name ``MODULE:FUNCTION`` is code it imports (resumed only when trusted)."""
+    embedded: bool = False
+    """It computes on this machine's CPU (a run's time can be told before it starts)."""
 
 
 # Concurrency: the embedded model queues calls itself (and orders them to share its KV
@@ -66,6 +68,7 @@ LOCAL = BackendInfo(
     "local:gemma3-270m",
     concurrency=64,
     free=True,
+    embedded=True,
 )
 FAKE = BackendInfo(
     "fake",

@@ -13,6 +13,7 @@ from typing import Any
 from opro.errors import OproError
 from opro.eval.stats import wilson_interval
 from opro.llm.base import LLM
+from opro.llm.registry import backend_info
 from opro.problems.base import Problem
 from opro.problems.instructions.problem import InstructionOptimization, Outcome, TestRow
 from opro.problems.instructions.spec import InlineData, InstructionsSpec
@@ -77,8 +78,8 @@ class InstructionsKind(Kind[InstructionsSpec]):
             f"{proposals * train} scorer calls ({proposals} instructions × {train} training "
             "examples)"
         )
-        models = {"scorer": spec.scorer.spec, "optimizer": spec.optimizer.spec}
-        embedded = [role for role, model in models.items() if model.startswith("local:")]
+        models = {"scorer": spec.scorer, "optimizer": spec.optimizer}
+        embedded = [role for role, m in models.items() if backend_info(m.backend).embedded]
         if not embedded:
             return text
         seconds, rates = 0.0, []
