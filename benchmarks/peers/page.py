@@ -276,7 +276,8 @@ def draw(data: dict[str, Any], path: Path) -> bool:
                        marker=markers[k % len(markers)], label=tool, s=50, alpha=0.8)  # fmt: skip
         ax.axhline(100 * (rate(data["marks"][task][""]) or 0), color="grey", linestyle=":",
                    label='start ("")')  # fmt: skip
-        ax.set_title(f"bbh:{task}")
+        ax.set_ylim(0, 100)  # the whole scale: small differences look as small as they are
+        ax.set_title(f"bbh:{task} (points of equal value overlap)")
         ax.set_xlabel("training scorer calls (at the proxy)")
         ax.set_ylabel("held-out accuracy (%)")
         ax.grid(alpha=0.3)

@@ -24,6 +24,7 @@ TOOLS = {
     "opro-redraw": "opro_fair",  # the same, drawing again for proposals that did not parse
     "opro-chat": "opro_fair",  # the optimizer through the chat API, as every peer's
     "opro-constrained": "opro_fair",  # the optimizer's proposals held to the form (grammar)
+    "opro-pool": "opro_fair",  # the fair row started from EvoPromptGA's and CAPO's pool
     "promptolution-opro": "promptolution_tools",
     "promptolution-evoga": "promptolution_tools",
     "promptolution-capo": "promptolution_tools",
@@ -31,6 +32,7 @@ TOOLS = {
     "dspy-mipro": "dspy_tools",
     "dspy-gepa": "dspy_tools",
     "gepa": "gepa_standalone",
+    "textgrad": "textgrad_tool",
 }
 """Tool name -> its adapter module (in this package)."""
 
@@ -98,10 +100,15 @@ def correct(prediction: str, row: dict[str, Any]) -> bool:
     return opro.score_answer(prediction, row["answer"], kind=row["kind"], question=row["question"])
 
 
-def proposals(budget: int, n_train: int) -> tuple[int, int]:
+POOL = ("", "Answer with the option letter.", "Let's think step by step.", "The answer is")
+"""The frozen starting population of the tools that need one (EvoPromptGA, CAPO), and of
+opro-pool (opro started from the same, to tell the pool's part from the optimizer's)."""
+
+
+def proposals(budget: int, n_train: int, starts: int = 1) -> tuple[int, int]:
     """(steps, proposals per step) of an OPRO-like tool for ``budget`` scorer calls: the
-    start and each proposal are scored on the whole training fold; at most 8 per step, as
-    in the paper."""
-    total = max(1, budget // n_train - 1)
+    ``starts`` and each proposal are scored on the whole training fold; at most 8 per step,
+    as in the paper."""
+    total = max(1, budget // n_train - starts)
     per_step = min(8, total)
     return max(1, total // per_step), per_step

@@ -14,6 +14,10 @@ instruction-tuned optimizers (``<INS>…</INS>``, 256 tokens), the way every pee
 ``opro-constrained``: the fair row with ``--constrained``: the grammar opro sends a
 llama.cpp server holds each proposal to the expected line (the proxy forwards it).
 
+``opro-pool``: the fair row started from the frozen pool EvoPromptGA and CAPO start from
+(``adapters.POOL``: "", "Answer with the option letter.", "Let's think step by step.", "The
+answer is"), so that a gain of theirs can be told apart: the pool's or the optimizer's.
+
 ``opro-redraw``: the fair row with ``--max-attempts-per-step`` 4 rounds, so that proposals
 that did not parse are drawn again (the paper's, and opro's default, is one round).
 
@@ -35,12 +39,13 @@ import sys
 import time
 from pathlib import Path
 
-from adapters import MODEL, Found, Job, proposals
+from adapters import MODEL, POOL, Found, Job, proposals
 
 
 def run(job: Job) -> Found:
     n = len(job.rows())
-    steps, per_step = proposals(job.budget, n)
+    starts = POOL if job.tool == "opro-pool" else ("",)
+    steps, per_step = proposals(job.budget, n, len(starts))
     out = Path(job.work) / "run"
     test = Path(job.train).with_name("test.jsonl")
     native = job.tool == "opro-native"
@@ -63,7 +68,8 @@ def run(job: Job) -> Found:
         sys.executable, "-m", "opro.cli", "optimize",
         "--dataset", f"jsonl:{job.train}", "--test-dataset", f"jsonl:{test}", "--max-test", "1",
         *models, "--position", "A_begin", "--scorer-max-tokens", "16",
-        "--steps", str(steps), "--samples-per-step", str(per_step), "--initial", "",
+        "--steps", str(steps), "--samples-per-step", str(per_step),
+        *(arg for start in starts for arg in ("--initial", start)),
         "--top-k", "20", "--temperature", "1.0",
         "--test-top", "1", "--seed", str(job.seed), "--no-report", "-q", "--out", str(out),
     ]  # fmt: skip
@@ -99,7 +105,7 @@ def run(job: Job) -> Found:
             "scorer_api": "embedded" if native else "completion",
             "position": "A_begin",
         },
-        planned_scorer_calls=n * (1 + steps * per_step),
+        planned_scorer_calls=n * (len(starts) + steps * per_step),
         optimize_s=round(elapsed, 3),
         train_accuracy=None if best.get("score") is None else best["score"] / 100,
         parse_failures=unparsed,

@@ -38,10 +38,7 @@ import random
 import time
 from typing import Any
 
-from adapters import MODEL, Found, Job, correct, proposals
-
-POOL = ("", "Answer with the option letter.", "Let's think step by step.", "The answer is")
-"""The frozen starting population of the tools that need one (EvoPromptGA)."""
+from adapters import MODEL, POOL, Found, Job, correct, proposals
 
 
 def run(job: Job) -> Found:
