@@ -136,6 +136,11 @@ def test_sweep_runs_every_setting_reports_them_and_continues_where_it_stopped(
         "order='random'",
     ]
     assert all(len(row["runs"]) == 2 for row in table["settings"])
+    for row in table["settings"]:  # each mean is its seeds' mean, in the file and printed
+        scores = [r["best_score"] for r in row["runs"]]
+        assert row["mean_best_score"] == pytest.approx(sum(scores) / len(scores))
+        printed = next(line for line in stdout if line.startswith(row["setting"] + " "))
+        assert f"{row['mean_best_score']:.2f}" in printed.split()
     reports = [out / "samples-per-step" / "report.html", out / "order" / "report.html"]
     labels = [["samples-per-step=1", "samples-per-step=4"], ["order=&#39;random&#39;"]]
     for report, expected in zip(reports, labels, strict=True):
