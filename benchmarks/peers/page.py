@@ -3,8 +3,10 @@
     python benchmarks/peers/page.py [--results benchmarks/peers/results/full.json ...]
         [--out docs/results/peers.md]
 
-Default: every JSON in benchmarks/peers/results/, the benchmark's first, each a section; a
-quick check of the harness is labelled as such and never read as the benchmark.
+Default: every JSON in benchmarks/peers/results/: the benchmark's files (``full*.json``, one
+per invocation) merged into one table, the kill-halfway measurement (``kill.json``), and
+``results/findings.md`` (what the numbers mean, written by a person) above them; a quick
+check of the harness shows only while there is no benchmark, labelled as such.
 """
 
 from __future__ import annotations
@@ -429,6 +431,9 @@ def build(results: list[Path], figure: Path | None = None) -> str:
             "below. It shows that every part works end to end, not how the tools compare.",
             "",
         ]
+    findings = HERE / "results" / "findings.md"
+    if merged and findings.exists():  # what the numbers mean: written by a person, kept
+        out += ["## What it shows", "", findings.read_text().strip(), ""]  # beside the data
     if merged:
         out += summary(merged, figure)
     for data in datas:
