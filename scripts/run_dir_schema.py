@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from opro.eval.scorer import MARKS
 from opro.eval.stats import PairedTest
@@ -178,58 +178,7 @@ NOTES: dict[str, str] = {
 # -- what the code writes as plain dicts --------------------------------------------------------
 
 Fields = dict[str, tuple[Any, str]]
-
-
-class FirstInvalid(BaseModel):
-    """An objective run's first solution that could not be scored."""
-
-    solution: str = Field(description="the solution's text")
-    reason: str = Field(description="why it could not be scored")
-
-
 """Field name → (its Python type, its meaning)."""
-
-KIND_SUMMARY: dict[str, Fields] = {
-    "linreg": {
-        "w_true": (int, "the true slope"),
-        "b_true": (int, "the true intercept"),
-        "steps_to_optimum": (int | None, "the first step that proposed (w_true, b_true)"),
-        "unique_pairs_explored": (int, "distinct pairs scored"),
-    },
-    "tsp": {
-        "n": (int, "the instance's nodes"),
-        "optimal_length": (float, "the optimal tour's length"),
-        "best_length": (float | None, "the best tour's length so far"),
-        "gap_percent": (float | None, "the best tour's gap to the optimum, in percent"),
-        "nearest_neighbor_gap_percent": (float, "the nearest-neighbour tour's gap, percent"),
-        "farthest_insertion_gap_percent": (float, "the farthest-insertion tour's gap, percent"),
-    },
-    "instructions": {
-        "dataset": (str, "the training dataset's name"),
-        "n_train": (int, "examples in the training fold"),
-        "best_instruction": (str | None, "the best instruction so far"),
-        "best_train_score": (float | None, "its training accuracy (percent)"),
-        "initial_train_score": (
-            float | None,
-            "the first starting instruction's training "
-            "accuracy (percent; null until step 0 scored it)",
-        ),
-    },
-    "objective": {
-        "objective": (str, "the user's scoring function, module:function"),
-        "invalid_solutions": (
-            int,
-            "distinct solutions that could not be scored (the "
-            "objective failed on them, or they failed their checks)",
-        ),
-        "first_invalid": (FirstInvalid | None, "the first of them, and why (null: none)"),
-    },
-}
-"""Each kind's ``Problem.summary``: written beside the common fields after every step."""
-
-LATER: set[str] = {"initial_train_score"}
-"""Fields of ``KIND_SUMMARY`` written after every step only since a later release (older
-summaries of runs that did not finish lack them): never required."""
 
 KIND_FINAL: dict[str, type] = {"instructions": Outcome}
 """Each kind's ``Problem.finalize`` (a typed record): written once the loop has finished."""
@@ -375,22 +324,22 @@ def summary_schema() -> Schema:
 
 
 def _kind_summary(doc: Document, kind: Kind[Any]) -> Schema:
-    """The common fields and the kind's own: those written after every step are required
-    (they tell the kinds apart), those of its final evaluation come all or none."""
-    if kind.name not in KIND_SUMMARY:  # a new kind's summary is documented, not guessed
-        raise SystemExit(f"{kind.name}: describe its summary fields in KIND_SUMMARY")
-    own = doc.fields(KIND_SUMMARY[kind.name])
+    """The common fields and the kind's own (its problem's ``summary_model``): those written
+    after every step are required (they tell the kinds apart; one with a default was added
+    later, and older summaries lack it), those of its final evaluation come all or none."""
+    model = doc.of(kind.problem.summary_model)
+    own = model.pop("properties", {})
     schema: Schema = {
         "title": f"{kind.name} run summary",
         "$ref": "#/$defs/RunSummary",
         "properties": own,
-        "required": [name for name in own if name not in LATER],
+        "required": model.get("required", []),
     }
     final = KIND_FINAL.get(kind.name)
     if final is not None:
         outcome = doc.of(final)
         _describe(outcome)  # its meanings are the record's, then merged into the kind's
-        written = set(KIND_SUMMARY[kind.name])  # after every step: required, as described
+        written = set(own)  # after every step: required, as described
         schema["properties"] |= {k: v for k, v in outcome["properties"].items() if k not in written}
         keys = [k for k in outcome["required"] if k not in written]
         schema["dependentRequired"] = {key: [k for k in keys if k != key] for key in keys}

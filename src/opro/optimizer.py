@@ -395,6 +395,6 @@ class Optimizer(Generic[S]):
             solutions_evaluated=len(self.history),
             usage=self.meter.usage(),
             elapsed_s=round(self.meter.elapsed_s, 3),
-            details={**self.problem.summary(self.history), **(final or {})},
+            details={**self.problem.summary(self.history).model_dump(), **(final or {})},
             proposals=self.proposals,
         )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from opro.answer_shape import ListShape
 from opro.history import Direction, History, Scored
@@ -98,9 +99,18 @@ class ProposalFormat:
         return text + self.end
 
 
+class KindSummary(BaseModel):
+    """A kind's own fields of summary.json (beside the common ones), written after every
+    step: each kind's subclass declares them, with their meanings (the run-dir schema's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
 class Problem(abc.ABC, Generic[S]):
     direction: Direction
     proposal: ProposalFormat
+    summary_model: ClassVar[type[KindSummary]] = KindSummary
+    """What ``summary`` returns."""
 
     @abc.abstractmethod
     def initial_solutions(self, rng: np.random.Generator) -> list[S]: ...
@@ -142,9 +152,9 @@ class Problem(abc.ABC, Generic[S]):
         paper shows scores only)."""
         return None
 
-    def summary(self, history: History[S]) -> dict[str, Any]:
-        """The kind's own fields of summary.json, after each step."""
-        return {}
+    def summary(self, history: History[S]) -> KindSummary:
+        """The kind's own fields of summary.json, after each step: a ``summary_model``."""
+        return KindSummary()
 
     async def finalize(self, history: History[S]) -> dict[str, Any]:
         """Work done once the loop has finished (a held-out evaluation); its fields go

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.base import KindSummary, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot, Table
@@ -54,8 +54,18 @@ def parse_pair(text: str) -> Pair | None:
     return round(fw), round(fb)
 
 
+class LinregSummary(KindSummary):
+    w_true: int = Field(description="the true slope")
+    b_true: int = Field(description="the true intercept")
+    steps_to_optimum: int | None = Field(
+        description="the first step that proposed (w_true, b_true)"
+    )
+    unique_pairs_explored: int = Field(description="distinct pairs scored")
+
+
 class LinearRegression(Problem[Pair]):
     direction = "min"
+    summary_model = LinregSummary
 
     def __init__(
         self,
@@ -109,14 +119,14 @@ class LinearRegression(Problem[Pair]):
     def from_json(self, data: Any) -> Pair:
         return int(data[0]), int(data[1])
 
-    def summary(self, history: History[Pair]) -> dict[str, Any]:
+    def summary(self, history: History[Pair]) -> LinregSummary:
         reached = [e.step for e in history.entries if e.solution == (self.w_true, self.b_true)]
-        return {
-            "w_true": self.w_true,
-            "b_true": self.b_true,
-            "steps_to_optimum": min(reached) if reached else None,
-            "unique_pairs_explored": len(history),
-        }
+        return LinregSummary(
+            w_true=self.w_true,
+            b_true=self.b_true,
+            steps_to_optimum=min(reached) if reached else None,
+            unique_pairs_explored=len(history),
+        )
 
 
 class LinregEngine(EngineSpec):

@@ -24,12 +24,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opro.history import Direction, History, Scored
 from opro.llm.base import LLM
 from opro.llm.stack import ManagedLLM
-from opro.problems.base import Invalid, Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.base import (
+    Invalid,
+    KindSummary,
+    Problem,
+    ProposalFormat,
+    ScoringContext,
+    SolutionScore,
+)
 from opro.problems.jobs import JobRecord
 from opro.problems.objective_calls import Objective, Score, in_thread, load, raised
 from opro.problems.records import RunSummary
@@ -154,7 +161,28 @@ class ObjectiveSpec(RunSpec):
         return (*super().imports(), self.objective, *([self.validator] if self.validator else []))
 
 
+class FirstInvalid(BaseModel):
+    """An objective run's first solution that could not be scored."""
+
+    model_config = ConfigDict(frozen=True)
+    solution: str = Field(description="the solution's text")
+    reason: str = Field(description="why it could not be scored")
+
+
+class ObjectiveSummary(KindSummary):
+    objective: str = Field(description="the user's scoring function, module:function")
+    invalid_solutions: int = Field(
+        description="distinct solutions that could not be scored (the objective failed on "
+        "them, or they failed their checks)"
+    )
+    first_invalid: FirstInvalid | None = Field(
+        description="the first of them, and why (null: none)"
+    )
+
+
 class ObjectiveProblem(Problem[str]):
+    summary_model = ObjectiveSummary
+
     def __init__(self, spec: ObjectiveSpec, objective: Objective) -> None:
         self.spec = spec
         self.direction = spec.direction
@@ -195,13 +223,15 @@ class ObjectiveProblem(Problem[str]):
             "show_history": spec.show_history,
         }
 
-    def summary(self, history: History[str]) -> dict[str, Any]:
+    def summary(self, history: History[str]) -> ObjectiveSummary:
         first = next(iter(history.refusals.items()), None)
-        return {
-            "objective": self.spec.objective,
-            "invalid_solutions": len(history.refusals),
-            "first_invalid": None if first is None else {"solution": first[0], "reason": first[1]},
-        }
+        return ObjectiveSummary(
+            objective=self.spec.objective,
+            invalid_solutions=len(history.refusals),
+            first_invalid=None
+            if first is None
+            else FirstInvalid(solution=first[0], reason=first[1]),
+        )
 
     def feedback(self, entry: Scored[str]) -> str | None:
         if not self.spec.feedback or not entry.details:

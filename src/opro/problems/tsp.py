@@ -22,7 +22,7 @@ from opro.errors import ConfigError
 from opro.history import History
 from opro.llm.base import LLM
 from opro.problems import tsp_solvers as ts
-from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.base import KindSummary, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
 from opro.problems.registry import Kind, Plot
@@ -62,8 +62,22 @@ def canonical_cycle(tour: Sequence[int]) -> Tour:
     return min(rotated, reverse)
 
 
+class TspSummary(KindSummary):
+    n: int = Field(description="the instance's nodes")
+    optimal_length: float = Field(description="the optimal tour's length")
+    best_length: float | None = Field(description="the best tour's length so far")
+    gap_percent: float | None = Field(description="the best tour's gap to the optimum, in percent")
+    nearest_neighbor_gap_percent: float = Field(
+        description="the nearest-neighbour tour's gap, percent"
+    )
+    farthest_insertion_gap_percent: float = Field(
+        description="the farthest-insertion tour's gap, percent"
+    )
+
+
 class TravellingSalesman(Problem[Tour]):
     direction = "min"
+    summary_model = TspSummary
 
     def __init__(
         self, points: Sequence[ts.Point], *, num_initial: int = 5, optimal_length: float
@@ -106,16 +120,16 @@ class TravellingSalesman(Problem[Tour]):
     def context(self, history: History[Tour], rng: np.random.Generator) -> dict[str, Any]:
         return {"points": self.points}
 
-    def summary(self, history: History[Tour]) -> dict[str, Any]:
+    def summary(self, history: History[Tour]) -> TspSummary:
         best = history.best()
-        return {
-            "n": self.n,
-            "optimal_length": self.optimal_length,
-            "best_length": None if best is None else best.score,
-            "gap_percent": None if best is None else gap(best.score, self.optimal_length),
-            "nearest_neighbor_gap_percent": gap(self.nn_length, self.optimal_length),
-            "farthest_insertion_gap_percent": gap(self.fi_length, self.optimal_length),
-        }
+        return TspSummary(
+            n=self.n,
+            optimal_length=self.optimal_length,
+            best_length=None if best is None else best.score,
+            gap_percent=None if best is None else gap(best.score, self.optimal_length),
+            nearest_neighbor_gap_percent=gap(self.nn_length, self.optimal_length),
+            farthest_insertion_gap_percent=gap(self.fi_length, self.optimal_length),
+        )
 
 
 def gap(length: float, optimal: float) -> float:

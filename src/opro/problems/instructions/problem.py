@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from opro.data import Dataset
 from opro.eval.metric import AnswerMetric, Metric
@@ -28,7 +29,14 @@ from opro.eval.scorer import InstructionScore, race_instructions, score_instruct
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
 from opro.llm.base import LLM
-from opro.problems.base import Partial, Problem, ProposalFormat, ScoringContext, SolutionScore
+from opro.problems.base import (
+    KindSummary,
+    Partial,
+    Problem,
+    ProposalFormat,
+    ScoringContext,
+    SolutionScore,
+)
 from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec, meta_prompt_mark
 
 POSITION_PHRASES = {
@@ -130,8 +138,21 @@ class Outcome:
         )
 
 
+class InstructionsSummary(KindSummary):
+    dataset: str = Field(description="the training dataset's name")
+    n_train: int = Field(description="examples in the training fold")
+    best_instruction: str | None = Field(description="the best instruction so far")
+    best_train_score: float | None = Field(description="its training accuracy (percent)")
+    initial_train_score: float | None = Field(
+        None,  # written after every step only since a later release: never required
+        description="the first starting instruction's training accuracy (percent; null "
+        "until step 0 scored it)",
+    )
+
+
 class InstructionOptimization(Problem[str]):
     direction = "max"
+    summary_model = InstructionsSummary
 
     def __init__(
         self, spec: InstructionsSpec, dataset: Dataset, scorer: LLM, metric: Metric | None = None
@@ -253,17 +274,17 @@ class InstructionOptimization(Problem[str]):
 
     # -- the end ------------------------------------------------------------------
 
-    def summary(self, history: History[str]) -> dict[str, Any]:
+    def summary(self, history: History[str]) -> InstructionsSummary:
         best = history.best()
         train = {e.solution: e.score for e in history.entries}
         start = next((s for s in self.spec.initial if s in train), None)  # as ``finalize``
-        return {
-            "dataset": self.dataset.name,
-            "n_train": len(self.dataset.train),
-            "best_instruction": None if best is None else best.solution,
-            "best_train_score": None if best is None else best.score,
-            "initial_train_score": None if start is None else train[start],
-        }
+        return InstructionsSummary(
+            dataset=self.dataset.name,
+            n_train=len(self.dataset.train),
+            best_instruction=None if best is None else best.solution,
+            best_train_score=None if best is None else best.score,
+            initial_train_score=None if start is None else train[start],
+        )
 
     async def finalize(self, history: History[str]) -> dict[str, Any]:
         ranked = sorted(history.complete(), key=lambda e: (-e.score, e.step))
