@@ -275,3 +275,59 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     broken = results("2026-01-03", [("opro", "d")], {"": "00", "d": "11"})
     with pytest.raises(AssertionError, match="held-out folds differ"):
         page.combine([first, broken])
+
+
+def test_results_are_rebuilt_from_a_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invocation whose orchestrator stopped before writing its results: each run, and
+    the held-out marks of every instruction answered on the whole fold, from the folder."""
+    run = peers_module("run", monkeypatch)
+    work = tmp_path / "work"
+    (work / "folds" / "toy").mkdir(parents=True)
+    train = work / "folds" / "toy" / "toy.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in ROWS[:2]))
+    test = [{**ROWS[2], "index": 11}, {**ROWS[0], "index": 4}]  # the log names rows by index
+    (work / "folds" / "toy" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    folder = work / "runs" / "toy-peer-s0"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(
+        json.dumps({"tool": "peer", "task": "toy", "train": str(train), "budget": 4, "seed": 0})
+    )
+    (folder / "found.json").write_text(json.dumps({"instruction": "Be brief.", "notes": []}))
+
+    def call(run_name: str, phase: str, ins: str, index: int, ok: bool, text: str) -> str:
+        return json.dumps({"run": run_name, "t": 1.0 + index, "role": "scorer", "phase": phase,
+                           "status": 200, "instruction": ins, "index": index, "correct": ok,
+                           "completion": text})  # fmt: skip
+
+    log = [
+        call("toy/peer/s0", "train", i, x, ok, " (A)")
+        for i, x, ok in [
+            ("", 4, True),
+            ("", 9, False),
+            ("Be brief.", 4, True),
+            ("Be brief.", 9, True),
+        ]
+    ]
+    log += [call("toy/heldout", "test", "", 4, True, " (A)"),
+            call("toy/heldout", "test", "", 11, False, " the hat"),
+            call("toy/heldout", "test", "Be brief.", 11, True, " (B)"),
+            call("toy/heldout", "test", "Be brief.", 4, True, " (A)"),
+            call("toy/heldout", "test", "Half.", 4, True, " (A)")]  # fmt: skip
+    (work / "calls.jsonl").write_text("\n".join(log) + "\n")
+    rebuilt = run.rebuild(work, tmp_path / "out.json", "2026-01-01T00:00:00")
+    (row,) = rebuilt["runs"]
+    assert (row["tool"], row["instruction"], row["train_accuracy_proxy"]) == (
+        "peer",
+        "Be brief.",
+        1.0,
+    )
+    assert row["calls"]["scorer"]["by_phase"] == {"train": 4}
+    assert row["budget_used"] == 1.0
+    assert row["rebuilt"] is True
+    held = rebuilt["heldout"]["toy"]["instructions"]
+    assert set(held) == {"", "Be brief."}  # "Half." answered one question: not an evaluation
+    assert held[""]["marks"] == "01"  # in the fold's order: row 11, then row 4
+    assert held["Be brief."]["marks"] == "11"
+    assert held[""]["answers"] == {"(A)": 0.5, "other": 0.5}

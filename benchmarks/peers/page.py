@@ -65,6 +65,18 @@ LIMITS = """\
 """
 
 
+def pval(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+ORDER = ("opro", "opro-constrained", "opro-chat", "opro-redraw", "opro-pool", "opro-native")
+"""opro's rows first, in this order; then the peers, by name."""
+
+
+def ordered(tools: Any) -> list[str]:
+    return sorted(dict.fromkeys(tools), key=lambda t: (ORDER.index(t) if t in ORDER else 99, t))
+
+
 def pct(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.1f} %"
 
@@ -90,7 +102,8 @@ def table(data: dict[str, Any]) -> list[str]:
         "failures | wall s | optimize s | CPU s | peak MB | instruction |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in data["runs"]:
+    rank = {t: i for i, t in enumerate(ordered(r["tool"] for r in data["runs"]))}
+    for r in sorted(data["runs"], key=lambda r: (r["task"], r["seed"], rank[r["tool"]])):
         start = data["heldout"].get(r["task"], {}).get("instructions", {}).get("", {})
         calls = r.get("calls", {})
         scorer, optimizer = calls.get("scorer", {}), calls.get("optimizer", {})
@@ -105,13 +118,14 @@ def table(data: dict[str, Any]) -> list[str]:
             used, meta, tokens = f"{r['own_scorer_calls']}*", "—", None
         found = f"error: {clip(r['error'], 50)}" if r.get("error") else clip(r.get("instruction"))
         p_start = (
-            f"{vs_start['p']:.3g} ({vs_start.get('p_holm', vs_start['p']):.3g})"
+            f"{pval(vs_start['p'])} ({pval(vs_start.get('p_holm', vs_start['p']))})"
             if vs_start
             else "—"
         )
-        p_opro = f"{vs_opro['p']:.3g}" if vs_opro else "—"
+        p_opro = pval(vs_opro["p"]) if vs_opro else "—"
         lines.append(
-            f"| {r['task']} | {r['tool']} | {r['seed']} | {pct(r.get('test_accuracy'))} | "
+            f"| {r['task']} | {r['tool']}{' †' if r.get('rebuilt') else ''} | {r['seed']} | "
+            f"{pct(r.get('test_accuracy'))} | "
             f"{pct(start.get('accuracy'))} | {p_start} | "
             f"{p_opro} | "
             f"{pct(r.get('train_accuracy_proxy'))} | {used} ({r['budget']}){flag} | "
@@ -139,14 +153,26 @@ def section(data: dict[str, Any]) -> list[str]:
         f"bbh:{t} ({f['n_train']} train / {f['n_test']} test)" for t, f in data["folds"].items()
     )
     cal = data.get("calibration", {})
+    files = data.get("files", [data["started"]])
+    when = (
+        data["started"]
+        if len(files) == 1
+        else (
+            f"in {len(files)} invocations (a seed or a set of tools each), "
+            f"{files[0]} to {files[-1]},"
+        )
+    )
     out += [
-        f"Run {data['started']} on {data['machine']['cpus']} CPUs "
+        f"Run {when} on {data['machine']['cpus']} CPUs "
         f"(`{data['machine']['platform']}`), model server on "
         f"{data['machine']['server_threads']} thread(s); {folds}; seeds {protocol['seeds']}; "
         f"budget {protocol['budget']} training scorer calls; optimizer temperature "
-        f"{protocol['optimizer_temperature']}. Calibration through the proxy: "
-        f"{num(cal.get('scorer_s'), 2)} s a scorer call, {num(cal.get('optimizer_s'), 1)} s an "
-        f"optimizer call. Whole run {num(data['wall_s'] / 60, 1)} min.",
+        f"{protocol['optimizer_temperature']}. Calibration through the proxy (the last "
+        f"invocation's): {num(cal.get('scorer_s'), 2)} s a scorer call, "
+        f"{num(cal.get('optimizer_s'), 1)} s an optimizer call. The invocations took "
+        f"{num(data['wall_s'] / 60, 1)} min together. Runs marked † were read back from their "
+        "work folder (`run.py --rebuild`: their orchestrator had stopped before writing its "
+        "results; their CPU time and peak memory were lost with it).",
         "",
         *table(data),
         "",
@@ -187,7 +213,7 @@ def summary(data: dict[str, Any], figure: Path | None) -> list[str]:
     out = ["## Summary", ""]
     for task, marks in data["marks"].items():
         mine = [r for r in data["runs"] if r["task"] == task]
-        tools = list(dict.fromkeys(r["tool"] for r in mine))
+        tools = ordered(r["tool"] for r in mine)
         seeds = sorted({r["seed"] for r in mine})
         out += [
             f"bbh:{task}, seeds {', '.join(map(str, seeds))}; the empty start instruction "
@@ -255,7 +281,9 @@ def pooled_vs_opro(data: dict[str, Any], task: str, tool: str) -> str:
     if not base:
         return "—"
     test = paired(base, other)
-    return f"{test['only_base']} / {test['only_other']}, p = {test['p']:.3g}"
+    shown = pval(test["p"])
+    shown = shown if "<" in shown else "= " + shown
+    return f"{test['only_base']} / {test['only_other']}, p {shown}"
 
 
 def draw(data: dict[str, Any], path: Path) -> bool:
@@ -420,9 +448,10 @@ def build(results: list[Path], figure: Path | None = None) -> str:
         "",
         "The same model, task, folds, scorer prompt, answer check and budget of scorer calls "
         "for every tool, so that only the optimizer differs (issue #27). "
-        "`make bench-peers` runs it (about 4 hours on 2 cores with its defaults, 2 with "
-        "`ARGS=--seeds 0`: benchmarks/peers/README.md); `make bench-peers-quick` checks the "
-        "harness in minutes.",
+        "`make bench-peers` runs it (5–6 hours on 2 cores with its defaults; "
+        "benchmarks/peers/README.md says how to run a part), then the kill-halfway "
+        "measurement, then builds this page; `make bench-peers-quick` checks the harness "
+        "in minutes.",
         "",
     ]
     if not any(d.get("kind") != "quick" for d in datas):

@@ -423,6 +423,78 @@ def calibrate(urls: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, flo
 # -- the benchmark ------------------------------------------------------------------------------
 
 
+def rebuild(work: Path, out: Path, started_at: str) -> dict[str, Any]:
+    """The results JSON of a benchmark invocation from its work folder alone, for one that
+    ended before writing it (its orchestrator crashed or was killed): each run's job and
+    what it found, the proxy's log (its calls, and the held-out calls of every instruction
+    that was evaluated), the folds. Lost with the orchestrator: each run's process figures
+    (CPU time, peak memory); its wall time is read from its files' times."""
+    log = read_log(work / "calls.jsonl")
+    runs, heldout = [], {}
+    for folder in sorted((work / "runs").iterdir()):
+        job = json.loads((folder / "job.json").read_text())
+        found_file = folder / "found.json"
+        found: dict[str, Any] = json.loads(found_file.read_text()) if found_file.exists() else {}
+        end = found_file.stat().st_mtime if found_file.exists() else None
+        if end is None:
+            found["error"] = "no result: the run was stopped (timed out, or killed)"
+        label = f"{job['task']}/{job['tool']}/s{job['seed']}"
+        records = [r for r in log if r.get("run") == label]
+        n_train = len(folds_module.read_rows(Path(job["train"])))
+        instruction = found.get("instruction")
+        row = {
+            "task": job["task"], "tool": job["tool"], "seed": job["seed"],
+            "budget": job["budget"], "n_train": n_train, **found, "calls": count(records),
+            "train_accuracy_proxy": None if instruction is None
+            else train_accuracy(records, instruction),
+            "uniform": uniform_best(records, job["budget"], n_train),
+            "process_s": None if end is None
+            else round(end - (folder / "job.json").stat().st_mtime, 2),
+            "cpu_s": None, "peak_rss_mb": None, "rebuilt": True,
+        }  # fmt: skip
+        used = row["calls"]["scorer"]["by_phase"].get("train", 0)
+        used = used or int(found.get("own_scorer_calls") or 0)
+        row["budget_used"] = round(used / job["budget"], 3)
+        row["off_budget"] = abs(used - job["budget"]) > 0.1 * job["budget"]
+        runs.append(row)
+    for task in sorted({r["task"] for r in runs}):
+        test = folds_module.read_rows(work / "folds" / task / "test.jsonl")
+        position = {int(row["index"]): i for i, row in enumerate(test)}  # the log's: the row's
+        marks: dict[str, dict[int, str]] = defaultdict(dict)
+        texts: dict[str, dict[int, str]] = defaultdict(dict)
+        for r in log:
+            if r.get("run") == f"{task}/heldout" and r.get("role") == "scorer":
+                ins, i = r.get("instruction", ""), position[int(r["index"])]
+                marks[ins][i] = "1" if r.get("correct") else "0" if r.get("status") == 200 else "x"
+                texts[ins][i] = r.get("completion") or ""
+        scores = {}
+        for ins, by_index in marks.items():
+            if len(by_index) != len(test):
+                continue  # not every question answered: not an evaluation
+            line = "".join(by_index[i] for i in range(len(test)))
+            shares = Counter(_option(texts[ins][i], test[i]["question"], test[i]["kind"])
+                             for i in range(len(test)))  # fmt: skip
+            scores[ins] = {
+                "accuracy": round(line.count("1") / len(line), 4), "n": len(line), "marks": line,
+                "answers": {k: round(v / len(test), 3) for k, v in sorted(shares.items())},
+            }  # fmt: skip
+        heldout[task] = {"instructions": scores, "n_test": len(test), "rebuilt": True}
+    return {
+        "kind": "full", "label": LABELS["full"], "started": started_at, "rebuilt_from": str(work),
+        "wall_s": round(max(r["t"] for r in log) - min(r["t"] for r in log), 1) if log else 0,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "server_threads": 1},
+        "versions": versions(), "calibration": {},
+        "protocol": {"tasks": sorted(heldout), "seeds": sorted({r["seed"] for r in runs}),
+                     "tools": [r["tool"] for r in runs], "budget": runs[0]["budget"],
+                     "max_train": None, "max_test": None, "start": "",
+                     "optimizer_temperature": "1.0"},
+        "folds": {t: {"n_train": runs[0]["n_train"], "n_test": h["n_test"]}
+                  for t, h in heldout.items()},
+        "runs": runs, "heldout": heldout,
+    }  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -433,6 +505,9 @@ def main() -> int:
                         help="instead of the benchmark: what killing each tool halfway "
                         "through its budget costs (first task and seed; with --quick, the "
                         "quick folds and budget)")  # fmt: skip
+    parser.add_argument("--rebuild", type=Path, default=None, metavar="WORK",
+                        help="write the results JSON (--out) of an invocation that ended "
+                        "before writing it, from its work folder")  # fmt: skip
     parser.add_argument("--tasks", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--tools", nargs="+", choices=sorted(TOOLS), default=None)
@@ -452,6 +527,15 @@ def main() -> int:
     # Stopped (Ctrl-C, even from a background job; or kill): the tool, proxy and server go too.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.rebuild is not None:
+        if args.out is None:
+            raise SystemExit("--rebuild needs --out FILE")
+        first = min(p.stat().st_mtime for p in args.rebuild.glob("runs/*/job.json"))
+        started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(first))
+        result = rebuild(args.rebuild, Path(args.out), started_at)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.out}")
+        return 0
     quick = args.quick
     tasks = args.tasks or (["hyperbaton"] if quick else ["hyperbaton", "navigate"])
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
