@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from run import holm, paired  # the tests run.py runs, the same here
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
@@ -414,24 +416,6 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def rate(marks: str) -> float | None:
     return round(marks.count("1") / len(marks), 4) if marks else None
-
-
-def paired(base: str, other: str) -> dict[str, Any]:
-    from opro.eval.stats import mcnemar_exact
-
-    test = mcnemar_exact(base, other)
-    return {"n": test.n, "only_base": test.only_baseline, "only_other": test.only_other,
-            "p": round(test.p_value, 6)}  # fmt: skip
-
-
-def holm(p_values: dict[Any, float]) -> dict[Any, float]:
-    """Holm's step-down adjustment of a family of p-values."""
-    ordered = sorted(p_values.items(), key=lambda kv: kv[1])
-    m, running, out = len(ordered), 0.0, {}
-    for i, (key, p) in enumerate(ordered):
-        running = max(running, min(1.0, (m - i) * p))
-        out[key] = round(running, 6)
-    return out
 
 
 def build(results: list[Path], figure: Path | None = None) -> str:

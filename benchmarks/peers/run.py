@@ -38,7 +38,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import opro
 from opro.eval.stats import mcnemar_exact
@@ -47,6 +47,7 @@ import folds as folds_module
 import servers
 from adapters import TOOLS
 
+K = TypeVar("K")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PEERS = ("dspy", "gepa", "promptolution", "textgrad", "optuna")
@@ -372,7 +373,7 @@ def _option(prediction: str, question: str, kind: Any) -> str:
     return "other"
 
 
-def holm(p_values: dict[str, float]) -> dict[str, float]:
+def holm(p_values: dict[K, float]) -> dict[K, float]:
     """Holm's step-down adjustment of a family of p-values."""
     ordered = sorted(p_values.items(), key=lambda kv: kv[1])
     m, running, out = len(ordered), 0.0, {}

@@ -54,6 +54,12 @@ def run(job: Job) -> Found:
     failures: list[str] = []
     DEFAULT = "Given the fields `question`, produce the fields `answer`."
 
+    def taken_whole(signature: Any, completion: str) -> dict[str, str]:
+        """A reply not in DSPy's format as its first output field (counted as a failure)."""
+        failures.append(completion[:200])
+        first, *rest = signature.output_fields
+        return {first: completion.strip(), **dict.fromkeys(rest, "")}
+
     class LenientJSON(dspy.JSONAdapter):  # type: ignore[misc]
         """DSPy's JSONAdapter (GEPA's reflection), its reply taken whole when not JSON."""
 
@@ -61,9 +67,7 @@ def run(job: Job) -> Found:
             try:
                 return super().parse(signature, completion)
             except AdapterParseError:
-                failures.append(completion[:200])
-                first, *rest = signature.output_fields
-                return {first: completion.strip(), **dict.fromkeys(rest, "")}
+                return taken_whole(signature, completion)
 
     class Harness(dspy.ChatAdapter):  # type: ignore[misc]
         """The scorer call as [system: instruction, user: question], its reply the answer;
@@ -88,9 +92,7 @@ def run(job: Job) -> Found:
             try:
                 return super().parse(signature, completion)
             except AdapterParseError:
-                failures.append(completion[:200])
-                first, *rest = signature.output_fields
-                return {first: completion.strip(), **dict.fromkeys(rest, "")}
+                return taken_whole(signature, completion)
 
     def start_as_empty(instructions: str | None) -> str:
         """DSPy's start, the empty instruction: ``Signature("question -> answer", "")`` (and
