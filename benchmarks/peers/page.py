@@ -67,6 +67,10 @@ LIMITS = """\
 """
 
 
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def pval(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
@@ -246,7 +250,7 @@ def summary(data: dict[str, Any], figure: Path | None) -> list[str]:
                 f"{num(sum(meta_known) / len(meta_known), 1) if meta_known else '—'} | "
                 f"{sum(int(r.get('parse_failures') or 0) for r in rows)} | "
                 f"{sum(1 for r in rows if r.get('error'))} | "
-                f"{num(sum(float(r.get('process_s') or 0) for r in rows) / len(rows))} |"
+                f"{num(mean([r['process_s'] for r in rows if r.get('process_s') is not None]))} |"
             )
         out += [
             "",
@@ -323,11 +327,12 @@ def draw(data: dict[str, Any], path: Path) -> bool:
 
 def kill_section(data: dict[str, Any]) -> list[str]:
     protocol = data["protocol"]
+    task = data["kill_halfway"][0]["task"]
     out = [
         "## A kill halfway through",
         "",
-        f"Each tool ran its job three times ({data['started']}; bbh:{protocol['tasks'][0]}, "
-        f"{data['folds'][protocol['tasks'][0]]['n_train']} training questions, a budget of "
+        f"Each tool ran its job three times ({data['started']}; bbh:{task}, "
+        f"{data['folds'][task]['n_train']} training questions, a budget of "
         f"{protocol['budget']} scorer calls, seed {protocol['seeds'][0]}), as a user runs it "
         "(its own caches and saved state on): once uninterrupted; once killed (SIGKILL, as "
         "a crash or an out-of-memory kill) when it had made half its training scorer calls; "

@@ -262,6 +262,7 @@ RESTART = {
     "opro-chat": "`opro resume DIR` (its call cache replays the killed step's calls)",
     "opro-redraw": "`opro resume DIR` (its call cache replays the killed step's calls)",
     "gepa": "gepa.optimize again with the same run_dir (GEPA reads the state saved there)",
+    "dspy-gepa": "dspy.GEPA again with the same log_dir (its docs: the run resumes from it)",
 }
 """How each tool continues a killed run, as its docs say; any other runs again from the
 start (its docs name no way to continue: DSPy's optimizers, promptolution's)."""
@@ -581,8 +582,7 @@ def main() -> int:
                 }  # fmt: skip
                 kills.append(kill_halfway(job, work / "kill", timeout, log_path, urls))
                 print(json.dumps(kills[-1]), flush=True)
-            tasks = []  # no benchmark runs, no held-out evaluation
-        for task in tasks:
+        for task in [] if args.kill_halfway else tasks:  # the kill: no held-out evaluation
             task_folds = all_folds[task]
             n_train = len(task_folds.rows("train"))
             task_seeds = seeds if task == tasks[0] else seeds[:1]  # repeats: the primary task
