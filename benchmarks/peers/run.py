@@ -425,6 +425,25 @@ def calibrate(urls: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, flo
 # -- the benchmark ------------------------------------------------------------------------------
 
 
+def run_row(
+    job: dict[str, Any], found: dict[str, Any], records: list[dict[str, Any]], n_train: int
+) -> dict[str, Any]:
+    """A run's row of the results: what its tool found and what the proxy logged of it."""
+    budget, instruction = job["budget"], found.get("instruction")
+    row = {
+        "task": job["task"], "tool": job["tool"], "seed": job["seed"], "budget": budget,
+        "n_train": n_train, **found, "calls": count(records),
+        "train_accuracy_proxy": None if instruction is None
+        else train_accuracy(records, instruction),
+        "uniform": uniform_best(records, budget, n_train),
+    }  # fmt: skip
+    used = row["calls"]["scorer"]["by_phase"].get("train", 0)
+    used = used or int(found.get("own_scorer_calls") or 0)  # opro native: not at the proxy
+    row["budget_used"] = round(used / budget, 3)
+    row["off_budget"] = abs(used - budget) > 0.1 * budget
+    return row
+
+
 def rebuild(work: Path, out: Path, started_at: str) -> dict[str, Any]:
     """The results JSON of a benchmark invocation from its work folder alone, for one that
     ended before writing it (its orchestrator crashed or was killed): each run's job and
@@ -443,22 +462,12 @@ def rebuild(work: Path, out: Path, started_at: str) -> dict[str, Any]:
         label = f"{job['task']}/{job['tool']}/s{job['seed']}"
         records = [r for r in log if r.get("run") == label]
         n_train = len(folds_module.read_rows(Path(job["train"])))
-        instruction = found.get("instruction")
-        row = {
-            "task": job["task"], "tool": job["tool"], "seed": job["seed"],
-            "budget": job["budget"], "n_train": n_train, **found, "calls": count(records),
-            "train_accuracy_proxy": None if instruction is None
-            else train_accuracy(records, instruction),
-            "uniform": uniform_best(records, job["budget"], n_train),
-            "process_s": None if end is None
+        found.update(
+            process_s=None if end is None
             else round(end - (folder / "job.json").stat().st_mtime, 2),
-            "cpu_s": None, "peak_rss_mb": None, "rebuilt": True,
-        }  # fmt: skip
-        used = row["calls"]["scorer"]["by_phase"].get("train", 0)
-        used = used or int(found.get("own_scorer_calls") or 0)
-        row["budget_used"] = round(used / job["budget"], 3)
-        row["off_budget"] = abs(used - job["budget"]) > 0.1 * job["budget"]
-        runs.append(row)
+            cpu_s=None, peak_rss_mb=None, rebuilt=True,
+        )  # fmt: skip
+        runs.append(run_row(job, found, records, n_train))
     for task in sorted({r["task"] for r in runs}):
         test = folds_module.read_rows(work / "folds" / task / "test.jsonl")
         position = {int(row["index"]): i for i, row in enumerate(test)}  # the log's: the row's
@@ -599,19 +608,7 @@ def main() -> int:
                     }  # fmt: skip
                     found = run_tool(job, Path(job["work"]), timeout)
                     records = [r for r in read_log(log_path) if r.get("run") == label]
-                    calls = count(records)
-                    instruction = found.get("instruction")
-                    row = {
-                        "task": task, "tool": tool, "seed": seed, "budget": budget,
-                        "n_train": n_train, **found, "calls": calls,
-                        "train_accuracy_proxy": None if instruction is None
-                        else train_accuracy(records, instruction),
-                        "uniform": uniform_best(records, budget, n_train),
-                    }  # fmt: skip
-                    used = calls["scorer"]["by_phase"].get("train", 0)
-                    used = used or int(found.get("own_scorer_calls") or 0)  # opro native
-                    row["budget_used"] = round(used / budget, 3)
-                    row["off_budget"] = abs(used - budget) > 0.1 * budget
+                    row = run_row(job, found, records, n_train)
                     runs.append(row)
                     print(json.dumps({k: row.get(k) for k in (
                         "task", "tool", "seed", "instruction", "error", "process_s",

@@ -1,8 +1,9 @@
 """Typed values shared by every layer: what is asked of an LLM and what comes back, and
 how a run stands.
 
-Frozen dataclasses only; no behaviour beyond small derived properties. Validation of
-user input happens at the boundary (pydantic specs: ``opro.problems.spec``), not here.
+Frozen dataclasses and Literals, no behaviour beyond small derived properties and the
+check of a stop reason read back. Validation of user input happens at the boundary
+(pydantic specs: ``opro.problems.spec``), not here.
 """
 
 from __future__ import annotations

@@ -254,8 +254,7 @@ def _run(args: argparse.Namespace, display: Display, secrets: list[str]) -> int:
         from opro.problems.spec import flag_of
 
         if isinstance(exc, ConfigError) and exc.setting is not None:
-            shown = ConfigError(with_flags(exc.problem), setting=exc.setting, fix=exc.fix)
-            text = shown.render(flag_of)
+            text = with_flags(exc.render(flag_of))
         else:
             text = with_flags(str(exc), anywhere=isinstance(exc, ConfigError))
         message = redact(" ".join(text.split()), secrets)
