@@ -4,7 +4,8 @@ is still a dependency), but not under ``if TYPE_CHECKING:`` (annotations only). 
 bottom up:
 
 0. base: what every layer shares: ``types``, ``errors``, ``answer_shape``, ``history``,
-   ``progress`` (its events) and ``progress_text``, ``files``, ``prompts``, ``plugins``
+   ``progress`` (its events) and ``progress_text``, ``files``, ``prompts``, ``plugins``,
+   ``record`` (how a run dir's records are typed, written and read)
 1. llm: the backends and the stack around them (``opro.llm``)
 2. data: datasets (``opro.data``)
 3. eval: scoring answers (``opro.eval``)
@@ -35,7 +36,7 @@ NAMES = ("base", "llm", "data", "eval", "problems", "rundir", "report", "engine"
 LAYERS = {
     **dict.fromkeys(
         ("types", "errors", "answer_shape", "history", "progress", "progress_text", "files",
-         "prompts", "plugins"), 0,
+         "prompts", "plugins", "record"), 0,
     ),
     "llm": 1,
     "data": 2,

@@ -266,9 +266,9 @@ def test_records_are_written_and_read_by_the_same_types(tmp_path: Path) -> None:
     [
         ('{"step": 7, "candidates": []}', "step 7 where step 2 was expected"),
         ('{"step": 1, "candidates": []}', "step 1 where step 2 was expected"),
-        ('{"step": "2", "candidates": []}', "'step' is '2', not an integer"),
+        ('{"step": "2", "candidates": []}', "'step' is '2': input should be a valid integer"),
         ("[1, 2, 3]", "not a JSON object"),
-        ('{"step": 2, "candidates": [{"text": "x"}]}', "a candidate is not an object"),
+        ('{"step": 2, "candidates": [{"text": "x"}]}', "'candidates.0.solution' is missing"),
     ],
 )
 def test_a_hand_edited_steps_file_is_refused_naming_the_line(

@@ -344,7 +344,7 @@ class Optimizer(Generic[S]):
         problem = self.problem
         candidates = tuple(
             Candidate(problem.to_json(s), problem.render(s), e.score, e.details,
-                      e.optimal and e.partial is None, e.partial)
+                      partial=e.partial, optimal=e.optimal and e.partial is None)
             for s, e in scored
         )  # fmt: skip
         invalid = tuple(

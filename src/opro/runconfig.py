@@ -12,18 +12,29 @@ from __future__ import annotations
 import contextlib
 import platform
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    computed_field,
+    field_serializer,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from opro.errors import ConfigError
 from opro.fingerprint import fingerprint
 from opro.llm.usage import Caps
 from opro.problems.registry import kind_of, parse_spec
 from opro.problems.spec import RunSpec
+from opro.record import RECORD, JsonRecord, adapter, first_error
 
-FORMAT = 2
+FORMAT: Literal[2] = 2
 READABLE = (1, 2)
 
 
@@ -35,28 +46,47 @@ def versions() -> dict[str, str]:
     return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=RECORD)
 class CacheConfig:
+    """The LLM call cache the run uses."""
+
     enabled: bool = True
+    """whether LLM calls are cached and replayed"""
     path: str | None = None
-    """None: the default cache (``$OPRO_CACHE_DIR`` or the user cache dir)."""
+    """the cache's SQLite file; null: the default ($OPRO_CACHE_DIR, else the user cache
+    dir)"""
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """config.json: the spec and what else a resume needs."""
+@dataclass(frozen=True, config=RECORD)
+class RunConfig(JsonRecord):
+    """config.json: the spec and what else a resume needs; a job of repetitions also names
+    its runs' dirs (``runs``)."""
 
     spec: RunSpec
-    caps: Caps = field(default_factory=Caps)
-    cache: CacheConfig = field(default_factory=CacheConfig)
-    runs: tuple[str, ...] = ()
-    """A job of repetitions: its run dirs, in order."""
-    versions: dict[str, str] = field(default_factory=versions)
-    stored: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """the run's spec: the problem kind, its parameters, the models, the loop's knobs and the
+    seed; one of the kinds' specs, told apart by 'kind'"""
+    caps: Caps = Field(default_factory=Caps)
+    """what the run may spend at most (a cap of null: no cap)"""
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    """the LLM call cache the run uses"""
+    runs: tuple[str, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """a job of repetitions: its run dirs, in order"""
+    versions: dict[str, str] = Field(default_factory=versions)
+    """the versions that wrote the run: python and the installed packages among opro,
+    openai, llama-cpp-python, numpy, highspy"""
+    stored: Annotated[Mapping[str, Any] | None, Field(exclude=True)] = field(
+        default=None, compare=False, repr=False
+    )
     """config.json's ``spec`` as read (format 2), written back as it was when a cap is
     raised: its fingerprint stays the one the steps were scored under."""
-    signed: bool = field(default=False, compare=False)
+    signed: Annotated[bool, Field(exclude=True)] = field(default=False, compare=False)
     """Read from a config.json that carries this user's signature (``opro.signature``)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def format(self) -> Literal[2]:
+        """the run-dir format this file was written in"""
+        return FORMAT
 
     @property
     def spec_json(self) -> dict[str, Any]:
@@ -70,24 +100,20 @@ class RunConfig:
         """The fingerprint of ``spec_json``, which each step record carries."""
         return fingerprint(self.spec_json)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "format": FORMAT,
-            "versions": self.versions,
-            "spec": self.spec_json,
-            "caps": self.caps.model_dump(mode="json"),
-            "cache": {"enabled": self.cache.enabled, "path": self.cache.path},
-        }
-        return data | ({"runs": list(self.runs)} if self.runs else {})
+    @field_serializer("spec")
+    def _write_spec(self, spec: RunSpec) -> dict[str, Any]:
+        return self.spec_json
 
+    @model_validator(mode="before")
     @classmethod
-    def from_json(
-        cls, data: Any, where: Path, read_run: Callable[[str], RunConfig] | None = None
-    ) -> RunConfig:
-        """config.json's data (``where``: its path, for errors); ``read_run``: the config
-        of a job's run dir, by name (a format-1 job's spec is its first run's)."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where} is not a JSON object: not an opro run dir")
+    def _read(cls, data: Any, info: ValidationInfo) -> Any:
+        """config.json's data as read (``info.context``: its path ``where`` and, for a
+        format-1 job, ``read_run``, a run dir's config by name): the format checked, a
+        format-1 config converted, the spec parsed as its kind's."""
+        if not isinstance(data, dict) or "format" not in data:
+            return data  # built in code, not read
+        context = info.context or {}
+        where: Path = context["where"]
         if data.get("format") not in READABLE:
             raise ConfigError(
                 f"{where.parent} was written by an incompatible opro (run format "
@@ -96,20 +122,36 @@ class RunConfig:
             )
         stored = data.get("spec") if data["format"] == 2 else None
         if data["format"] == 1:
-            data = _from_format1(data, where, read_run)
-        cache = data.get("cache") or {}
+            data = _from_format1(data, where, context.get("read_run"))
         try:
             caps = Caps.model_validate(data.get("caps") or {})
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: caps: {first_error(exc)}") from None
+        cache = data.get("cache") or {}
+        return {
+            "spec": parse_spec(data.get("spec"), str(where)),
+            "caps": caps,
+            "cache": CacheConfig(bool(cache.get("enabled", True)), cache.get("path")),
+            "runs": _run_names(data.get("runs") or [], where),
+            "versions": dict(data.get("versions") or {}),
+            "stored": stored if isinstance(stored, dict) else None,
+        }
+
+    @classmethod
+    def read(
+        cls, data: Any, where: Path, read_run: Callable[[str], RunConfig] | None = None
+    ) -> RunConfig:
+        """config.json's data (``where``: its path, for errors); ``read_run``: the config
+        of a job's run dir, by name (a format-1 job's spec is its first run's)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} is not a JSON object: not an opro run dir")
+        try:
+            config: RunConfig = adapter(cls).validate_python(
+                data, context={"where": where, "read_run": read_run}
+            )
         except ValueError as exc:
-            raise ConfigError(f"{where}: caps: {exc}") from None
-        return cls(
-            spec=parse_spec(data.get("spec"), str(where)),
-            caps=caps,
-            cache=CacheConfig(bool(cache.get("enabled", True)), cache.get("path")),
-            runs=_run_names(data.get("runs") or [], where),
-            versions=dict(data.get("versions") or {}),
-            stored=stored if isinstance(stored, dict) else None,
-        )
+            raise ConfigError(f"{where}: {exc}: not an opro run dir") from None
+        return config
 
 
 def _run_names(runs: Any, where: Path) -> tuple[str, ...]:

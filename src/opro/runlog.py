@@ -223,7 +223,7 @@ class RunDir:
             data = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(f"{where} is unreadable ({_why(exc)})") from None
-        config = RunConfig.from_json(data, where, self._run_config)
+        config = RunConfig.read(data, where, self._run_config)
         self._under = replace(config, signed=signed_here(raw, self._signature()))
         return self._under
 

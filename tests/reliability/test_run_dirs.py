@@ -160,8 +160,8 @@ EDITS: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
     "step-99-appended": (with_step_99, "line 3: step 99 where step 2 was expected"),
     "a-line-duplicated": (lambda ls: [*ls, ls[-1]], "line 3: step 1 where step 2"),
     "lines-reordered": (lambda ls: [ls[1], ls[0], *ls[2:]], "line 1: step 1 where step 0"),
-    "a-json-array": (lambda ls: [*ls, "[1, 2]"], "line 3: a step record is not a JSON object"),
-    "wrong-types": (lambda ls: [*ls, '{"step": 2, "candidates": 7}'], "'candidates' is not"),
+    "a-json-array": (lambda ls: [*ls, "[1, 2]"], "line 3: not a JSON object"),
+    "wrong-types": (lambda ls: [*ls, '{"step": 2, "candidates": 7}'], "'candidates' is 7: input"),
     "a-bad-solution": (with_a_solution_of_the_wrong_type, "step 1: candidate 0 is not a"),
 }
 

@@ -102,8 +102,8 @@ def _stopped_summary(run: RunDir, runs: tuple[str, ...]) -> RunSummary | None:
         return run.summary()
     job = run.job_summary()
     for row in () if job is None else job.per_rep:
-        if row.get("status") != "finished" and str(row.get("run")) in runs:
-            return type(run)(run.child(str(row["run"]))).summary()
+        if row.status != "finished" and row.run in runs:
+            return type(run)(run.child(row.run)).summary()
     return None
 
 

@@ -45,6 +45,8 @@ MARKS: dict[str, str] = {
 }  # fmt: skip
 """One character per example in a marks string (compact per-example results on disk);
 ``-``: not asked (a race dropped the instruction, or a cap stopped ``opro evaluate``)."""
+MARKS_PATTERN = "^[" + "".join(sorted(set(MARKS.values()) - {"-"})) + "-]*$"
+"""A marks string (``-`` last: a literal in a character class)."""
 
 BASE_STOP = ("\nQ:",)
 """A pre-trained scorer continues the Q/A pattern: its answer ends where a new Q: begins."""

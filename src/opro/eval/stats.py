@@ -11,23 +11,24 @@ correct; ``0``/``e`` not correct; ``x`` failed; ``-`` stopped).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+
+from pydantic.dataclasses import dataclass
+
+from opro.record import RECORD, Count, JsonRecord, Number
 
 
-@dataclass(frozen=True)
-class PairedTest:
+@dataclass(frozen=True, config=RECORD)
+class PairedTest(JsonRecord):
     method: str
-    n: int
-    """Examples answered under both instructions."""
-    only_baseline: int
-    """Correct under the baseline only."""
-    only_other: int
-    """Correct under the other instruction only."""
-    p_value: float
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    """the test: mcnemar-exact"""
+    n: Count
+    """examples answered under both instructions"""
+    only_baseline: Count
+    """examples correct under the baseline only"""
+    only_other: Count
+    """examples correct under the other instruction only"""
+    p_value: Number
+    """the two-sided p-value"""
 
 
 def mcnemar_exact(baseline: str, other: str) -> PairedTest:

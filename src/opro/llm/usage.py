@@ -19,14 +19,16 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any, NoReturn
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from opro.errors import BudgetExceeded, ConfigError, unknown_setting
 from opro.llm.litellm_import import price_map
 from opro.llm.registry import backends
+from opro.record import RECORD, Count, JsonRecord
 from opro.types import Usage
 
 
@@ -100,13 +102,18 @@ class Caps(BaseModel):
     """What a run (or an evaluation) may spend at most; None: no cap. Reached, the work
     stops cleanly between calls and can be continued with a higher cap."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     max_calls: int | None = Field(default=None, ge=1)
     """LLM calls that reach a backend (cached replays are free)."""
     max_tokens_total: int | None = Field(default=None, ge=1)
+    """Prompt and completion tokens, over all roles."""
     budget_usd: float | None = Field(default=None, gt=0)
+    """US dollars, over all roles."""
     time_limit_s: float | None = Field(default=None, gt=0)
+    """Seconds of run time, over all sessions of the run."""
 
     @model_validator(mode="before")
     @classmethod
@@ -119,17 +126,24 @@ class Caps(BaseModel):
         return data
 
 
-@dataclass(frozen=True)
-class RoleUsage:
-    calls: int = 0
-    """Calls that reached a backend and succeeded."""
-    cached_calls: int = 0
-    retries: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0
-    """None when the price of the role's model is unknown."""
+@pydantic_dataclass(frozen=True, config=RECORD)
+class RoleUsage(JsonRecord):
+    """One role's usage (optimizer, scorer, judge): what its calls spent."""
+
+    calls: Count = 0
+    """calls that reached a backend and succeeded"""
+    cached_calls: Count = 0
+    """calls answered from the cache (free)"""
+    retries: Count = 0
+    """retries of calls that failed (429, 5xx, timeouts)"""
+    failures: Count = 0
+    """calls that failed after their retries"""
+    prompt_tokens: Count = 0
+    """prompt tokens of the calls"""
+    completion_tokens: Count = 0
+    """completion tokens of the calls"""
+    cost_usd: Annotated[float, Strict(), Field(ge=0)] | None = 0.0
+    """US dollars spent; null when the price of the role's model is unknown"""
 
     @property
     def total_tokens(self) -> int:
@@ -151,56 +165,6 @@ class RoleUsage:
             self.completion_tokens + other.completion_tokens,
             cost,
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RoleUsage:
-        """From ``to_json``'s dict; a ``ValueError`` for anything else (a hand-edited file)."""
-        usage = cls(**data)
-        for name, value in asdict(usage).items():
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if value is None and name == "cost_usd":
-                continue
-            if not number or not math.isfinite(value) or value < 0:
-                raise ValueError(f"usage {name!r} is {value!r}, not a count")
-            if name != "cost_usd" and not isinstance(value, int):
-                raise ValueError(f"usage {name!r} is {value!r}, not a count")
-        return usage
-
-
-class Totals:
-    """A record's usage over all its roles by the names its file gives them: ``calls``,
-    ``cached_calls``, ``retries``, ``tokens``, ``cost_usd`` (summary.json's), from its
-    ``total``."""
-
-    @property
-    def total(self) -> RoleUsage:
-        raise NotImplementedError
-
-    @property
-    def calls(self) -> int:
-        """LLM calls that reached a backend and succeeded."""
-        return self.total.calls
-
-    @property
-    def cached_calls(self) -> int:
-        return self.total.cached_calls
-
-    @property
-    def retries(self) -> int:
-        return self.total.retries
-
-    @property
-    def tokens(self) -> int:
-        """Prompt and completion tokens."""
-        return self.total.total_tokens
-
-    @property
-    def cost_usd(self) -> float | None:
-        """None when a model's price is unknown."""
-        return self.total.cost_usd
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,23 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from opro.answer_shape import ListShape
 from opro.history import Direction, History, Scored
+from opro.record import RECORD, Count
 
 S = TypeVar("S")
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=RECORD)
 class Partial:
     """Scoring stopped early (racing): the score is over ``scored`` of ``of`` examples."""
 
-    scored: int
-    of: int
+    scored: Count
+    """examples scored"""
+    of: Count
+    """examples in the training fold"""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,10 @@ class Problem(abc.ABC, Generic[S]):
     proposal: ProposalFormat
     summary_model: ClassVar[type[KindSummary]] = KindSummary
     """What ``summary`` returns."""
+    outcome_model: ClassVar[type[Any] | None] = None
+    """What ``finalize`` returns, as a record (its fields join summary.json's at the end)."""
+    details_model: ClassVar[type[BaseModel] | None] = None
+    """What a candidate's ``details`` hold (``SolutionScore.details``; None: nothing)."""
 
     @abc.abstractmethod
     def initial_solutions(self, rng: np.random.Generator) -> list[S]: ...

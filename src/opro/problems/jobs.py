@@ -10,45 +10,98 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opro.history import Direction
 from opro.llm.usage import RoleUsage
-from opro.problems.records import Candidate, RunSummary, StepRecord, _int
+from opro.problems.records import Candidate, RunSummary, StepRecord
 from opro.problems.spec import RunSpec
+from opro.record import RECORD, Count, JsonRecord
 from opro.types import Status, StopReason, stop_reason_of
 
+JOB_RECORD = RECORD | ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+"""Models, not dataclasses: a job's means and a repetition's numbers are typed extra keys."""
 
-@dataclass(frozen=True)
-class MeanStd:
+
+class MeanStd(BaseModel):
+    """A number over a job's finished repetitions."""
+
+    model_config = JOB_RECORD
+
     mean: float | None
+    """the mean over the finished repetitions that have the number"""
     std: float | None
-    n: int
+    """their population standard deviation"""
+    n: Count = 0
+    """how many repetitions the mean is over"""
 
     @classmethod
     def of(cls, values: Sequence[float]) -> MeanStd:
         if not values:
-            return cls(None, None, 0)
+            return cls(mean=None, std=None, n=0)
         spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-        return cls(statistics.fmean(values), spread, len(values))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "n": self.n}
+        return cls(mean=statistics.fmean(values), std=spread, n=len(values))
 
 
-@dataclass(frozen=True)
-class JobSummary:
+class PerRep(BaseModel):
+    """One repetition of a job, with its numbers (``best_score`` and each numeric field of
+    its summary) beside its dir and status."""
+
+    model_config = JOB_RECORD | ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, float | None] = Field(init=False)  # its numbers
+
+    run: str
+    """the repetition's dir, under the job's"""
+    status: Status | Literal["not run"]
+    """its status ('not run': no summary yet)"""
+
+
+class JobSummary(JsonRecord, BaseModel):
     """A job of repetitions (summary.json of its dir): each numeric headline of its runs as
-    mean ± sd over the runs that finished, as the paper reports linear regression."""
+    mean ± sd over the runs that finished, as the paper reports linear regression; each mean
+    sits at the top level, under its number's name."""
 
-    status: Status
+    model_config = JOB_RECORD | ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, MeanStd] = Field(init=False)  # the means
+
+    kind: Literal["job"] = "job"
+    """always 'job': a job of repetitions, not one run"""
+    status: Literal["finished", "stopped"]
+    """finished when every repetition finished, else stopped (never running)"""
     stop_reason: StopReason
+    """the first unfinished repetition's stop reason, else the last's"""
     message: str
-    reps: int
-    reps_finished: int
-    reps_reaching_optimum: int
-    means: Mapping[str, MeanStd]
-    per_rep: tuple[Mapping[str, Any], ...]
+    """that repetition's message when one is unfinished, else empty"""
+    reps: Count
+    """repetitions (run dirs rep-0, rep-1...)"""
+    reps_finished: Count
+    """repetitions that finished"""
+    reps_reaching_optimum: Count
+    """finished repetitions that found a known optimum"""
+    per_rep: tuple[PerRep, ...]
+    """per repetition, in order: its dir, status and numbers"""
+
+    @property
+    def means(self) -> Mapping[str, MeanStd]:
+        """Each number of the finished repetitions: its mean and standard deviation."""
+        return self.model_extra or {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_1(cls, data: Any) -> Any:
+        """Format 1 named its kind (``linreg-reps``), wrote its versions, means without their
+        ``n`` and a repetition not run as null."""
+        if not isinstance(data, dict) or data.get("format") != 1:
+            return data
+        means = {k: {"n": 0, **v} for k, v in data.items() if isinstance(v, dict) and "mean" in v}
+        rows = [
+            {**row, "status": row.get("status") or "not run"} for row in data.get("per_rep", [])
+        ]
+        common = {k: v for k, v in data.items() if k in cls.model_fields}
+        return common | means | {"kind": "job", "stop_reason": stop_reason_of(data),
+                                 "per_rep": rows}  # fmt: skip
 
     @classmethod
     def of(cls, names: Sequence[str], summaries: Sequence[RunSummary | None]) -> JobSummary:
@@ -59,17 +112,17 @@ class JobSummary:
         numbers: dict[str, list[float]] = {}
         for s in done:  # every number of theirs, None (e.g. not reached) left out of its mean
             for key, value in {"best_score": s.best_score, **s.details}.items():
-                if value is None or (
-                    isinstance(value, int | float) and not isinstance(value, bool)
-                ):
+                if value is None or _is_number(value):
                     numbers.setdefault(key, [])
                     if value is not None:
                         numbers[key].append(float(value))
         per_rep = tuple(
-            {"run": name, "status": "not run" if s is None else s.status}
-            | ({} if s is None else {"best_score": s.best_score, **_numeric(s.details)})
+            PerRep(run=name, status="not run")
+            if s is None
+            else PerRep(run=name, status=s.status, best_score=s.best_score,
+                        **{k: v for k, v in s.details.items() if _is_number(v)})
             for name, s in zip(names, summaries, strict=True)
-        )
+        )  # fmt: skip
         return cls(
             status="finished" if not unfinished else "stopped",
             stop_reason="none" if last is None else last.stop_reason,
@@ -77,51 +130,13 @@ class JobSummary:
             reps=len(summaries),
             reps_finished=len(done),
             reps_reaching_optimum=sum(s.first_optimal_step is not None for s in done),
-            means={key: MeanStd.of(values) for key, values in numbers.items()},
             per_rep=per_rep,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "job",
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "message": self.message,
-            "reps": self.reps,
-            "reps_finished": self.reps_finished,
-            "reps_reaching_optimum": self.reps_reaching_optimum,
-            **{key: m.to_json() for key, m in self.means.items()},
-            "per_rep": [dict(r) for r in self.per_rep],
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> JobSummary:
-        if not isinstance(data, dict) or data.get("status") not in ("finished", "stopped"):
-            raise ValueError("a job summary is not an object with a 'status'")
-        means = {
-            key: MeanStd(value.get("mean"), value.get("std"), int(value.get("n", 0)))
-            for key, value in data.items()
-            if isinstance(value, dict) and "mean" in value
-        }
-        per_rep = data.get("per_rep", [])
-        if not isinstance(per_rep, list) or not all(isinstance(r, dict) for r in per_rep):
-            raise ValueError("'per_rep' is not a list of objects")
-        return cls(
-            status=data["status"],
-            stop_reason=stop_reason_of(data),
-            message=str(data.get("message") or ""),
-            reps=_int(data, "reps", len(per_rep)),
-            reps_finished=_int(data, "reps_finished", 0),
-            reps_reaching_optimum=_int(data, "reps_reaching_optimum", 0),
-            means=means,
-            per_rep=tuple(per_rep),
+            **{key: MeanStd.of(values) for key, values in numbers.items()},
         )
 
 
-def _numeric(details: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in details.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    }
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

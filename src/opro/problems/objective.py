@@ -180,8 +180,13 @@ class ObjectiveSummary(KindSummary):
     )
 
 
+class ObjectiveDetails(KindSummary):
+    feedback: str = Field(description="the text the user's function returned with the score")
+
+
 class ObjectiveProblem(Problem[str]):
     summary_model = ObjectiveSummary
+    details_model = ObjectiveDetails
 
     def __init__(self, spec: ObjectiveSpec, objective: Objective) -> None:
         self.spec = spec

@@ -3,21 +3,25 @@ line of steps.jsonl) and ``RunSummary`` (summary.json). A job's summary and a ru
 read back are ``opro.problems.jobs``.
 
 On disk they stay plain, readable JSON: a summary's kind-specific fields (``details``) sit at
-its top level beside the common ones. ``from_json`` checks types and raises ``ValueError``
-naming the first bad field; the run dir reader turns that into a one-line error naming the
-file and line. Format 1 (the first release) reads through the same classes.
+its top level beside the common ones. Reading checks every field (``opro.record``) and
+raises a one-line ``ValueError`` naming the first bad one; the run dir reader turns that into
+a one-line error naming the file and line. Format 1 (the first release) reads through the
+same classes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import field, fields
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic.dataclasses import dataclass
 
 from opro.history import Direction
-from opro.llm.usage import RoleUsage, Totals
+from opro.llm.usage import RoleUsage
 from opro.problems.base import Partial
+from opro.record import RECORD, Count, JsonRecord, Number, Seconds
 from opro.types import Status, StopReason, stop_reason_of
 
 Verdict = Literal["improved", "no_improvement", "all_duplicates", "all_invalid",
@@ -25,202 +29,123 @@ Verdict = Literal["improved", "no_improvement", "all_duplicates", "all_invalid",
 """What a run's proposals came to (``ProposalCounts.verdict``), whatever its status."""
 
 
-def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value: object = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{key!r} is {value!r}, not an integer")
-    return int(value)
+def _text_defaults_to_solution(data: Any) -> Any:
+    """Format 1 wrote no ``text`` where it was the solution itself."""
+    if isinstance(data, dict) and "solution" in data and "text" not in data:
+        return {**data, "text": str(data["solution"])}
+    return data
 
 
-def _number(data: Mapping[str, Any], key: str, default: float | None = None) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValueError(f"{key!r} is {value!r}, not a number")
-    return float(value)
-
-
-def _optional_number(data: Mapping[str, Any], key: str) -> float | None:
-    return None if data.get(key) is None else _number(data, key)
-
-
-def _usage(data: Any) -> dict[str, RoleUsage]:
-    if not isinstance(data, dict):
-        raise ValueError("'usage' is not an object of roles")
-    try:
-        return {str(role): RoleUsage.from_json(dict(u)) for role, u in data.items()}
-    except (TypeError, ValueError):
-        raise ValueError("'usage' holds a malformed role") from None
-
-
-@dataclass(frozen=True)
-class Candidate:
+@dataclass(frozen=True, config=RECORD)
+class Candidate(JsonRecord):
     """One new solution of a step, as scored."""
 
     solution: Any
-    """Its JSON form (``Problem.to_json``)."""
+    """its JSON form (``Problem.to_json``): linreg a pair [w, b], tsp a tour (a permutation
+    of the nodes 0..n-1), instructions the instruction, objective the solution's text"""
     text: str
-    """As shown in the meta-prompt (``Problem.render``)."""
-    score: float
-    details: Mapping[str, Any] | None = None
-    """What scoring found besides the score (an instruction's per-example marks)."""
-    optimal: bool = False
-    """A known optimum (the run stops at the step that found one)."""
-    partial: Partial | None = None
-    """Racing stopped scoring it: ``score`` is over ``partial.scored`` examples of
-    ``partial.of``; it is never shown in a meta-prompt nor chosen as the best."""
+    """the solution as shown in the meta-prompt (``Problem.render``)"""
+    score: Number
+    """its score: linreg the sum of squared residuals, tsp the tour's length (lower is
+    better), instructions the training accuracy in percent, objective what the user's
+    function returned"""
+    details: Mapping[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """what scoring found besides the score (an instruction's per-example marks; written
+    only when there is something): the kind's own fields"""
+    partial: Partial | None = Field(default=None, exclude_if=lambda v: v is None)
+    """racing stopped scoring it: ``score`` is over ``partial.scored`` examples of
+    ``partial.of``; it is never shown in a meta-prompt nor chosen as the best"""
+    optimal: bool = Field(default=False, exclude_if=lambda v: not v)
+    """a known optimum (the run stops at the step that found one; written only when true)"""
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"solution": self.solution, "text": self.text, "score": self.score}
-        if self.details is not None:
-            data["details"] = dict(self.details)
-        if self.partial is not None:
-            data["partial"] = {"scored": self.partial.scored, "of": self.partial.of}
-        return data | ({"optimal": True} if self.optimal else {})
-
-    @classmethod
-    def from_json(cls, data: Any) -> Candidate:
-        if not isinstance(data, dict) or "solution" not in data:
-            raise ValueError("a candidate is not an object with a 'solution'")
-        details = data.get("details")
-        if details is not None and not isinstance(details, dict):
-            raise ValueError("a candidate's 'details' is not an object")
-        text = data.get("text", data["solution"])
-        optimal = data.get("optimal", False) is True
-        partial = data.get("partial")
-        if partial is not None:
-            if not isinstance(partial, dict):
-                raise ValueError("a candidate's 'partial' is not an object")
-            partial = Partial(_int(partial, "scored"), _int(partial, "of"))
-        return cls(data["solution"], str(text), _number(data, "score"), details, optimal, partial)
+    _text = model_validator(mode="before")(_text_defaults_to_solution)
 
 
-@dataclass(frozen=True)
-class Refused:
+@dataclass(frozen=True, config=RECORD)
+class Refused(JsonRecord):
     """A new solution of a step that has no score (``opro.problems.base.Invalid``)."""
 
     solution: Any
-    """Its JSON form (``Problem.to_json``)."""
+    """its JSON form (``Problem.to_json``)"""
     text: str
-    """As the meta-prompt would show it (``Problem.render``)."""
+    """as the meta-prompt would show it (``Problem.render``)"""
     reason: str
-    """Why it has no score (the objective raised, timed out, returned NaN...)."""
-
-    @classmethod
-    def from_json(cls, data: Any) -> Refused:
-        if not isinstance(data, dict) or "solution" not in data:
-            raise ValueError("an invalid solution is not an object with a 'solution'")
-        return cls(data["solution"], str(data.get("text", "")), str(data.get("reason", "")))
+    """why it has no score (the objective raised, timed out, returned NaN...)"""
 
 
-@dataclass(frozen=True)
-class StepRecord:
+@dataclass(frozen=True, config=RECORD)
+class StepRecord(JsonRecord):
     """One completed step: the meta-prompt, every output, the new solutions and their
     scores, and the run's usage and time once the step was done."""
 
-    step: int
-    temperature: float
+    step: Count
+    """the step's number: 0 (the starting solutions), 1, 2... in order"""
+    temperature: Number
+    """the optimizer's sampling temperature at this step (0 at step 0, where nothing is
+    sampled)"""
     meta_prompt: str | None
-    """None at step 0 (the starting solutions are not proposed)."""
+    """the meta-prompt the optimizer was given; null at step 0 (the starting solutions are
+    not proposed)"""
     outputs: tuple[str, ...]
+    """every optimizer output of the step, as returned, in order (an embedded model stops an
+    output once it cannot parse, when the problem has an answer shape: TSP)"""
     candidates: tuple[Candidate, ...]
-    parse_failures: int
-    duplicates: int
-    best_score: float | None
-    """The best score so far, this step included."""
-    step_seconds: float
-    elapsed_s: float
-    usage: Mapping[str, RoleUsage] = field(default_factory=dict)
-    invalid: tuple[Refused, ...] = ()
-    """The step's new solutions that have no score, with why (written only when any)."""
-    spec_sha256: str | None = field(default=None, compare=False)
-    """The fingerprint of the spec the step was scored under: the sha256 of config.json's
-    ``spec`` as canonical JSON (``opro.fingerprint``); absent in older run dirs."""
-    spec: Mapping[str, Any] | None = field(default=None, compare=False)
-    """Step 0 only: config.json's ``spec`` as it was, to name what changed when a
-    config.json no longer matches the steps."""
+    """the step's new solutions (parsed, not seen before), as scored"""
+    parse_failures: Count
+    """outputs holding no solution"""
+    duplicates: Count
+    """outputs whose solution was already seen"""
+    best_score: Number | None
+    """the best score so far, this step included"""
+    step_seconds: Seconds
+    """seconds the step took"""
+    elapsed_s: Seconds
+    """the run's seconds when the step was done, over all sessions"""
+    usage: Mapping[str, RoleUsage] = Field(default_factory=dict)
+    """per role (optimizer, scorer, judge): the run's usage so far"""
+    invalid: tuple[Refused, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """the step's new solutions that have no score, with why (written only when any)"""
+    spec_sha256: Annotated[str | None, Field(exclude_if=lambda v: v is None)] = field(
+        default=None, compare=False
+    )
+    """the fingerprint of the spec the step was scored under: the sha256 of config.json's
+    ``spec`` as canonical JSON (``opro.fingerprint``); absent in older run dirs"""
+    spec: Annotated[Mapping[str, Any] | None, Field(exclude_if=lambda v: v is None)] = field(
+        default=None, compare=False
+    )
+    """step 0 only: config.json's ``spec`` as it was, to name what changed when a
+    config.json no longer matches the steps"""
 
-    def to_json(self) -> dict[str, Any]:
-        scored_under: dict[str, Any] = {}
-        if self.spec_sha256 is not None:
-            scored_under["spec_sha256"] = self.spec_sha256
-        if self.spec is not None:
-            scored_under["spec"] = dict(self.spec)
-        invalid = {"invalid": [asdict(r) for r in self.invalid]} if self.invalid else {}
-        return (
-            {
-                "step": self.step,
-                "temperature": self.temperature,
-                "meta_prompt": self.meta_prompt,
-                "outputs": list(self.outputs),
-                "candidates": [c.to_json() for c in self.candidates],
-                "parse_failures": self.parse_failures,
-                "duplicates": self.duplicates,
-                "best_score": self.best_score,
-                "step_seconds": self.step_seconds,
-                "elapsed_s": self.elapsed_s,
-                "usage": {role: u.to_json() for role, u in self.usage.items()},
-            }
-            | invalid
-            | scored_under
-        )
-
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, data: Any) -> StepRecord:
+    def _defaults(cls, data: Any) -> Any:
+        """A hand-edited line may leave out what a step without outputs would hold."""
         if not isinstance(data, dict):
-            raise ValueError("a step record is not a JSON object")
-        outputs, candidates = data.get("outputs", []), data.get("candidates")
-        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
-            raise ValueError("'outputs' is not a list of texts")
-        if not isinstance(candidates, list):
-            raise ValueError("'candidates' is not a list")
-        meta_prompt = data.get("meta_prompt")
-        if meta_prompt is not None and not isinstance(meta_prompt, str):
-            raise ValueError("'meta_prompt' is not a text")
-        sha, spec = data.get("spec_sha256"), data.get("spec")
-        if sha is not None and not isinstance(sha, str):
-            raise ValueError("'spec_sha256' is not a text")
-        if spec is not None and not isinstance(spec, dict):
-            raise ValueError("'spec' is not an object")
-        invalid = data.get("invalid", [])
-        if not isinstance(invalid, list):
-            raise ValueError("'invalid' is not a list")
-        return cls(
-            step=_int(data, "step"),
-            temperature=_number(data, "temperature", 0.0),
-            meta_prompt=meta_prompt,
-            outputs=tuple(outputs),
-            candidates=tuple(Candidate.from_json(c) for c in candidates),
-            parse_failures=_int(data, "parse_failures", 0),
-            duplicates=_int(data, "duplicates", 0),
-            best_score=_optional_number(data, "best_score"),
-            step_seconds=_number(data, "step_seconds", 0.0),
-            elapsed_s=_number(data, "elapsed_s", 0.0),
-            usage=_usage(data.get("usage", {})),
-            invalid=tuple(Refused.from_json(r) for r in invalid),
-            spec_sha256=sha,
-            spec=spec,
-        )
+            return data
+        return {"temperature": 0.0, "meta_prompt": None, "outputs": [], "parse_failures": 0,
+                "duplicates": 0, "best_score": None, "step_seconds": 0.0, "elapsed_s": 0.0,
+                **data}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ProposalCounts:
+@dataclass(frozen=True, config=RECORD)
+class ProposalCounts(JsonRecord):
     """What the optimizer's proposals came to, over the steps after step 0 (whose starting
     solutions are not proposed): each output drawn either failed to parse, repeated a
     solution seen before, or was scored."""
 
-    drawn: int = 0
+    drawn: Count = 0
     """optimizer outputs drawn"""
-    parsed: int = 0
+    parsed: Count = 0
     """outputs that held a solution"""
-    parse_failures: int = 0
+    parse_failures: Count = 0
     """outputs that held none"""
-    duplicates: int = 0
+    duplicates: Count = 0
     """parsed solutions seen before (at an earlier step or in the same one)"""
-    scored: int = 0
+    scored: Count = 0
     """new solutions scored"""
-    improvements: int = 0
+    improvements: Count = 0
     """new solutions, scored in full, better than the best starting solution"""
-    invalid: int = 0
+    invalid: Count = Field(default=0, exclude_if=lambda v: not v)
     """new solutions that could not be scored (the objective failed on them)"""
 
     def plus(self, record: StepRecord, start: float | None, direction: Direction) -> ProposalCounts:
@@ -269,36 +194,19 @@ class ProposalCounts:
             return "all_invalid" if self.invalid else "all_duplicates"
         return "improved" if self.improvements else "no_improvement"
 
-    def to_json(self) -> dict[str, int]:
-        counts = asdict(self)
-        if not self.invalid:  # only a kind with an objective of the user's has any
-            del counts["invalid"]
-        return counts
 
-    @classmethod
-    def from_json(cls, data: Any) -> ProposalCounts | None:
-        if data is None:
-            return None
-        if not isinstance(data, dict):
-            raise ValueError("'proposals' is not an object of counts")
-        return cls(**{f.name: _int(data, f.name, 0) for f in fields(cls)})
-
-
-@dataclass(frozen=True)
-class BestSolution:
+@dataclass(frozen=True, config=RECORD)
+class BestSolution(JsonRecord):
     solution: Any
+    """its JSON form, as in the step records"""
     text: str
-    score: float
-    step: int
+    """as shown in the meta-prompt"""
+    score: Number
+    """its score"""
+    step: Count
+    """the step that found it"""
 
-    @classmethod
-    def from_json(cls, data: Any) -> BestSolution | None:
-        if data is None:
-            return None
-        if not isinstance(data, dict) or "solution" not in data:
-            raise ValueError("'best' is not an object with a 'solution'")
-        text = str(data.get("text", data["solution"]))
-        return cls(data["solution"], text, _number(data, "score"), _int(data, "step"))
+    _text = model_validator(mode="before")(_text_defaults_to_solution)
 
 
 _DERIVED = (
@@ -307,90 +215,101 @@ _DERIVED = (
 """Keys written for people (totals of ``usage``) and never read back."""
 
 
-@dataclass(frozen=True)
-class RunSummary(Totals):
+@dataclass(frozen=True, config=RECORD)
+class RunSummary(JsonRecord):
     """Where a run stands (summary.json): written after every step and at the end."""
 
     status: Status
+    """running (written after each step), finished or stopped"""
     stop_reason: StopReason
+    """why it ended: max_steps, optimum or patience (finished); budget, llm_error,
+    interrupted, user_code (the user's metric failed) or error (stopped); 'running' while
+    it runs"""
     message: str
-    steps_completed: int
+    """why it stopped, in a sentence (empty when finished)"""
+    steps_completed: Count
+    """the last completed step's number (0 also when none is)"""
     best: BestSolution | None
-    first_optimal_step: int | None
-    solutions_evaluated: int
+    """the best solution so far (null: nothing scored)"""
+    first_optimal_step: Count | None
+    """the step that found a known optimum (null: none)"""
+    solutions_evaluated: Count
+    """distinct solutions scored so far"""
     usage: Mapping[str, RoleUsage]
-    elapsed_s: float
-    details: Mapping[str, Any] = field(default_factory=dict)
-    """The kind's own fields (``best_test_score``, ``gap_percent``...)."""
-    proposals: ProposalCounts | None = None
-    """What the optimizer's proposals came to (null in summaries written before opro
-    counted them)."""
+    """per role: the run's usage"""
+    elapsed_s: Seconds
+    """the run's seconds, over all sessions"""
+    proposals: ProposalCounts | None = Field(default=None, exclude_if=lambda v: v is None)
+    """what the optimizer's proposals came to (absent in summaries written before opro
+    counted them)"""
+    details: Mapping[str, Any] = Field(default_factory=dict)
+    """the kind's own fields (``best_test_score``, ``gap_percent``...), written at the top
+    level"""
 
+    flattened = "details"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, data: Any) -> Any:
+        """The common fields as they are, the totals written for people dropped, every other
+        key the kind's own (``details``); an older summary's missing counts are 0."""
+        if not isinstance(data, dict) or "details" in data:
+            return data
+        common = {f.name for f in fields(cls)} - {"details"}
+        return {
+            "steps_completed": 0, "best": None, "first_optimal_step": None,
+            "solutions_evaluated": 0, "usage": {}, "elapsed_s": 0.0,
+            **{k: v for k, v in data.items() if k in common},
+            "message": str(data.get("message") or ""),
+            "stop_reason": stop_reason_of(data),
+            "details": {k: v for k, v in data.items() if k not in common and k not in _DERIVED},
+        }  # fmt: skip
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def verdict(self) -> Verdict | None:
-        """``proposals.verdict``: whether the run improved on its start, and if not why."""
+        """what the proposals came to (written with them): improved (a new solution beat the
+        best starting one), no_improvement, all_duplicates, no_valid_proposals (none
+        parsed), all_invalid (no new one could be scored) or nothing_proposed (no step after
+        0 yet)"""
         return None if self.proposals is None else self.proposals.verdict
 
     @property
     def total(self) -> RoleUsage:
         return sum(tuple(self.usage.values()), RoleUsage())
 
+    # The totals of ``usage`` over its roles, written for people.
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def calls(self) -> int:
+        """total of usage: calls"""
+        return self.total.calls
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cached_calls(self) -> int:
+        """total of usage: cached calls"""
+        return self.total.cached_calls
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def retries(self) -> int:
+        """total of usage: retries"""
+        return self.total.retries
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens(self) -> int:
+        """total of usage: prompt + completion tokens"""
+        return self.total.total_tokens
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_usd(self) -> float | None:
+        """total of usage: US dollars (null if a role's is unknown)"""
+        return self.total.cost_usd
+
     @property
     def best_score(self) -> float | None:
         return None if self.best is None else self.best.score
-
-    def to_json(self) -> dict[str, Any]:
-        total = self.total
-        best = self.best
-        return {
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "message": self.message,
-            "steps_completed": self.steps_completed,
-            "best": None
-            if best is None
-            else {
-                "solution": best.solution,
-                "text": best.text,
-                "score": best.score,
-                "step": best.step,
-            },
-            "first_optimal_step": self.first_optimal_step,
-            "solutions_evaluated": self.solutions_evaluated,
-            "usage": {role: u.to_json() for role, u in self.usage.items()},
-            "calls": total.calls,
-            "cached_calls": total.cached_calls,
-            "retries": total.retries,
-            "tokens": total.total_tokens,
-            "cost_usd": total.cost_usd,
-            "elapsed_s": self.elapsed_s,
-            **(
-                {}
-                if self.proposals is None
-                else {"proposals": self.proposals.to_json(), "verdict": self.proposals.verdict}
-            ),
-            **self.details,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> RunSummary:
-        if not isinstance(data, dict):
-            raise ValueError("a run summary is not a JSON object")
-        status = data.get("status")
-        if status not in ("running", "finished", "stopped"):
-            raise ValueError(f"'status' is {status!r}")
-        first = data.get("first_optimal_step")
-        common = {f for f in cls.__dataclass_fields__ if f != "details"}
-        return cls(
-            status=status,
-            stop_reason=stop_reason_of(data),
-            message=str(data.get("message") or ""),
-            steps_completed=_int(data, "steps_completed", 0),
-            best=BestSolution.from_json(data.get("best")),
-            first_optimal_step=None if first is None else _int(data, "first_optimal_step"),
-            solutions_evaluated=_int(data, "solutions_evaluated", 0),
-            usage=_usage(data.get("usage", {})),
-            elapsed_s=_number(data, "elapsed_s", 0.0),
-            details={k: v for k, v in data.items() if k not in common and k not in _DERIVED},
-            proposals=ProposalCounts.from_json(data.get("proposals")),
-        )

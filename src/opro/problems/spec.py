@@ -38,7 +38,9 @@ SpecT = TypeVar("SpecT", bound="RunSpec")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -127,8 +129,10 @@ class RunSpec(_Frozen):
     """Everything a run needs to start or resume. Subclassed once per kind."""
 
     kind: str
+    """the problem kind (linreg, tsp, instructions, objective): which spec this is"""
     optimizer: LLMConfig = Field(LLMConfig(), description="the optimizer's model")
     engine: EngineSpec = EngineSpec()
+    """the OPRO loop's knobs"""
     reps: int = Field(
         1, ge=1, le=MAX_REPS, description="independent repetitions (seeds seed, seed+1, ...)"
     )

@@ -169,8 +169,11 @@ class TspSpec(RunSpec):
         "with the square of the points (~0.5 GB at 1000)",
     )
     optimal_length: float | None = None
+    """the exact optimum's tour length (computed before the run)"""
     optimal_tour: tuple[int, ...] | None = None
+    """an optimal tour (computed before the run)"""
     proven_optimal: bool | None = None
+    """whether the exact solver proved the optimum within its time limit"""
 
     RESOLVED = frozenset({"optimal_length", "optimal_tour", "proven_optimal"})
 

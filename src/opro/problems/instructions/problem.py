@@ -16,16 +16,23 @@ the data ``opro.data``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from opro.data import Dataset
 from opro.eval.metric import AnswerMetric, Metric
 from opro.eval.racing import RaceRule, race_order
-from opro.eval.scorer import InstructionScore, race_instructions, score_instructions
+from opro.eval.scorer import (
+    MARKS_PATTERN,
+    InstructionScore,
+    race_instructions,
+    score_instructions,
+)
 from opro.eval.stats import PairedTest, mcnemar_exact
 from opro.history import History
 from opro.llm.base import LLM
@@ -38,6 +45,7 @@ from opro.problems.base import (
     SolutionScore,
 )
 from opro.problems.instructions.spec import MAX_LENGTH, InstructionsSpec, meta_prompt_mark
+from opro.record import RECORD, Count, JsonRecord, Number, Seconds
 
 POSITION_PHRASES = {
     "Q_begin": "at the beginning of the question",
@@ -61,21 +69,32 @@ def postprocess(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-@dataclass(frozen=True)
-class TestRow:
+@dataclass(frozen=True, config=RECORD)
+class TestRow(JsonRecord):
     """One instruction scored on the test fold at the end of a run."""
 
     instruction: str
-    train_score: float
-    test_score: float | None
-    n: int
-    correct: int
-    wrong: int
-    empty: int
-    failed: int
-    elapsed_s: float
-    p_value_vs_initial: float | None
-    marks: str
+    """the instruction"""
+    train_score: Number
+    """its training accuracy (percent)"""
+    test_score: Number | None
+    """its test accuracy (percent; null when nothing was answered)"""
+    n: Count
+    """test examples"""
+    correct: Count
+    """examples answered correctly"""
+    wrong: Count
+    """examples answered wrongly"""
+    empty: Count
+    """examples with no answer found"""
+    failed: Count
+    """examples whose scorer call failed"""
+    elapsed_s: Seconds
+    """seconds its scoring took"""
+    p_value_vs_initial: Number | None
+    """exact McNemar p-value against the baseline"""
+    marks: Annotated[str, Field(pattern=MARKS_PATTERN)]
+    """per example: 1 correct, 0 wrong, e empty, x failed, - not asked"""
 
     @classmethod
     def of(
@@ -96,46 +115,40 @@ class TestRow:
             score.marks,
         )
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TestRow:
-        values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
-        return cls(**values)
 
-
-@dataclass(frozen=True)
-class Outcome:
+@dataclass(frozen=True, config=RECORD)
+class Outcome(JsonRecord):
     """The held-out evaluation of a finished run (its fields in summary.json)."""
 
-    n_test: int
-    best_test_score: float | None
+    n_test: Count
+    """examples in the test fold"""
+    best_test_score: Number | None
+    """the best instruction's test accuracy (percent)"""
     initial_instruction: str | None
-    initial_train_score: float | None
-    initial_test_score: float | None
+    """the first starting instruction (the baseline)"""
+    initial_train_score: Number | None
+    """its training accuracy"""
+    initial_test_score: Number | None
+    """its test accuracy"""
     paired_test: PairedTest | None
+    """the best instruction against the baseline on the test fold"""
     test_evaluation: tuple[TestRow, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["paired_test"] = None if self.paired_test is None else self.paired_test.to_json()
-        data["test_evaluation"] = [asdict(r) for r in self.test_evaluation]
-        return data
+    """each instruction scored on the test fold: the baseline(s) and the top ones by
+    training accuracy"""
 
     @classmethod
-    def from_details(cls, details: dict[str, Any]) -> Outcome | None:
+    def from_details(cls, details: Mapping[str, Any]) -> Outcome | None:
         """The outcome in a summary's details, if the final evaluation is done."""
-        rows = details.get("test_evaluation")
-        if not isinstance(rows, list):
+        if "test_evaluation" not in details:
             return None
-        paired = details.get("paired_test")
-        return cls(
-            int(details.get("n_test") or 0),
-            details.get("best_test_score"),
-            details.get("initial_instruction"),
-            details.get("initial_train_score"),
-            details.get("initial_test_score"),
-            None if not isinstance(paired, dict) else PairedTest(**paired),
-            tuple(TestRow.from_json(r) for r in rows),
-        )
+        return cls.from_json({f.name: details.get(f.name) for f in fields(cls)})
+
+
+class InstructionDetails(KindSummary):
+    marks: Annotated[str, Field(pattern=MARKS_PATTERN)] = Field(
+        description="per training example, 1 correct, 0 wrong, e empty, x failed, - not "
+        "scored (racing)"
+    )
 
 
 class InstructionsSummary(KindSummary):
@@ -153,6 +166,8 @@ class InstructionsSummary(KindSummary):
 class InstructionOptimization(Problem[str]):
     direction = "max"
     summary_model = InstructionsSummary
+    outcome_model: ClassVar[type[Outcome]] = Outcome
+    details_model = InstructionDetails
 
     def __init__(
         self, spec: InstructionsSpec, dataset: Dataset, scorer: LLM, metric: Metric | None = None

@@ -54,10 +54,12 @@ class InlineData(BaseModel):
     """Examples given in memory (a list of dicts, a pandas DataFrame, a ``datasets.Dataset``),
     kept in the spec, so that a resume needs nothing else."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     rows: tuple[dict[str, Any], ...] = Field(min_length=1)
+    """the examples, as given (each an object of fields)"""
     name: str = "inline"
+    """the dataset's name in reports"""
 
 
 class InstructionsSpec(RunSpec):
@@ -101,6 +103,8 @@ class InstructionsSpec(RunSpec):
         "instruct for a chat one)",
     )
     scorer_style: ScorerStyle | None = None
+    """how the scorer is prompted: base (Q/A text) or chat (default: from the scorer's prompt
+    API)"""
     exemplars: int = Field(3, ge=0, description="training problems shown in the meta-prompt")
     exemplar_selection: ExemplarSelection = Field(
         "random", description="random per step, constant, or those most often answered wrong"
