@@ -18,9 +18,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import platformdirs
+from pydantic import JsonValue
 
 from opro.errors import ConfigError
 from opro.types import Completion, Request
@@ -43,7 +43,7 @@ def open_cache(cache: Path | str | None, *, enabled: bool = True) -> CallCache |
     return CallCache(Path(cache) if cache is not None else default_cache_path())
 
 
-def cache_key(identity: dict[str, Any], request: Request) -> str:
+def cache_key(identity: dict[str, JsonValue], request: Request) -> str:
     blob = json.dumps(
         {"v": SCHEMA_VERSION, "llm": identity, "request": request.to_json()},
         sort_keys=True,

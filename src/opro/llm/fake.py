@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from pydantic import JsonValue
 
 from opro.errors import ConfigError
 from opro.llm.base import LLM, BackendOptions
@@ -47,7 +48,7 @@ class FakeLLM(LLM):
 
         return cls(name, fn=next_output)
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, JsonValue]:
         return {"spec": self.spec} if self._named else {"spec": self.spec, "instance": id(self)}
 
     async def complete(self, request: Request) -> Completion:

@@ -28,7 +28,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+
+from pydantic import JsonValue
 
 from opro.errors import FatalLLMError, TransientLLMError, Unreachable
 from opro.llm.base import LLM
@@ -55,7 +56,7 @@ class PoolBackend(LLM):
         self.served: Counter[str] = Counter()
         """Completions per server URL (logged at ``aclose``)."""
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, JsonValue]:
         """The model and API, not the servers: any replica's answer is the model's."""
         return {"spec": self.spec, "api": self.api, "servers": "pool"}
 

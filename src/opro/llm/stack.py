@@ -13,7 +13,8 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+from pydantic import JsonValue
 
 from opro.errors import ConfigError, LLMError, RetriesExhausted, redact
 from opro.llm.base import LLM, BackendOptions
@@ -77,7 +78,7 @@ class ManagedLLM(LLM):
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, JsonValue]:
         return self.backend.identity()
 
     def secrets(self) -> tuple[str, ...]:
