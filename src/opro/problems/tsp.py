@@ -234,7 +234,7 @@ class TspKind(Kind[TspSpec]):
             "--instance", type=Path, metavar="FILE", help='JSON {"points": [[x, y], ...]}'
         )
 
-    def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
+    def settings_from(self, args: argparse.Namespace) -> dict[str, object]:
         if args.instance is None:
             return {}
         return {"points": load_instance(args.instance, getattr(args, "max_nodes", MAX_NODES))}
