@@ -56,7 +56,7 @@ class InlineData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rows: tuple[dict[str, Any], ...] = Field(min_length=1)
+    rows: tuple[dict[str, object], ...] = Field(min_length=1)
     name: str = "inline"
 
 
