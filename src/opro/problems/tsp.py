@@ -117,7 +117,9 @@ class TravellingSalesman(Problem[Tour]):
     def from_json(self, data: Any) -> Tour:
         return tuple(int(i) for i in data)
 
-    def context(self, history: History[Tour], rng: np.random.Generator) -> dict[str, Any]:
+    def context(
+        self, history: History[Tour], rng: np.random.Generator
+    ) -> dict[str, list[ts.Point]]:
         return {"points": self.points}
 
     def summary(self, history: History[Tour]) -> TspSummary:
