@@ -21,6 +21,9 @@ from opro.types import Api, Completion, Request
 
 T = TypeVar("T")
 
+Identity = dict[str, JsonValue]
+"""What, besides the request, determines a backend's answers (``LLM.identity``): JSON, the
+cache key's other half."""
 TokenLimit = Literal["max_tokens", "max_completion_tokens"]
 """The request field that caps an answer's length (OpenAI-compatible servers)."""
 
@@ -60,7 +63,7 @@ class LLM(abc.ABC):
     async def complete(self, request: Request) -> Completion:
         """Answer one request, or raise an ``LLMError``."""
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         """What, besides the request, determines the answer: the cache key's other half.
 
         Never includes a secret. Backends add their base URL, API style, model file...

@@ -12,10 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 
-from pydantic import JsonValue
-
 from opro.errors import ConfigError
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.types import Completion, Request, Usage
 
 Responder = Callable[[Request], str]
@@ -48,7 +46,7 @@ class FakeLLM(LLM):
 
         return cls(name, fn=next_output)
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         return {"spec": self.spec} if self._named else {"spec": self.spec, "instance": id(self)}
 
     async def complete(self, request: Request) -> Completion:

@@ -12,10 +12,9 @@ import os
 from typing import TYPE_CHECKING, Required, TypedDict
 
 import openai
-from pydantic import JsonValue
 
 from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.config import redact_url
 from opro.llm.limits import parse_retry_after
 from opro.llm.litellm_import import import_litellm
@@ -62,7 +61,7 @@ class LiteLLMBackend(LLM):
                     f"export {options.api_key_env}=YOUR_KEY"
                 )
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         return {"spec": self.spec, "base_url": self.base_url}
 
     def secrets(self) -> tuple[str, ...]:

@@ -39,13 +39,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
-
-from pydantic import JsonValue
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opro.errors import FatalLLMError, MissingDependency
 from opro.llm import batch
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.llama_logs import captured_stderr, route_llama_logs
 from opro.llm.models import resolve_local
 from opro.types import Completion, Request, Usage
@@ -54,20 +52,6 @@ if TYPE_CHECKING:
     from llama_cpp.llama_grammar import LlamaGrammar
 
 T = TypeVar("T")
-
-
-class _Sampling(TypedDict):
-    """llama-cpp-python's sampling arguments, as ``_generate`` passes them."""
-
-    max_tokens: int
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    repeat_penalty: float
-    stop: list[str]
-    seed: int
-    grammar: LlamaGrammar | None
 
 
 def default_batch(n_ctx: int) -> int:
@@ -118,7 +102,7 @@ class LocalBackend(LLM):
         self._turn: asyncio.Lock | None = None
         # The file's name and size stand for its content, without hashing 250 MB each run;
         # batched decoding rounds differently from one-at-a-time decoding (docstring).
-        self._identity: dict[str, JsonValue] = {
+        self._identity: Identity = {
             "spec": self.spec,
             "file": self.path.name,
             "bytes": self.path.stat().st_size,
@@ -127,7 +111,7 @@ class LocalBackend(LLM):
             "decoding": "sequential" if max_batch == 1 else f"batched-{min(max_batch, 8)}",
         }
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         return self._identity
 
     # --- scheduling (event loop) -------------------------------------------------------
@@ -357,7 +341,7 @@ class LocalBackend(LLM):
         with self._model_lock:
             llama = self._load()
             llama.reset()  # an empty KV cache: see the module docstring
-            sampling: _Sampling = {
+            sampling: dict[str, object] = {  # llama-cpp-python's keyword arguments
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
                 # A plain temperature sampler, as hosted APIs use by default.

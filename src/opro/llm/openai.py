@@ -24,11 +24,10 @@ import urllib.parse
 from typing import Any, Literal, Required, TypedDict
 
 import aiohttp
-from pydantic import JsonValue
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, Unreachable, redact
 from opro.llm import http
-from opro.llm.base import LLM, BackendOptions, TokenLimit
+from opro.llm.base import LLM, BackendOptions, Identity, TokenLimit
 from opro.llm.config import redact_url, url_secrets
 from opro.llm.http import JsonPoster
 from opro.llm.limits import parse_retry_after
@@ -112,7 +111,7 @@ class OpenAIBackend(LLM):
         self._token_limit: TokenLimit = options.token_limit or "max_tokens"
         self._token_limit_named = options.token_limit is not None
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         # The URL without its secrets: a cache key holds none, and outlives a rotated one.
         url = None if self.base_url is None else redact_url(self.base_url)
         return {"spec": self.spec, "base_url": url, "api": self.api}

@@ -14,10 +14,8 @@ import random
 import time
 from dataclasses import dataclass, field, replace
 
-from pydantic import JsonValue
-
 from opro.errors import ConfigError, LLMError, RetriesExhausted, redact
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.limits import (
     RateLimiter,
@@ -78,7 +76,7 @@ class ManagedLLM(LLM):
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
 
-    def identity(self) -> dict[str, JsonValue]:
+    def identity(self) -> Identity:
         return self.backend.identity()
 
     def secrets(self) -> tuple[str, ...]:
