@@ -48,7 +48,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from opro.testing.stub_server import RequestBody, StubServer, stub_process
+from opro.llm.openai import RequestBody
+from opro.testing.stub_server import StubServer, stub_process
 
 RUNS, SAMPLES = 16, 4
 SMALL = 40  # pairs of the overhead's baseline evaluation

@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opro.testing.stub_server import RequestBody, StubServer
+from opro.llm.openai import RequestBody
+from opro.testing.stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -21,7 +21,7 @@ import re
 import socket
 import ssl
 import urllib.parse
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 import aiohttp
 
@@ -57,6 +57,37 @@ class RequestBody(TypedDict, total=False):
     grammar: str
     messages: list[ChatMessage]
     prompt: str
+
+
+class Choice(TypedDict):
+    index: int
+    finish_reason: str
+    message: NotRequired[ReplyMessage]  # a chat completion's
+    text: NotRequired[str | None]  # a text completion's
+    logprobs: NotRequired[None]
+
+
+class ReplyMessage(TypedDict):
+    role: str
+    content: str | None
+
+
+class UsageCounts(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: NotRequired[int]
+
+
+class CompletionReply(TypedDict):
+    """A server's reply, as it should be (the stub server's); ``_completion`` trusts none
+    of it."""
+
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: UsageCounts
 
 
 class OpenAIBackend(LLM):

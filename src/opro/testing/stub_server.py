@@ -33,22 +33,18 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the wire format, as opro's client knows it
+    from opro.llm.openai import Choice, CompletionReply, RequestBody, UsageCounts
 
 Fault = str
 FaultPlan = Callable[[int], Fault]
 """Request number (0-based, in arrival order) → fault."""
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+            503: "Service Unavailable"}  # fmt: skip
 
 
 MALFORMED: tuple[Fault, ...] = (
@@ -80,45 +76,6 @@ def random_plan(
         return rng.choice(list(kinds)) if rng.random() < rate else "ok"
 
     return plan
-
-
-class Message(TypedDict):
-    role: str
-    content: str | None
-
-
-class RequestBody(TypedDict, total=False):
-    """What the stub reads of an OpenAI-compatible request (a client sends more)."""
-
-    model: str
-    messages: list[Message]
-    prompt: str
-    temperature: float
-    seed: int
-    max_tokens: int
-
-
-class Choice(TypedDict):
-    index: int
-    finish_reason: str
-    message: NotRequired[Message]  # a chat completion's
-    text: NotRequired[str | None]  # a text completion's
-    logprobs: NotRequired[None]
-
-
-class UsageCounts(TypedDict):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: NotRequired[int]
-
-
-class CompletionReply(TypedDict):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: UsageCounts
 
 
 def default_reply(body: RequestBody) -> str:
