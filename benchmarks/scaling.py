@@ -48,6 +48,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from opro.llm.openai import RequestBody
 from opro.testing.stub_server import StubServer, stub_process
 
 RUNS, SAMPLES = 16, 4
@@ -55,7 +56,7 @@ SMALL = 40  # pairs of the overhead's baseline evaluation
 Row = dict[str, Any]
 
 
-def proposal(body: dict[str, Any]) -> str:
+def proposal(body: RequestBody) -> str:
     """A parsable linreg proposal, never the optimum (so no run stops early)."""
     rng = random.Random(f"{body.get('seed')}-{len(str(body.get('messages')))}")
     return f"[{rng.randint(20, 40)}, {rng.randint(20, 40)}]"

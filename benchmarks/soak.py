@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opro.llm.openai import RequestBody
 from opro.testing.stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,11 +59,11 @@ KILL_AGAIN = 0.4
 """The chance that a resume (or rerun) is killed too."""
 
 
-def ref_of(body: dict[str, Any]) -> str:
+def ref_of(body: RequestBody) -> str:
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def scorer_reply(body: dict[str, Any]) -> str:
+def scorer_reply(body: RequestBody) -> str:
     """A deterministic boolean answer, tagged with the request's hash."""
     ref = ref_of(body)
     return f"{'True' if int(ref, 16) % 5 < 3 else 'False'}. [ref {ref}]"

@@ -14,7 +14,7 @@ import concurrent.futures
 import contextlib
 import functools
 import re
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -187,7 +187,7 @@ def evaluate(
     seed: int = 0,
     cache: CallCache | Path | str | None = None,
     use_cache: bool = True,
-    caps: Caps | dict[str, Any] | None = None,
+    caps: Caps | Mapping[str, object] | None = None,
     progress: Progress | bool | None = None,
     trained_on: InstructionsSpec | None = None,
     allow_overlap: bool = False,

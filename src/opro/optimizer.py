@@ -227,7 +227,7 @@ class Optimizer(Generic[S]):
             self.recorder.append_step(record)
             self._absorb(record)
             self.recorder.write_summary(self.summary("running", "running", ""))
-        final: dict[str, Any] = {}
+        final: Mapping[str, object] = {}
         if reason in FINISHED:
             try:
                 final = await self.problem.finalize(self.history)

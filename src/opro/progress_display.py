@@ -151,7 +151,7 @@ class JsonDisplay(QuietDisplay):
     def emit(self, event: str, **fields: Any) -> None:
         self._line(json.dumps({"event": event, **fields}, ensure_ascii=False))
 
-    def _snapshot(self, s: Snapshot) -> dict[str, Any]:
+    def _snapshot(self, s: Snapshot) -> dict[str, object]:
         return asdict(s) | {"eta_s": _rounded(s.eta_s)}
 
     def run_started(self, start: RunStart, live: Callable[[], Snapshot]) -> None:

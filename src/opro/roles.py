@@ -4,8 +4,6 @@ budget, retries: ``opro.llm.stack``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from opro.llm.base import LLM, BackendOptions
 from opro.llm.cache import open_cache
 from opro.llm.registry import create_backend
@@ -13,6 +11,7 @@ from opro.llm.stack import ManagedLLM
 from opro.llm.usage import Budget
 from opro.problems.spec import RunSpec
 from opro.runlog import CacheConfig
+from opro.types import Api
 
 
 class Models:
@@ -32,7 +31,7 @@ class Models:
             self.bare[role] = self._backends[key]
 
     @property
-    def apis(self) -> dict[str, Any]:
+    def apis(self) -> dict[str, Api]:
         return {role: llm.api for role, llm in self.bare.items()}
 
     def managed(self, budget: Budget) -> dict[str, ManagedLLM]:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from pydantic import ValidationError
 
@@ -25,6 +25,15 @@ from opro.types import Status, StopReason
 if TYPE_CHECKING:
     from opro.instruction_export import InstructionExport
     from opro.problems.instructions.prompting import ScorerPrompt
+
+
+class HistoryRow(TypedDict):
+    """One scored solution, as ``RunResult.history`` gives it."""
+
+    run: NotRequired[str]  # a job's: the run's directory name
+    step: int
+    text: str
+    score: float
 
 
 def caps_of(caps: Caps | Mapping[str, Any] | None) -> Caps | None:
@@ -145,11 +154,11 @@ class RunResult:
         counts = self.summary.proposals if isinstance(self.summary, RunSummary) else None
         return None if counts is None else explain(counts, self.spec.engine)
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[HistoryRow]:
         """Every scored solution, in order: ``{"step", "text", "score"}`` rows, ready for
         ``pandas.DataFrame(result.history())`` (a job: its runs' rows, with ``"run"``)."""
         if self.reps:
-            return [{"run": r.run_dir.name} | row for r in self.reps for row in r.history()]
+            return [{"run": r.run_dir.name, **row} for r in self.reps for row in r.history()]
         return [
             {"step": step.step, "text": c.text, "score": c.score}
             for step in RunDir(self.run_dir).read_steps()

@@ -38,9 +38,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from opro.errors import ConfigError
 from opro.files import MB, read_bounded
@@ -224,29 +224,28 @@ def plan_from_dict(data: Mapping[str, Any], where: str = "sweep") -> SweepPlan:
         raise ConfigError(
             f'{where}: [axes] is empty: add one, e.g. order = ["ascending", "random"]'
         )
+    lists: dict[str, list[object]] = {}
     for name, values in axes_table.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: axis {name!r} must be a non-empty list of values")
-    check_size(mode, [len(values) for values in axes_table.values()], len(seeds), where)
+        lists[name] = values
+    check_size(mode, [len(values) for values in lists.values()], len(seeds), where)
     axes = []
-    for name, values in axes_table.items():
+    for name, values in lists.items():
         if len({repr(v) for v in values}) != len(values):
             raise ConfigError(f"{where}: axis {name!r} repeats a value")
-        for value in values:
-            _check_value(value, f"{where}: axis {name!r}")
-        axes.append((name, tuple(values)))
-    for name, value in base.items():
-        _check_value(value, f"{where}: [base] {name}")
+        axes.append((name, tuple(_check_value(v, f"{where}: axis {name!r}") for v in values)))
+    base_values = {name: _check_value(v, f"{where}: [base] {name}") for name, v in base.items()}
     return SweepPlan(
         command=str(command),
-        base=tuple(base.items()),
+        base=tuple(base_values.items()),
         axes=tuple(axes),
         seeds=tuple(seeds),
         mode=mode,
     )
 
 
-def _table(table: Any, where: str) -> dict[str, Any]:
+def _table(table: Any, where: str) -> dict[str, object]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table of flag = value")
     for name in table:
@@ -257,12 +256,13 @@ def _table(table: Any, where: str) -> dict[str, Any]:
     return dict(table)
 
 
-def _check_value(value: Any, where: str) -> None:
-    ok = isinstance(value, str | int | float | bool) or (
-        isinstance(value, list) and all(isinstance(v, str) for v in value)
-    )
-    if not ok:
-        raise ConfigError(f"{where}: {value!r} is not a string, number, true/false or list of text")
+def _check_value(value: object, where: str) -> Value:
+    """``value``, if a sweep file may give it (a ``Value``)."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ConfigError(f"{where}: {value!r} is not a string, number, true/false or list of text")
 
 
 def _label(name: str, index: int, value: Value) -> str:
@@ -281,7 +281,17 @@ def _slug(value: Value) -> str:
     return slug or "empty"
 
 
-def plan_json(plan: SweepPlan) -> dict[str, Any]:
+class PlanJson(TypedDict):
+    """A plan as sweep.json keeps it."""
+
+    command: str
+    mode: Mode
+    seeds: list[int]
+    base: dict[str, Value]
+    axes: dict[str, list[Value]]
+
+
+def plan_json(plan: SweepPlan) -> PlanJson:
     return {
         "command": plan.command,
         "mode": plan.mode,
@@ -291,7 +301,7 @@ def plan_json(plan: SweepPlan) -> dict[str, Any]:
     }
 
 
-def _shown(name: str, value: Any) -> Any:
+def _shown(name: str, value: Value) -> Value:
     """A setting as sweep.json keeps it: a base URL without its secrets."""
     if name.replace("-", "_").endswith("base_url") and isinstance(value, str):
         return redact_url(value)
@@ -337,7 +347,7 @@ def finished(directory: Path) -> bool:
     return summary is not None and summary.get("status") == "finished"
 
 
-def read_summary(directory: Path) -> dict[str, Any] | None:
+def read_summary(directory: Path) -> dict[str, JsonValue] | None:
     try:
         data = json.loads(read_bounded(directory / "summary.json", 64 * MB, "a summary"))
     except (OSError, ValueError, RecursionError, ConfigError):

@@ -10,9 +10,9 @@ import argparse
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -113,7 +113,20 @@ def _price(text: str) -> tuple[float, float]:
     return price.input_per_mtok, price.output_per_mtok
 
 
-def _argument(name: str, info: FieldInfo, default: Any) -> dict[str, Any] | None:
+class _Keywords(TypedDict, total=False):
+    """``add_argument``'s keywords, as ``_argument`` gives them."""
+
+    dest: Required[str]
+    default: Required[object]
+    required: bool
+    help: str
+    action: str | type[argparse.Action]
+    choices: list[object]
+    type: Callable[[str], object]
+    metavar: str
+
+
+def _argument(name: str, info: FieldInfo, default: Any) -> _Keywords | None:
     """argparse keywords for one setting, or None for a setting with no flag (points)."""
     kind = info.annotation
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
@@ -122,7 +135,7 @@ def _argument(name: str, info: FieldInfo, default: Any) -> dict[str, Any] | None
         kind = tuple[str, ...] if tuple[str, ...] in options else options[0]
     hidden = default is None or default is ... or default in ((), "")
     shown = "" if hidden else f" (default {_shown(default)})"
-    keywords: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+    keywords: _Keywords = {"dest": name, "default": argparse.SUPPRESS}
     if info.is_required():
         keywords["required"] = True
     keywords["help"] = (info.description or name.replace("_", " ")) + shown
@@ -221,13 +234,13 @@ def llm_from(args: argparse.Namespace) -> LLMConfig:
         raise ConfigError(error.problem, setting=named, fix=error.fix) from None
 
 
-def given(args: argparse.Namespace, spec_class: type[RunSpec]) -> dict[str, Any]:
+def given(args: argparse.Namespace, spec_class: type[RunSpec]) -> dict[str, object]:
     """The settings given on the command line (flags left out keep the spec's default)."""
     names = settings_of(spec_class)
     return {name: value for name, value in vars(args).items() if name in names}
 
 
-def spec_from(spec_class: type[SpecT], values: dict[str, Any]) -> SpecT:
+def spec_from(spec_class: type[SpecT], values: Mapping[str, object]) -> SpecT:
     """``build_spec``: an error about a setting is shown with its flag by the CLI; another
     that starts with a setting's name, here (a kind's own check)."""
     try:

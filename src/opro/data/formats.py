@@ -18,10 +18,13 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opro.errors import ConfigError
 from opro.types import AnswerKind
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue  # the types only: reading data needs no pydantic
 
 GSM_TRAIN = "gsm_data/gsm_train.tsv"
 GSM_TEST = "gsm_data/gsm_test.tsv"
@@ -170,8 +173,8 @@ def read_gsm(path: Path, label: str | None = None) -> list[Example]:
     label = label or str(path)
     text = _read_text(path, label, FETCH_HINT)
     out: list[Example] = []
-    fmt: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-    for line, row in _csv_rows(text, label, REFETCH_HINT, **fmt):
+    rows = _csv_rows(text, label, REFETCH_HINT, delimiter="\t", quoting=csv.QUOTE_NONE)
+    for line, row in rows:
         if len(row) != 3:
             problem = f"line {line} has {len(row)} tab-separated columns, expected 3"
             raise _bad(label, problem, REFETCH_HINT)
@@ -261,14 +264,14 @@ def read_mmlu(path: Path, label: str | None = None) -> list[Example]:
 
 def read_records(
     fmt: Literal["jsonl", "csv"], path: Path
-) -> tuple[list[int], list[dict[str, Any]]]:
+) -> tuple[list[int], list[dict[str, JsonValue]]]:
     """The rows of a user file and the line each is on: JSON lines (each an object), or CSV
     with a header row (its names lower-cased); blank lines skipped. What the fields mean is
     ``opro.data.user``."""
     label = str(path)
     text = _read_text(path, f"dataset file {label}", f"check the path after {fmt}:")
     lines: list[int] = []
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, JsonValue]] = []
     if fmt == "jsonl":
         for line, raw in enumerate(text.splitlines(), start=1):
             if raw.strip():

@@ -41,7 +41,7 @@ class Fields:
 DEFAULT_FIELDS = Fields()
 
 
-def rows_of(data: Any, label: str = "the data") -> list[dict[str, Any]]:
+def rows_of(data: Any, label: str = "the data") -> list[dict[str, object]]:
     """Rows from memory: a list of mappings, a DataFrame (``to_dict("records")``), a
     ``datasets.Dataset`` or any iterable of mappings."""
     if isinstance(data, str | bytes | Mapping):
@@ -65,7 +65,7 @@ class Source:
     """Rows of the user's, with their name and where each came from (a file's lines)."""
 
     name: str
-    rows: list[dict[str, Any]]
+    rows: Sequence[Mapping[str, object]]
     lines: list[int] | None = None
 
 
@@ -105,7 +105,7 @@ def to_examples(source: Source, fields: Fields) -> list[Example]:
                 f"{where}: kind {kind!r} is not one of {', '.join(ANSWER_KINDS)}: fix the file"
             )
         extra = {k: v for k, v in row.items() if k not in (fields.question, fields.answer)}
-        out.append(Example(question, answer, cast(AnswerKind, kind), i, source.name, extra))
+        out.append(Example(question, answer, kind, i, source.name, extra))
     return out
 
 

@@ -13,11 +13,19 @@ import abc
 import asyncio
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Literal, TypeVar
+
+from pydantic import JsonValue
 
 from opro.types import Api, Completion, Request
 
 T = TypeVar("T")
+
+Identity = dict[str, JsonValue]
+"""What, besides the request, determines a backend's answers (``LLM.identity``): JSON, the
+cache key's other half."""
+TokenLimit = Literal["max_tokens", "max_completion_tokens"]
+"""The request field that caps an answer's length (OpenAI-compatible servers)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class BackendOptions:
     timeout_s: float = 120.0
     n_ctx: int = 2048
     n_threads: int | None = None
-    token_limit: str | None = None
+    token_limit: TokenLimit | None = None
     """The request field that caps the answer's length (OpenAI-compatible servers):
     ``max_tokens``, or ``max_completion_tokens`` (reasoning models); None: ``max_tokens``,
     switched to ``max_completion_tokens`` when the server asks for it."""
@@ -55,7 +63,7 @@ class LLM(abc.ABC):
     async def complete(self, request: Request) -> Completion:
         """Answer one request, or raise an ``LLMError``."""
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         """What, besides the request, determines the answer: the cache key's other half.
 
         Never includes a secret. Backends add their base URL, API style, model file...

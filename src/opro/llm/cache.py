@@ -18,11 +18,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
 from opro.errors import ConfigError
+from opro.llm.base import Identity
 from opro.types import Completion, Request
 
 SCHEMA_VERSION = 1
@@ -43,7 +43,7 @@ def open_cache(cache: Path | str | None, *, enabled: bool = True) -> CallCache |
     return CallCache(Path(cache) if cache is not None else default_cache_path())
 
 
-def cache_key(identity: dict[str, Any], request: Request) -> str:
+def cache_key(identity: Identity, request: Request) -> str:
     blob = json.dumps(
         {"v": SCHEMA_VERSION, "llm": identity, "request": request.to_json()},
         sort_keys=True,

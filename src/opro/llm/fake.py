@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from opro.errors import ConfigError
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.types import Completion, Request, Usage
 
 Responder = Callable[[Request], str]
@@ -47,7 +46,7 @@ class FakeLLM(LLM):
 
         return cls(name, fn=next_output)
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         return {"spec": self.spec} if self._named else {"spec": self.spec, "instance": id(self)}
 
     async def complete(self, request: Request) -> Completion:

@@ -28,7 +28,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -153,7 +152,7 @@ class JsonPoster:
             self._loop = loop
         return self._session
 
-    async def post(self, path: str, body: dict[str, Any]) -> Reply:
+    async def post(self, path: str, body: Mapping[str, object]) -> Reply:
         session = self._session_here()
         try:
             async with session.post(

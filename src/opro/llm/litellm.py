@@ -9,16 +9,34 @@ named by ``--*-api-key-env``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Required, TypedDict
 
 import openai
 
 from opro.errors import ConfigError, FatalLLMError, MissingDependency, TransientLLMError, redact
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.config import redact_url
 from opro.llm.limits import parse_retry_after
 from opro.llm.litellm_import import import_litellm
 from opro.types import Completion, Request, Usage
+
+if TYPE_CHECKING:
+    from opro.llm.openai import ChatMessage
+
+
+class _Params(TypedDict, total=False):
+    """``litellm.acompletion``'s keyword arguments, as sent."""
+
+    model: Required[str]
+    messages: Required[list[ChatMessage]]
+    max_tokens: int
+    temperature: float
+    timeout: float
+    num_retries: int
+    stop: list[str]
+    seed: int
+    api_base: str
+    api_key: str
 
 
 class LiteLLMBackend(LLM):
@@ -43,18 +61,18 @@ class LiteLLMBackend(LLM):
                     f"export {options.api_key_env}=YOUR_KEY"
                 )
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         return {"spec": self.spec, "base_url": self.base_url}
 
     def secrets(self) -> tuple[str, ...]:
         return (self._key,) if self._key else ()
 
     async def complete(self, request: Request) -> Completion:
-        messages = []
+        messages: list[ChatMessage] = []
         if request.system is not None:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": request.prompt})
-        params: dict[str, Any] = {
+        params: _Params = {
             "model": self.model,
             "messages": messages,
             "max_tokens": request.max_tokens,

@@ -10,7 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+
+from pydantic import JsonValue
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 """The price map LiteLLM ships, which ``litellm.model_cost`` holds when loaded offline."""
@@ -37,7 +38,7 @@ def import_litellm() -> ModuleType:
     return module
 
 
-def price_map() -> dict[str, Any]:
+def price_map() -> dict[str, JsonValue]:
     """LiteLLM's price map (model name -> its costs per token): ``litellm.model_cost`` once
     LiteLLM is imported, else the file it loads that from, read without importing LiteLLM
     (seconds of start-up for a run that only needs a price); {} without LiteLLM."""
@@ -49,7 +50,7 @@ def price_map() -> dict[str, Any]:
 
 
 @functools.cache
-def _shipped_price_map() -> dict[str, Any]:
+def _shipped_price_map() -> dict[str, JsonValue]:
     try:
         spec = importlib.util.find_spec("litellm")
     except (ImportError, ValueError):  # sys.modules holds None for it: blocked

@@ -39,14 +39,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opro.errors import FatalLLMError, MissingDependency
 from opro.llm import batch
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.llama_logs import captured_stderr, route_llama_logs
 from opro.llm.models import resolve_local
 from opro.types import Completion, Request, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 T = TypeVar("T")
 
@@ -89,7 +92,7 @@ class LocalBackend(LLM):
         self._llama: Any = None
         self._engine: batch.BatchEngine | None = None
         self._engine_epoch = 0
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, LlamaGrammar] = {}
         self._model_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._in_flight: set[_Job] = set()
@@ -99,7 +102,7 @@ class LocalBackend(LLM):
         self._turn: asyncio.Lock | None = None
         # The file's name and size stand for its content, without hashing 250 MB each run;
         # batched decoding rounds differently from one-at-a-time decoding (docstring).
-        self._identity: dict[str, Any] = {
+        self._identity: Identity = {
             "spec": self.spec,
             "file": self.path.name,
             "bytes": self.path.stat().st_size,
@@ -108,7 +111,7 @@ class LocalBackend(LLM):
             "decoding": "sequential" if max_batch == 1 else f"batched-{min(max_batch, 8)}",
         }
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         return self._identity
 
     # --- scheduling (event loop) -------------------------------------------------------
@@ -314,7 +317,7 @@ class LocalBackend(LLM):
                 ) from None
         return self._llama
 
-    def _grammar(self, text: str | None) -> Any:
+    def _grammar(self, text: str | None) -> LlamaGrammar | None:
         """A checked grammar: llama-cpp-python hands llama.cpp a grammar unchecked and
         crashes on one that does not parse, so parse it once here and say why it failed."""
         if text is None:
@@ -338,7 +341,7 @@ class LocalBackend(LLM):
         with self._model_lock:
             llama = self._load()
             llama.reset()  # an empty KV cache: see the module docstring
-            sampling: dict[str, Any] = {
+            sampling: dict[str, object] = {  # llama-cpp-python's keyword arguments
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
                 # A plain temperature sampler, as hosted APIs use by default.

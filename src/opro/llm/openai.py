@@ -21,13 +21,13 @@ import re
 import socket
 import ssl
 import urllib.parse
-from typing import Any
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 import aiohttp
 
 from opro.errors import ConfigError, FatalLLMError, TransientLLMError, Unreachable, redact
 from opro.llm import http
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity, TokenLimit
 from opro.llm.config import redact_url, url_secrets
 from opro.llm.http import JsonPoster
 from opro.llm.limits import parse_retry_after
@@ -37,6 +37,57 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 NO_KEY_PLACEHOLDER = "no-key"  # local servers accept any key; the SDK insists on one, so do we
+
+
+class ChatMessage(TypedDict):
+    role: Literal["system", "user"]
+    content: str
+
+
+class RequestBody(TypedDict, total=False):
+    """The body of ``POST /chat/completions`` (``messages``) or ``/completions``
+    (``prompt``), as the SDK's ``create`` sends it; ``grammar`` is llama.cpp's."""
+
+    model: Required[str]
+    max_tokens: int
+    max_completion_tokens: int
+    temperature: float
+    stop: list[str]
+    seed: int
+    grammar: str
+    messages: list[ChatMessage]
+    prompt: str
+
+
+class Choice(TypedDict):
+    index: int
+    finish_reason: str
+    message: NotRequired[ReplyMessage]  # a chat completion's
+    text: NotRequired[str | None]  # a text completion's
+    logprobs: NotRequired[None]
+
+
+class ReplyMessage(TypedDict):
+    role: str
+    content: str | None
+
+
+class UsageCounts(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: NotRequired[int]
+
+
+class CompletionReply(TypedDict):
+    """A server's reply, as it should be (the stub server's); ``_completion`` trusts none
+    of it."""
+
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: UsageCounts
 
 
 class OpenAIBackend(LLM):
@@ -88,10 +139,10 @@ class OpenAIBackend(LLM):
             _ssl_context,
         )
         self._connected_once = False
-        self._token_limit = options.token_limit or "max_tokens"
+        self._token_limit: TokenLimit = options.token_limit or "max_tokens"
         self._token_limit_named = options.token_limit is not None
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         # The URL without its secrets: a cache key holds none, and outlives a rotated one.
         url = None if self.base_url is None else redact_url(self.base_url)
         return {"spec": self.spec, "base_url": url, "api": self.api}
@@ -112,16 +163,14 @@ class OpenAIBackend(LLM):
             self._token_limit = "max_completion_tokens"
             return await self._complete(request, self._token_limit)
 
-    async def _complete(self, request: Request, token_limit: str) -> Completion:
+    async def _complete(self, request: Request, token_limit: TokenLimit) -> Completion:
         # The body as ``chat.completions.create`` / ``completions.create`` would send it, posted
         # through the same client (errors, timeouts, headers, the reply's types): ``create``
         # first walks every argument through the SDK's TypedDict transform, about a fifth of
         # the client's CPU per call, which leaves plain strings and numbers as they are.
-        body: dict[str, Any] = {
-            "model": self.model,
-            token_limit: request.max_tokens,
-            "temperature": request.temperature,
-        }
+        body: RequestBody = {"model": self.model}
+        body[token_limit] = request.max_tokens
+        body["temperature"] = request.temperature
         if request.stop:
             body["stop"] = list(request.stop)
         if request.seed is not None:
@@ -129,7 +178,7 @@ class OpenAIBackend(LLM):
         if request.grammar is not None:
             body["grammar"] = request.grammar  # llama.cpp server
         if self.api == "chat":
-            messages: list[dict[str, str]] = []
+            messages: list[ChatMessage] = []
             if request.system is not None:
                 messages.append({"role": "system", "content": request.system})
             messages.append({"role": "user", "content": request.prompt})

@@ -28,10 +28,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 
 from opro.errors import FatalLLMError, TransientLLMError, Unreachable
-from opro.llm.base import LLM
+from opro.llm.base import LLM, Identity
 from opro.types import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class PoolBackend(LLM):
         self.served: Counter[str] = Counter()
         """Completions per server URL (logged at ``aclose``)."""
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         """The model and API, not the servers: any replica's answer is the model's."""
         return {"spec": self.spec, "api": self.api, "servers": "pool"}
 

@@ -13,10 +13,9 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from opro.errors import ConfigError, LLMError, RetriesExhausted, redact
-from opro.llm.base import LLM, BackendOptions
+from opro.llm.base import LLM, BackendOptions, Identity
 from opro.llm.cache import CallCache, cache_key
 from opro.llm.limits import (
     RateLimiter,
@@ -77,7 +76,7 @@ class ManagedLLM(LLM):
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         return self.backend.identity()
 
     def secrets(self) -> tuple[str, ...]:

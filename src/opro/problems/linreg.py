@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from opro.history import History
 from opro.llm.base import LLM
@@ -169,7 +169,7 @@ class LinregKind(Kind[LinregSpec]):
             stop_at_pair=llms["optimizer"].api == "completion",
         )
 
-    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
         params.pop("data_seed", None)  # format 1 kept it apart; it is the run seed
         return params
 

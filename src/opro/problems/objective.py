@@ -219,7 +219,7 @@ class ObjectiveProblem(Problem[str]):
     def render(self, solution: str) -> str:
         return solution
 
-    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, Any]:
+    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, str | bool]:
         spec = self.spec
         return {
             "task": spec.task.strip(),

@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from opro.errors import ConfigError
 from opro.llm.cache import CallCache
@@ -266,7 +266,16 @@ async def _in_process(path: str, solution: str, limit: float) -> Score | Invalid
     return Invalid(f"its process exited with code {process.returncode} before answering{last}")
 
 
-async def _receive(process: asyncio.subprocess.Process, limit: float) -> dict[str, Any] | None:
+class _Message(TypedDict, total=False):
+    """A JSON line of ``child``'s: one of these keys."""
+
+    ready: bool
+    score: float
+    feedback: str | None
+    invalid: str
+
+
+async def _receive(process: asyncio.subprocess.Process, limit: float) -> _Message | None:
     """The process's next message within ``limit`` seconds (None if none came; ``{}`` if it
     ended without one)."""
     assert process.stdout is not None
@@ -278,7 +287,9 @@ async def _receive(process: asyncio.subprocess.Process, limit: float) -> dict[st
         message = json.loads(line) if line else {}
     except ValueError:
         return {}
-    return message if isinstance(message, dict) else {}
+    if not isinstance(message, dict):
+        return {}
+    return cast(_Message, message)  # a line of ``child``'s (the function prints to stderr)
 
 
 def child() -> None:
@@ -289,7 +300,7 @@ def child() -> None:
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
 
-    def say(message: dict[str, Any]) -> None:
+    def say(message: _Message) -> None:
         answer.write(json.dumps(message) + "\n")
         answer.flush()
 

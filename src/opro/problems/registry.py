@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from opro.errors import ConfigError
 from opro.history import Direction
@@ -105,7 +105,7 @@ class Kind(Generic[SpecT]):
         models, said before a run starts; None to say nothing (a short kind)."""
         return None
 
-    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
         """A format-1 run dir's problem parameters as this spec's fields (renamed, dropped)."""
         return params
 
@@ -114,7 +114,7 @@ class Kind(Generic[SpecT]):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Flags of its own beyond the spec's settings."""
 
-    def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
+    def settings_from(self, args: argparse.Namespace) -> dict[str, object]:
         """Settings from those flags (e.g. points read from ``--instance FILE``)."""
         return {}
 

@@ -117,7 +117,9 @@ class TravellingSalesman(Problem[Tour]):
     def from_json(self, data: Any) -> Tour:
         return tuple(int(i) for i in data)
 
-    def context(self, history: History[Tour], rng: np.random.Generator) -> dict[str, Any]:
+    def context(
+        self, history: History[Tour], rng: np.random.Generator
+    ) -> dict[str, list[ts.Point]]:
         return {"points": self.points}
 
     def summary(self, history: History[Tour]) -> TspSummary:
@@ -237,7 +239,7 @@ class TspKind(Kind[TspSpec]):
             "--instance", type=Path, metavar="FILE", help='JSON {"points": [[x, y], ...]}'
         )
 
-    def settings_from(self, args: argparse.Namespace) -> dict[str, Any]:
+    def settings_from(self, args: argparse.Namespace) -> dict[str, object]:
         if args.instance is None:
             return {}
         return {"points": load_instance(args.instance, getattr(args, "max_nodes", MAX_NODES))}

@@ -6,7 +6,7 @@ chosen by configuration (a template name, a style), never by sniffing a model's 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Mapping
 
 import jinja2
 
@@ -23,7 +23,7 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render(name: str, variables: dict[str, Any], text: str | None = None) -> str:
+def render(name: str, variables: Mapping[str, object], text: str | None = None) -> str:
     """The template ``name`` (a file in this package; or ``text``, a template's own text)
     rendered with ``variables``."""
     env = environment()

@@ -31,24 +31,20 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the wire format, as opro's client knows it
+    from opro.llm.openai import Choice, CompletionReply, RequestBody, UsageCounts
 
 Fault = str
 FaultPlan = Callable[[int], Fault]
 """Request number (0-based, in arrival order) → fault."""
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+            503: "Service Unavailable"}  # fmt: skip
 
 
 MALFORMED: tuple[Fault, ...] = (
@@ -82,7 +78,7 @@ def random_plan(
     return plan
 
 
-def default_reply(body: dict[str, Any]) -> str:
+def default_reply(body: RequestBody) -> str:
     prompt = body.get("prompt") or body["messages"][-1]["content"]
     return (
         f"reply to {len(str(prompt))} chars, t={body.get('temperature')}, seed={body.get('seed')}"
@@ -95,12 +91,12 @@ class StubServer:
     plan: FaultPlan = field(default=lambda i: "ok")
     retry_after: str | None = "1"
     slow_s: float = 5.0
-    reply: Callable[[dict[str, Any]], str] = default_reply
+    reply: Callable[[RequestBody], str] = default_reply
     max_concurrency: int | None = None
     """Requests served at once (the others queue); None: no limit."""
     host: str = "127.0.0.1"
     port: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[RequestBody] = field(default_factory=list)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
     reasoning: bool = False
     """Answer as OpenAI's reasoning models do: a request with ``max_tokens`` is refused (400),
@@ -174,7 +170,7 @@ class StubServer:
             )
             await writer.drain()
             return True
-        body = json.loads(raw or b"{}")
+        body: RequestBody = json.loads(raw or b"{}")
         with self._lock:
             number = self._count
             self._count += 1
@@ -213,15 +209,15 @@ class StubServer:
         await writer.drain()
         return True
 
-    def _completion(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _completion(self, path: str, body: RequestBody) -> CompletionReply:
         text = self.reply(body)
-        usage = {
+        usage: UsageCounts = {
             "prompt_tokens": 10,
             "completion_tokens": len(text.split()),
             "total_tokens": 10 + len(text.split()),
         }
         if path.endswith("/chat/completions"):
-            choice: dict[str, Any] = {
+            choice: Choice = {
                 "index": 0,
                 "finish_reason": "stop",
                 "message": {"role": "assistant", "content": text},
@@ -240,7 +236,7 @@ class StubServer:
         }
 
     async def _oversized(
-        self, fault: Fault, path: str, body: dict[str, Any], writer: asyncio.StreamWriter
+        self, fault: Fault, path: str, body: RequestBody, writer: asyncio.StreamWriter
     ) -> bool:
         """A valid answer of ``big_bytes``: as is, until the connection closes (no length),
         or gzipped (a bomb: ~1,000 times smaller on the wire)."""
@@ -266,7 +262,7 @@ class StubServer:
                 await writer.drain()
         return fault == "gzip_bomb"
 
-    def _malformed(self, fault: Fault, path: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    def _malformed(self, fault: Fault, path: str, body: RequestBody) -> tuple[bytes, str]:
         """The body and content type of a malformed 200 reply."""
         if fault == "bad_json":
             return b'{"id": "stub-1", "choices": [', "application/json"
@@ -277,7 +273,11 @@ class StubServer:
         if fault == "empty_choices":
             reply["choices"] = []
         elif fault == "no_message":
-            reply["choices"][0].pop("message" if "message" in reply["choices"][0] else "text")
+            choice = reply["choices"][0]
+            if "message" in choice:
+                choice.pop("message")
+            else:
+                choice.pop("text")
         else:  # null_content
             key = "message" if "message" in reply["choices"][0] else None
             if key:
@@ -300,7 +300,7 @@ class StubServer:
     def _write(
         writer: asyncio.StreamWriter,
         status: int,
-        payload: dict[str, Any],
+        payload: Mapping[str, object],
         extra: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(payload).encode()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import JsonValue
+
 from opro.errors import OproError
 from opro.eval.stats import wilson_interval
 from opro.llm.base import LLM
@@ -95,7 +97,7 @@ class InstructionsKind(Kind[InstructionsSpec]):
             "proposals repeat or fail to parse)"
         )
 
-    def upgrade(self, params: dict[str, Any]) -> dict[str, Any]:
+    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
         params["extract_answer"] = params.pop("extract", False)
         params.pop("seed", None)  # format 1 kept the run seed here too
         return params

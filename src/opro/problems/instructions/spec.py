@@ -56,7 +56,7 @@ class InlineData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    rows: tuple[dict[str, Any], ...] = Field(min_length=1)
+    rows: tuple[dict[str, object], ...] = Field(min_length=1)
     """the examples, as given (each an object of fields)"""
     name: str = "inline"
     """the dataset's name in reports"""
