@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,20 @@ def write_json_atomic(path: Path, data: Any, *, running: bool = False) -> None:
     """``write_atomic`` of ``data`` as JSON (a value JSON cannot hold raises before any
     file is made)."""
     write_atomic(path, json_bytes(data), running=running)
+
+
+def lock_holder(fd: int) -> str:
+    """The PID in a lock file another process holds. It writes it just after taking the
+    lock: until then the file is empty or names an earlier run, so wait a moment for a
+    live one."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        try:
+            os.kill(int(text), 0)  # signal 0: only whether it is alive
+        except PermissionError:
+            return text  # alive, another user's
+        except (ValueError, OSError):
+            time.sleep(0.025)
+            continue
+        return text
+    return "another process"

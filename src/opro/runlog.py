@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from opro.errors import ConfigError, RunLocked
-from opro.files import MB, check_regular, json_bytes, open_inside, read_inside, write_atomic
+from opro.files import MB, check_regular, json_bytes, lock_holder, open_inside, read_inside
 from opro.files import cannot_write as cannot_write
+from opro.files import write_atomic as write_atomic
 from opro.files import write_json_atomic as write_json_atomic
 from opro.fingerprint import fingerprint, mismatch
 from opro.problems.jobs import JobSummary
@@ -141,9 +142,8 @@ class RunDir:
 
     def lock(self, *, running: bool = True) -> None:
         """Become the one writer of this run dir, or a ``ConfigError`` naming the holder. The
-        lock dies with its process, so a killed run never blocks the next. Its PID is
-        written only into a lock file this user owns alone (one it made, or left by an
-        earlier run): a file planted there is locked, never truncated."""
+        lock dies with its process (a killed run never blocks the next). Its PID is written
+        only into a lock file this user owns alone: a file planted there is never truncated."""
         path = self.path / LOCK
         try:
             try:
@@ -159,7 +159,7 @@ class RunDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another process"
+            holder = lock_holder(fd)
             os.close(fd)
             raise RunLocked(
                 f"{self.path} is being written by process {holder}: wait for it to end (or "
