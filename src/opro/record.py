@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, JsonValue, Strict, TypeAdapter, ValidationError
 
 RECORD = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
@@ -56,10 +56,11 @@ class JsonRecord:
     kind's fields at its top level); read back, the keys the record does not know go there
     (its before-validator gathers them)."""
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = adapter(type(self)).dump_python(self, mode="json")
-        if self.flattened is not None:
-            data |= data.pop(self.flattened)
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = adapter(type(self)).dump_python(self, mode="json")
+        flat = data.pop(self.flattened) if self.flattened is not None else None
+        if isinstance(flat, dict):
+            data |= flat
         return data
 
     @classmethod

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    JsonValue,
     ValidationError,
     ValidationInfo,
     computed_field,
@@ -89,7 +90,7 @@ class RunConfig(JsonRecord):
         return FORMAT
 
     @property
-    def spec_json(self) -> dict[str, Any]:
+    def spec_json(self) -> dict[str, JsonValue]:
         """The spec as config.json holds it (no secret of a URL)."""
         if self.stored is not None:
             return dict(self.stored)
@@ -101,7 +102,7 @@ class RunConfig(JsonRecord):
         return fingerprint(self.spec_json)
 
     @field_serializer("spec")
-    def _write_spec(self, spec: RunSpec) -> dict[str, Any]:
+    def _write_spec(self, spec: RunSpec) -> dict[str, JsonValue]:
         return self.spec_json
 
     @model_validator(mode="before")
@@ -169,8 +170,8 @@ def _run_names(runs: Any, where: Path) -> tuple[str, ...]:
 
 
 def _from_format1(
-    data: dict[str, Any], where: Path, read_run: Callable[[str], RunConfig] | None
-) -> dict[str, Any]:
+    data: dict[str, JsonValue], where: Path, read_run: Callable[[str], RunConfig] | None
+) -> dict[str, JsonValue]:
     """A format-1 config.json in format 2's shape: the kind's parameters, the roles and the
     engine (its ``meta`` knobs flattened) become one spec; ``budget`` becomes ``caps``."""
     if "runs" in data:  # a job: its spec is its first run's, with the number of runs
@@ -178,11 +179,16 @@ def _from_format1(
         if not names or read_run is None:
             raise ConfigError(f"{where}: runs is empty: not an opro run dir")
         first = read_run(names[0])
-        spec = first.spec.model_copy(update={"reps": len(data["runs"])})
+        spec = first.spec.model_copy(update={"reps": len(names)})
         return {"spec": spec.model_dump(mode="json"), "runs": data["runs"], "format": 1}
-    engine = dict(data.get("engine") or {})
-    engine |= engine.pop("meta", None) or {}
-    params = kind_of(str(data.get("kind"))).upgrade(dict(data.get("problem") or {}))
-    roles: dict[str, Any] = {r: data[r] for r in ("optimizer", "scorer") if r in data}
-    fields: dict[str, Any] = {"kind": data.get("kind"), **params, **roles, "engine": engine}
+    engine, problem = _object(data.get("engine")), _object(data.get("problem"))
+    engine = {k: v for k, v in engine.items() if k != "meta"} | _object(engine.get("meta"))
+    params = kind_of(str(data.get("kind"))).upgrade(problem)
+    roles = {r: data[r] for r in ("optimizer", "scorer") if r in data}
+    fields = {"kind": data.get("kind"), **params, **roles, "engine": engine}
     return data | {"spec": fields, "caps": data.get("budget") or {}}
+
+
+def _object(value: JsonValue) -> dict[str, JsonValue]:
+    """A format-1 part that should be an object (none: empty)."""
+    return dict(value) if isinstance(value, dict) else {}

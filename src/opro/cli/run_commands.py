@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import JsonValue
+
 from opro.cli.hints import resume_command, steps_done, stopped_notice
 from opro.cli.options import (
     add_cache_arguments,
@@ -225,13 +227,14 @@ def _report(run_dir: Path, display: Display) -> Path | None:
         return None
 
 
-def brief(summary: dict[str, Any]) -> dict[str, Any]:
+def brief(summary: dict[str, JsonValue]) -> dict[str, JsonValue]:
     rows = summary.get("test_evaluation")
-    if not rows:
+    if not isinstance(rows, list) or not rows:
         return summary
-    return summary | {
-        "test_evaluation": [{k: v for k, v in r.items() if k != "marks"} for r in rows]
-    }
+    short: list[JsonValue] = [
+        {k: v for k, v in r.items() if k != "marks"} if isinstance(r, dict) else r for r in rows
+    ]
+    return summary | {"test_evaluation": short}
 
 
 def add_sweep_command(sub: Any) -> None:

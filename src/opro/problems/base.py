@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from opro.answer_shape import ListShape
@@ -151,7 +151,7 @@ class Problem(abc.ABC, Generic[S]):
         value: S = data
         return value
 
-    def context(self, history: History[S], rng: np.random.Generator) -> dict[str, Any]:
+    def context(self, history: History[S], rng: np.random.Generator) -> Mapping[str, object]:
         """Extra variables for the meta-prompt template (``rng`` is seeded by the step)."""
         return {}
 
@@ -164,7 +164,7 @@ class Problem(abc.ABC, Generic[S]):
         """The kind's own fields of summary.json, after each step: a ``summary_model``."""
         return KindSummary()
 
-    async def finalize(self, history: History[S]) -> dict[str, Any]:
+    async def finalize(self, history: History[S]) -> dict[str, JsonValue]:
         """Work done once the loop has finished (a held-out evaluation); its fields go
         into summary.json. It may raise ``BudgetExceeded``/``LLMError``: the run then stops
         and ``finalize`` runs again on resume."""

@@ -21,7 +21,7 @@ from dataclasses import fields
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, JsonValue
 from pydantic.dataclasses import dataclass
 
 from opro.data import Dataset
@@ -259,7 +259,7 @@ class InstructionOptimization(Problem[str]):
 
     # -- the meta-prompt ------------------------------------------------------------
 
-    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, Any]:
+    def context(self, history: History[str], rng: np.random.Generator) -> dict[str, object]:
         shown = [self.dataset.train[i] for i in self._exemplar_indices(history, rng)]
         assert self.spec.position is not None
         position = "system" if self.spec.instruction_in == "system" else self.spec.position
@@ -301,7 +301,7 @@ class InstructionOptimization(Problem[str]):
             initial_train_score=None if start is None else train[start],
         )
 
-    async def finalize(self, history: History[str]) -> dict[str, Any]:
+    async def finalize(self, history: History[str]) -> dict[str, JsonValue]:
         ranked = sorted(history.complete(), key=lambda e: (-e.score, e.step))
         top = [e.solution for e in ranked[: self.spec.test_top]]
         initial = [s for s in self.spec.initial if history.seen(s)]
