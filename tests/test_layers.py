@@ -56,9 +56,8 @@ LAYERS = {
 """A module's layer: its own entry or its closest package's (``opro.`` left out)."""
 
 LAZY_ONLY = {
-    # A kind's report facet: its ``Kind.figures`` imports it when a report draws (matplotlib
-    # loads then, never with the kind). Goes when a kind's facets are found apart from its
-    # core (#28, item 2).
+    # A kind's report facet (its ``KindReport.figures``, apart from the kind's core) imports
+    # its figures when a report draws them: matplotlib loads then, never with the kind.
     ("problems", "problems.figures"),
 }
 """(importer, imported) packages allowed upward, and only inside a function."""

@@ -689,7 +689,7 @@ def test_the_report_tables_list_solutions_best_first_and_the_invalid(tmp_path: P
         samples_per_step=5)  # fmt: skip
     from opro.report.load import load_job  # matplotlib: not for every process that imports this
 
-    tables = ObjectiveKind().tables(load_job(tmp_path / "r", "r"))
+    tables = ObjectiveKind().report.tables(load_job(tmp_path / "r", "r"))
     assert [t.caption for t in tables] == ["Solutions, best first (r)", "Invalid solutions (r)"]
     solutions, invalid = tables
     scores = [float(row[2]) for row in solutions.rows]

@@ -16,7 +16,7 @@ from pydantic import Field
 from opro.llm.base import LLM
 from opro.problems.base import Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.jobs import JobRecord
-from opro.problems.registry import Kind, Table
+from opro.problems.registry import Kind, KindCli, KindReport, Table
 from opro.problems.spec import EngineSpec, RunSpec
 from opro.types import Request
 
@@ -62,20 +62,27 @@ class GuessSpec(RunSpec):
     target: int = Field(42, description="the hidden number")
 
 
+class GuessCli(KindCli):
+    help = "guess a hidden number (a toy kind)"
+
+
+class GuessReport(KindReport):
+    def tables(self, job: JobRecord) -> list[Table]:
+        rows = tuple((str(s), c.text, f"{c.score:g}") for s, c in job.runs[0].ranked()[:3])
+        return [Table("Best guesses", ("step", "guess", "score"), rows)]
+
+
 class GuessKind(Kind[GuessSpec]):
     name = "guess"
     command = "guess"
     title = "number guessing"
-    help = "guess a hidden number (a toy kind)"
     spec = GuessSpec
     problem = Guess
+    cli = GuessCli()
+    report = GuessReport()
 
     def build(self, spec: GuessSpec, llms: Mapping[str, LLM]) -> Guess:
         return Guess(spec.target)
-
-    def tables(self, job: JobRecord) -> list[Table]:
-        rows = tuple((str(s), c.text, f"{c.score:g}") for s, c in job.runs[0].ranked()[:3])
-        return [Table("Best guesses", ("step", "guess", "score"), rows)]
 
 
 KIND = GuessKind()

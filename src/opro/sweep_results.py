@@ -77,7 +77,7 @@ def headline(
         job = JobSummary.from_json(summary)
         return job.status, {k: m.mean for k, m in job.means.items()}
     run = RunSummary.from_json(summary)
-    return run.status, {"steps_completed": run.steps_completed} | kind.headline(run)
+    return run.status, {"steps_completed": run.steps_completed} | kind.report.headline(run)
 
 
 # --- a sweep's directory ------------------------------------------------------------------

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 def add_run_commands(sub: Any) -> None:
     for kind in kinds():
-        parser = sub.add_parser(kind.command, help=kind.help, examples=kind.examples)
-        kind.add_arguments(parser)
+        parser = sub.add_parser(kind.command, help=kind.cli.help, examples=kind.cli.examples)
+        kind.cli.add_arguments(parser)
         add_spec_arguments(parser, kind.spec)
         parser.add_argument(
             "--out", type=path_arg, metavar="DIR", help="run directory (default runs/COMMAND-TIME)"
@@ -82,10 +82,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from opro.runner import default_out
 
     kind = kind_of(args.kind)
-    code = kind.action(args)
+    code = kind.cli.action(args)
     if code is not None:
         return code
-    spec = spec_from(kind.spec, given(args, kind.spec) | kind.settings_from(args))
+    spec = spec_from(kind.spec, given(args, kind.spec) | kind.cli.settings_from(args))
     out = args.out or default_out(kind.command)
     options = RunOptions(
         out=out,
@@ -212,7 +212,7 @@ def describe(result: RunResult) -> list[str]:
     return [
         f"{head} {steps_done(summary)}{headline(result)}",
         *verdict_lines(result),
-        *kind_of(result.spec.kind).describe(summary),
+        *kind_of(result.spec.kind).cli.describe(summary),
     ]
 
 

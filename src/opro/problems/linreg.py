@@ -22,7 +22,7 @@ from opro.llm.base import LLM
 from opro.problems.base import KindSummary, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
-from opro.problems.registry import Kind, Plot, Table
+from opro.problems.registry import Kind, KindCli, KindReport, Plot, Table
 from opro.problems.spec import MAX_REPS, MAX_SAMPLES, EngineSpec, RunSpec
 
 Pair = tuple[int, int]
@@ -146,36 +146,13 @@ class LinregSpec(RunSpec):
     )
 
 
-class LinregKind(Kind[LinregSpec]):
-    name = "linreg"
-    command = "linreg"
-    title = "linear regression"
+class LinregCli(KindCli):
     help = "the paper's linear-regression example (§2)"
-    spec = LinregSpec
-    problem = LinearRegression
-    overlay_axis = "best objective so far"
     examples = (
         "opro linreg --steps 10                   # offline: the embedded model proposes",
         "opro linreg --optimizer local:gemma3-270m --constrained --w-true 3 --b-true 5",
         "opro linreg --optimizer openai:gpt-4o-mini --reps 5 --budget-usd 1",
     )
-
-    def build(self, spec: LinregSpec, llms: Mapping[str, LLM]) -> LinearRegression:
-        return LinearRegression(
-            spec.w_true,
-            spec.b_true,
-            data_seed=spec.engine.seed,
-            num_initial=spec.num_initial,
-            stop_at_pair=llms["optimizer"].api == "completion",
-        )
-
-    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        params.pop("data_seed", None)  # format 1 kept it apart; it is the run seed
-        return params
-
-    def headline(self, summary: RunSummary) -> dict[str, float | None]:
-        steps = summary.details.get("steps_to_optimum")
-        return {"best_score": summary.best_score, "steps_to_optimum": steps}
 
     def describe(self, summary: RunSummary) -> list[str]:
         reached = summary.details.get("steps_to_optimum")
@@ -183,6 +160,14 @@ class LinregKind(Kind[LinregSpec]):
         found = "not reached" if reached is None else f"reached at step {reached}"
         return [f"best: {best}; the optimum ({summary.details.get('w_true')}, "
                 f"{summary.details.get('b_true')}) {found}"]  # fmt: skip
+
+
+class LinregReport(KindReport):
+    overlay_axis = "best objective so far"
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        steps = summary.details.get("steps_to_optimum")
+        return {"best_score": summary.best_score, "steps_to_optimum": steps}
 
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         reached = [s for s in (steps_to_optimum(r) for r in job.runs) if s is not None]
@@ -220,6 +205,29 @@ class LinregKind(Kind[LinregSpec]):
         from opro.problems.figures import linreg  # the report facet: loads matplotlib
 
         return linreg.figures(job)
+
+
+class LinregKind(Kind[LinregSpec]):
+    name = "linreg"
+    command = "linreg"
+    title = "linear regression"
+    spec = LinregSpec
+    problem = LinearRegression
+    cli = LinregCli()
+    report = LinregReport()
+
+    def build(self, spec: LinregSpec, llms: Mapping[str, LLM]) -> LinearRegression:
+        return LinearRegression(
+            spec.w_true,
+            spec.b_true,
+            data_seed=spec.engine.seed,
+            num_initial=spec.num_initial,
+            stop_at_pair=llms["optimizer"].api == "completion",
+        )
+
+    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        params.pop("data_seed", None)  # format 1 kept it apart; it is the run seed
+        return params
 
 
 def steps_to_optimum(run: RunRecord) -> int | None:

@@ -40,7 +40,7 @@ from opro.problems.base import (
 from opro.problems.jobs import JobRecord
 from opro.problems.objective_calls import Objective, Score, in_thread, load, raised
 from opro.problems.records import RunSummary
-from opro.problems.registry import Kind, Plot, Table
+from opro.problems.registry import Kind, KindCli, KindReport, Plot, Table
 from opro.problems.spec import (
     MAX_SAMPLES,
     EngineSpec,
@@ -291,13 +291,8 @@ class ObjectiveProblem(Problem[str]):
         return "refused by the validator"
 
 
-class ObjectiveKind(Kind[ObjectiveSpec]):
-    name = "objective"
-    command = "solve"
-    title = "your own objective"
+class ObjectiveCli(KindCli):
     help = "optimize any text a Python function of yours scores (OPRO on your own objective)"
-    spec = ObjectiveSpec
-    problem = ObjectiveProblem  # its direction: the spec's (direction_of)
     examples = (
         'opro solve --objective examples.objectives.knapsack:score --task "Choose items of '
         'the most total value..." --solution-format "Item numbers separated by commas." '
@@ -306,25 +301,6 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
         'opro solve --objective mymodule:score --task "..." --optimizer openai:gpt-4o-mini '
         "--budget-usd 1",
     )
-
-    def direction_of(self, spec: ObjectiveSpec) -> Direction:
-        return spec.direction
-
-    def resolve(self, spec: ObjectiveSpec, apis: Mapping[str, Api]) -> ObjectiveSpec:
-        style = spec.style or ("pretrained" if apis["optimizer"] == "completion" else "instruct")
-        return spec.model_copy(update={"style": style})
-
-    def build(self, spec: ObjectiveSpec, llms: Mapping[str, LLM]) -> ObjectiveProblem:
-        optimizer = llms.get("optimizer")
-        cache = optimizer.cache if isinstance(optimizer, ManagedLLM) else None
-        objective = Objective(
-            spec.objective,
-            timeout_s=spec.objective_timeout_s,
-            concurrency=spec.objective_concurrency,
-            isolation=spec.isolation,
-            cache=cache if spec.cache_scores else None,
-        )
-        return ObjectiveProblem(spec, objective)
 
     def describe(self, summary: RunSummary) -> list[str]:
         best = summary.best
@@ -342,6 +318,8 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
             )
         return lines
 
+
+class ObjectiveReport(KindReport):
     def figures(self, job: JobRecord) -> list[Plot]:
         from opro.problems.figures import objective  # the report facet: loads matplotlib
 
@@ -363,6 +341,35 @@ class ObjectiveKind(Kind[ObjectiveSpec]):
             if refused:
                 tables.append(Table(f"Invalid solutions ({name})", INVALID, refused))
         return tables
+
+
+class ObjectiveKind(Kind[ObjectiveSpec]):
+    name = "objective"
+    command = "solve"
+    title = "your own objective"
+    spec = ObjectiveSpec
+    problem = ObjectiveProblem  # its direction: the spec's (direction_of)
+    cli = ObjectiveCli()
+    report = ObjectiveReport()
+
+    def direction_of(self, spec: ObjectiveSpec) -> Direction:
+        return spec.direction
+
+    def resolve(self, spec: ObjectiveSpec, apis: Mapping[str, Api]) -> ObjectiveSpec:
+        style = spec.style or ("pretrained" if apis["optimizer"] == "completion" else "instruct")
+        return spec.model_copy(update={"style": style})
+
+    def build(self, spec: ObjectiveSpec, llms: Mapping[str, LLM]) -> ObjectiveProblem:
+        optimizer = llms.get("optimizer")
+        cache = optimizer.cache if isinstance(optimizer, ManagedLLM) else None
+        objective = Objective(
+            spec.objective,
+            timeout_s=spec.objective_timeout_s,
+            concurrency=spec.objective_concurrency,
+            isolation=spec.isolation,
+            cache=cache if spec.cache_scores else None,
+        )
+        return ObjectiveProblem(spec, objective)
 
 
 def _note(details: Mapping[str, Any] | None) -> str:

@@ -4,9 +4,10 @@ its own; see ``opro.plugins``). The runner, the report, the sweep and the CLI lo
 by its name; none of them branches on it.
 
 A ``Kind`` declares its ``RunSpec`` subclass (with its paper defaults), how to finish a
-spec once the models are known (``resolve``) and build its ``Problem`` (``build``), the
-numbers that sum a run up (``headline``) and what a report shows of it (``facts``,
-``tables``, ``figures``, the overlay axis). Kind modules are imported on first use.
+spec once the models are known (``resolve``) and build its ``Problem`` (``build``): the
+core. Its two facets are apart: ``cli`` (a ``KindCli``: flags and actions of its own) and
+``report`` (a ``KindReport``: the numbers that sum a run up, what a report shows of it).
+Kind modules are imported on first use.
 """
 
 from __future__ import annotations
@@ -68,26 +69,81 @@ class Plot:
     svg: bytes
 
 
+class KindCli:
+    """A kind's command-line facet: its flags beyond its spec's settings, an action of its
+    own, and what a person reads at the end of a run."""
+
+    help: ClassVar[str] = ""
+    """Its command's one line in ``opro --help``."""
+    examples: ClassVar[tuple[str, ...]] = ()
+    """Runnable command lines shown under ``examples:`` in its command's ``--help``."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Flags of its own beyond the spec's settings."""
+
+    def settings_from(self, args: argparse.Namespace) -> dict[str, object]:
+        """Settings from those flags (e.g. points read from ``--instance FILE``)."""
+        return {}
+
+    def action(self, args: argparse.Namespace) -> int | None:
+        """Run an action of its own instead of a run (``opro tsp baselines``): its exit
+        code, or None to run."""
+        return None
+
+    def describe(self, summary: RunSummary) -> list[str]:
+        """What a person reads at the end of a run (``opro optimize`` prints it)."""
+        best = summary.best
+        if best is None:
+            return ["nothing was scored"]
+        return [f"best: {best.text} (score {best.score:.6g}, found at step {best.step})"]
+
+
+class KindReport:
+    """A kind's reading facet: the numbers a sweep compares, and what a report shows (its
+    figures import matplotlib only when a report draws them)."""
+
+    overlay_axis: ClassVar[str] = "best score so far"
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        """The numbers a sweep compares and averages over seeds."""
+        return {"best_score": summary.best_score}
+
+    def given_in_python(self, spec: RunSpec) -> list[str]:
+        """The settings of ``spec`` given as values in Python that no command line can hold
+        (data in memory): a report then says to rerun the run from its script."""
+        return []
+
+    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
+        return []
+
+    def tables(self, job: JobRecord) -> list[Table]:
+        return []
+
+    def figures(self, job: JobRecord) -> list[Plot]:
+        return []
+
+    def overlay_curve(self, run: RunRecord) -> list[tuple[int, float]]:
+        """A run's curve in an overlay of several runs (default: its best so far)."""
+        return run.best_so_far()
+
+
 class Kind(Generic[SpecT]):
-    """One problem kind, as every surface sees it. Subclass it in the kind's module."""
+    """One problem kind: its spec and how its problem is built (the core), with its
+    command-line and report facets. Subclass it in the kind's module."""
 
     name: ClassVar[str]
     command: ClassVar[str]
     """Its ``opro`` command (``opro optimize``, ``opro tsp``)."""
     title: ClassVar[str]
-    help: ClassVar[str]
     spec: type[SpecT]
     problem: ClassVar[type[Problem[Any]]]
     """What ``build`` returns: its ``direction`` is the kind's (declared once, there)."""
-    overlay_axis: ClassVar[str] = "best score so far"
-    examples: ClassVar[tuple[str, ...]] = ()
-    """Runnable command lines shown under ``examples:`` in its command's ``--help``."""
+    cli: ClassVar[KindCli] = KindCli()
+    report: ClassVar[KindReport] = KindReport()
 
     def direction_of(self, spec: SpecT) -> Direction:
         """Whether ``spec``'s runs maximise or minimise (its problem's, unless its spec says)."""
         return self.problem.direction
-
-    # -- running -------------------------------------------------------------------------
 
     def resolve(self, spec: SpecT, apis: Mapping[str, Api]) -> SpecT:
         """The spec with what depends on the models (``apis``: each role's prompt API) or
@@ -108,51 +164,6 @@ class Kind(Generic[SpecT]):
     def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
         """A format-1 run dir's problem parameters as this spec's fields (renamed, dropped)."""
         return params
-
-    # -- the command line ------------------------------------------------------------------
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Flags of its own beyond the spec's settings."""
-
-    def settings_from(self, args: argparse.Namespace) -> dict[str, object]:
-        """Settings from those flags (e.g. points read from ``--instance FILE``)."""
-        return {}
-
-    def action(self, args: argparse.Namespace) -> int | None:
-        """Run an action of its own instead of a run (``opro tsp baselines``): its exit
-        code, or None to run."""
-        return None
-
-    # -- reading a run ---------------------------------------------------------------------
-
-    def headline(self, summary: RunSummary) -> dict[str, float | None]:
-        """The numbers a sweep compares and averages over seeds."""
-        return {"best_score": summary.best_score}
-
-    def describe(self, summary: RunSummary) -> list[str]:
-        """What a person reads at the end of a run (``opro optimize`` prints it)."""
-        best = summary.best
-        if best is None:
-            return ["nothing was scored"]
-        return [f"best: {best.text} (score {best.score:.6g}, found at step {best.step})"]
-
-    def given_in_python(self, spec: SpecT) -> list[str]:
-        """The settings of ``spec`` given as values in Python that no command line can hold
-        (data in memory): a report then says to rerun the run from its script."""
-        return []
-
-    def facts(self, job: JobRecord) -> list[tuple[str, str]]:
-        return []
-
-    def tables(self, job: JobRecord) -> list[Table]:
-        return []
-
-    def figures(self, job: JobRecord) -> list[Plot]:
-        return []
-
-    def overlay_curve(self, run: RunRecord) -> list[tuple[int, float]]:
-        """A run's curve in an overlay of several runs (default: its best so far)."""
-        return run.best_so_far()
 
 
 def kind_names() -> list[str]:

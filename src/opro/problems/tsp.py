@@ -25,7 +25,7 @@ from opro.problems import tsp_solvers as ts
 from opro.problems.base import KindSummary, Problem, ProposalFormat, ScoringContext, SolutionScore
 from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
-from opro.problems.registry import Kind, Plot
+from opro.problems.registry import Kind, KindCli, KindReport, Plot
 from opro.problems.spec import MAX_SAMPLES, EngineSpec, RunSpec
 from opro.problems.tsp_instance import (
     MAX_NODES,
@@ -180,52 +180,16 @@ class TspSpec(RunSpec):
     RESOLVED = frozenset({"optimal_length", "optimal_tour", "proven_optimal"})
 
 
-class TspKind(Kind[TspSpec]):
-    name = "tsp"
-    command = "tsp"
-    title = "travelling salesman"
+class TspCli(KindCli):
     help = (
         "the paper's travelling-salesman example (§3); "
         "`opro tsp baselines` for the exact optimum, NN and FI"
     )
-    spec = TspSpec
-    problem = TravellingSalesman
-    overlay_axis = "optimality gap of the best tour so far (%)"
     examples = (
         "opro tsp baselines --nodes 10            # the exact optimum, NN and FI tours",
         "opro tsp --nodes 10 --steps 20           # offline: the embedded model proposes",
         "opro tsp --optimizer openai:gpt-4o-mini --nodes 10 --budget-usd 1",
     )
-
-    def resolve(self, spec: TspSpec, apis: Mapping[str, Api]) -> TspSpec:
-        points = spec.points
-        if points is None:
-            if spec.nodes is None:
-                raise ConfigError("nodes: give a number of nodes (or the instance's points)")
-            seed = spec.engine.seed if spec.instance_seed is None else spec.instance_seed
-            points = tuple(random_points(spec.nodes, seed, spec.max_nodes))
-        points = tuple(validate_points(points, "instance", spec.max_nodes))
-        if spec.optimal_length is not None and spec.points == points:
-            return spec
-        exact = ts.solve_exact(ts.distance_matrix(points), time_limit_s=SOLVE_SECONDS)
-        return spec.model_copy(
-            update={
-                "points": points,
-                "nodes": len(points),
-                "optimal_length": exact.length,
-                "optimal_tour": exact.tour,
-                "proven_optimal": exact.proven_optimal,
-            }
-        )
-
-    def build(self, spec: TspSpec, llms: Mapping[str, LLM]) -> TravellingSalesman:
-        assert spec.points is not None, "resolve it first"
-        assert spec.optimal_length is not None, "resolve it first"
-        return TravellingSalesman(
-            spec.points, num_initial=spec.num_initial, optimal_length=spec.optimal_length
-        )
-
-    # -- the command line ------------------------------------------------------------------
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -262,11 +226,6 @@ class TspKind(Kind[TspSpec]):
         print_baselines(points, as_json=args.json, time_limit_s=limit)
         return 0
 
-    # -- reading a run ---------------------------------------------------------------------
-
-    def headline(self, summary: RunSummary) -> dict[str, float | None]:
-        return {"best_score": summary.best_score, "gap_percent": summary.details.get("gap_percent")}
-
     def describe(self, summary: RunSummary) -> list[str]:
         d = summary.details
         if summary.best is None:
@@ -277,6 +236,13 @@ class TspKind(Kind[TspSpec]):
             f"{d['optimal_length']:.2f} (nearest neighbour {d['nearest_neighbor_gap_percent']:.1f}"
             f" %, farthest insertion {d['farthest_insertion_gap_percent']:.1f} %)",
         ]
+
+
+class TspReport(KindReport):
+    overlay_axis = "optimality gap of the best tour so far (%)"
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        return {"best_score": summary.best_score, "gap_percent": summary.details.get("gap_percent")}
 
     def facts(self, job: JobRecord) -> list[tuple[str, str]]:
         facts = _facts(job.runs[0])
@@ -307,6 +273,44 @@ class TspKind(Kind[TspSpec]):
     def overlay_curve(self, run: RunRecord) -> list[tuple[int, float]]:
         optimal = _facts(run).optimal_length
         return [(step, gap(value, optimal)) for step, value in run.best_so_far()]
+
+
+class TspKind(Kind[TspSpec]):
+    name = "tsp"
+    command = "tsp"
+    title = "travelling salesman"
+    spec = TspSpec
+    problem = TravellingSalesman
+    cli = TspCli()
+    report = TspReport()
+
+    def resolve(self, spec: TspSpec, apis: Mapping[str, Api]) -> TspSpec:
+        points = spec.points
+        if points is None:
+            if spec.nodes is None:
+                raise ConfigError("nodes: give a number of nodes (or the instance's points)")
+            seed = spec.engine.seed if spec.instance_seed is None else spec.instance_seed
+            points = tuple(random_points(spec.nodes, seed, spec.max_nodes))
+        points = tuple(validate_points(points, "instance", spec.max_nodes))
+        if spec.optimal_length is not None and spec.points == points:
+            return spec
+        exact = ts.solve_exact(ts.distance_matrix(points), time_limit_s=SOLVE_SECONDS)
+        return spec.model_copy(
+            update={
+                "points": points,
+                "nodes": len(points),
+                "optimal_length": exact.length,
+                "optimal_tour": exact.tour,
+                "proven_optimal": exact.proven_optimal,
+            }
+        )
+
+    def build(self, spec: TspSpec, llms: Mapping[str, LLM]) -> TravellingSalesman:
+        assert spec.points is not None, "resolve it first"
+        assert spec.optimal_length is not None, "resolve it first"
+        return TravellingSalesman(
+            spec.points, num_initial=spec.num_initial, optimal_length=spec.optimal_length
+        )
 
 
 class Facts:

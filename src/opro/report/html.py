@@ -59,7 +59,7 @@ def write_report(
         return tuple(found)
 
     sections = [
-        section(job, i, images(kind_of(job.kind).figures(job), _prefix(i, job, len(jobs))))
+        section(job, i, images(kind_of(job.kind).report.figures(job), _prefix(i, job, len(jobs))))
         for i, job in enumerate(jobs, start=1)
     ]
     overlay = images(overlay_plots(jobs), "")

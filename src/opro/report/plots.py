@@ -1,6 +1,6 @@
 """The report's figures of several directories: their curves overlaid, one figure per kind
 shared by two or more directories; runs sharing a label are drawn as their mean with a
-±1 sd band. Each kind gives its curve (``Kind.overlay_curve``: best so far, or a TSP's gap
+±1 sd band. Each kind gives its curve (``KindReport.overlay_curve``: best so far, or a TSP's gap
 to its optimum) and axis; one run's own figures are its kind's (``Kind.figures``).
 """
 
@@ -35,7 +35,7 @@ def overlay_figure(kind: Kind[object], jobs: Sequence[JobRecord]) -> Figure:  # 
         groups.setdefault(job.label, []).extend(job.runs)
     values: list[float] = []
     for i, (label, runs) in enumerate(groups.items()):
-        curves = [(c, _held(r)) for r in runs if (c := kind.overlay_curve(r))]
+        curves = [(c, _held(r)) for r in runs if (c := kind.report.overlay_curve(r))]
         values += [v for c, _ in curves for _, v in c]
         if len(curves) == 1:
             ax.plot(
@@ -50,7 +50,7 @@ def overlay_figure(kind: Kind[object], jobs: Sequence[JobRecord]) -> Figure:  # 
     if kind.direction_of(jobs[0].spec) == "min":
         plotting.objective_scale(ax, values)
     plotting.steps_axis(ax)
-    ax.set_ylabel(kind.overlay_axis)
+    ax.set_ylabel(kind.report.overlay_axis)
     ax.set_title(f"Best so far, {kind.title} runs")
     ax.legend(fontsize=8)
     return figure

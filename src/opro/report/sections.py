@@ -62,8 +62,8 @@ def section(job: JobRecord, index: int, images: tuple[Image, ...]) -> Section:
         message=job.message or (UNFINISHED.format(path=job.path) if unfinished else ""),
         verdict=explain(counts, job.spec.engine, flag_of) or "",
         headline=HEADLINES.get(counts.verdict, ""),
-        facts=tuple(common_facts(job) + kind.facts(job)),
-        tables=(*kind.tables(job), usage_table(job.usage())),
+        facts=tuple(common_facts(job) + kind.report.facts(job)),
+        tables=(*kind.report.tables(job), usage_table(job.usage())),
         images=images,
     )
 
@@ -92,7 +92,7 @@ def common_facts(job: JobRecord) -> list[tuple[str, str]]:
 def reproduce(spec: RunSpec) -> str:
     """The command that runs ``spec`` again, or, where its data was given in Python (rows in
     memory, which no command line holds), that it is rerun from the user's script."""
-    given = kind_of(spec.kind).given_in_python(spec)
+    given = kind_of(spec.kind).report.given_in_python(spec)
     if given:
         return (
             f"this run's data ({', '.join(given)}) was given in Python: rerun it from your "

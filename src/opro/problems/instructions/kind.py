@@ -22,7 +22,8 @@ from opro.problems.instructions.spec import InlineData, InstructionsSpec
 from opro.problems.instructions.task import task_data, task_metric
 from opro.problems.jobs import JobRecord, RunRecord
 from opro.problems.records import RunSummary
-from opro.problems.registry import Kind, Plot, Table
+from opro.problems.registry import Kind, KindCli, KindReport, Plot, Table
+from opro.problems.spec import RunSpec
 from opro.types import Api
 
 DASH = "—"
@@ -44,14 +45,8 @@ def _duration(seconds: float) -> str:
     return f"about {minutes / 60:.1f} hours"
 
 
-class InstructionsKind(Kind[InstructionsSpec]):
-    name = "instructions"
-    command = "optimize"
-    title = "instruction optimization"
+class InstructionsCli(KindCli):
     help = "find the instruction that maximises a scorer LLM's accuracy on a dataset (§4)"
-    spec = InstructionsSpec
-    problem = InstructionOptimization
-    overlay_axis = "best training accuracy so far (%)"
     examples = (
         "opro optimize --dataset bbh:navigate --steps 3 --max-train 10   # offline, embedded",
         "opro optimize --dataset csv:reviews.csv --question-field text --answer-field label",
@@ -59,55 +54,6 @@ class InstructionsKind(Kind[InstructionsSpec]):
         "--optimizer openai:gpt-4o --budget-usd 5",
         "opro optimize --dataset bbh:navigate --out runs/nav --time-limit 600   # 10 min at most",
     )
-
-    def resolve(self, spec: InstructionsSpec, apis: Mapping[str, Api]) -> InstructionsSpec:
-        return spec.resolved(dict(apis))
-
-    def build(self, spec: InstructionsSpec, llms: Mapping[str, LLM]) -> InstructionOptimization:
-        data = task_data(spec)
-        return InstructionOptimization(spec, data, llms["scorer"], task_metric(spec, llms))
-
-    def expected_work(
-        self, spec: InstructionsSpec, problem: Problem[Any], steps: int, fresh: bool
-    ) -> str | None:
-        samples = spec.engine.samples_per_step
-        train = len(problem.dataset.train) if isinstance(problem, InstructionOptimization) else 0
-        proposals = steps * samples + (len(spec.initial) if fresh else 0)
-        if steps * samples + proposals * train < LONG_RUN_CALLS:
-            return None  # a short run: nothing to plan for
-        text = (
-            f"up to {steps * samples} optimizer calls ({steps} steps × {samples} samples) and "
-            f"{proposals * train} scorer calls ({proposals} instructions × {train} training "
-            "examples)"
-        )
-        models = {"scorer": spec.scorer, "optimizer": spec.optimizer}
-        embedded = [role for role, m in models.items() if backend_info(m.backend).embedded]
-        if not embedded:
-            return text
-        seconds, rates = 0.0, []
-        if "scorer" in embedded:
-            seconds += proposals * train / EMBEDDED_ANSWERS_PER_S
-            rates.append(f"{EMBEDDED_ANSWERS_PER_S} answers/s")
-        if "optimizer" in embedded:
-            seconds += steps * samples * EMBEDDED_PROPOSAL_S
-            rates.append(f"{EMBEDDED_PROPOSAL_S:g} s a proposal")
-        return (
-            f"{text}; {_duration(seconds)} with the embedded {' and '.join(embedded)} (an "
-            f"estimate at {' and '.join(rates)}, measured on 2 CPU cores; fewer calls when "
-            "proposals repeat or fail to parse)"
-        )
-
-    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        params["extract_answer"] = params.pop("extract", False)
-        params.pop("seed", None)  # format 1 kept the run seed here too
-        return params
-
-    def headline(self, summary: RunSummary) -> dict[str, float | None]:
-        outcome = Outcome.from_details(dict(summary.details))
-        return {
-            "best_train_score": summary.best_score,
-            "best_test_score": None if outcome is None else outcome.best_test_score,
-        }
 
     def describe(self, summary: RunSummary) -> list[str]:
         details = dict(summary.details)
@@ -130,9 +76,18 @@ class InstructionsKind(Kind[InstructionsSpec]):
         test = f"{_pct(outcome.best_test_score)} % (start {begun} % on {outcome.n_test}{p})"
         return [*lines, f"test accuracy: {test}"]
 
-    # -- the report ------------------------------------------------------------------------
 
-    def given_in_python(self, spec: InstructionsSpec) -> list[str]:
+class InstructionsReport(KindReport):
+    overlay_axis = "best training accuracy so far (%)"
+
+    def headline(self, summary: RunSummary) -> dict[str, float | None]:
+        outcome = Outcome.from_details(dict(summary.details))
+        return {
+            "best_train_score": summary.best_score,
+            "best_test_score": None if outcome is None else outcome.best_test_score,
+        }
+
+    def given_in_python(self, spec: RunSpec) -> list[str]:
         return [
             name
             for name in ("dataset", "test_dataset")
@@ -186,6 +141,58 @@ class InstructionsKind(Kind[InstructionsSpec]):
         from opro.problems.figures import instructions  # the report facet: loads matplotlib
 
         return instructions.figures(job)
+
+
+class InstructionsKind(Kind[InstructionsSpec]):
+    name = "instructions"
+    command = "optimize"
+    title = "instruction optimization"
+    spec = InstructionsSpec
+    problem = InstructionOptimization
+    cli = InstructionsCli()
+    report = InstructionsReport()
+
+    def resolve(self, spec: InstructionsSpec, apis: Mapping[str, Api]) -> InstructionsSpec:
+        return spec.resolved(dict(apis))
+
+    def build(self, spec: InstructionsSpec, llms: Mapping[str, LLM]) -> InstructionOptimization:
+        data = task_data(spec)
+        return InstructionOptimization(spec, data, llms["scorer"], task_metric(spec, llms))
+
+    def expected_work(
+        self, spec: InstructionsSpec, problem: Problem[Any], steps: int, fresh: bool
+    ) -> str | None:
+        samples = spec.engine.samples_per_step
+        train = len(problem.dataset.train) if isinstance(problem, InstructionOptimization) else 0
+        proposals = steps * samples + (len(spec.initial) if fresh else 0)
+        if steps * samples + proposals * train < LONG_RUN_CALLS:
+            return None  # a short run: nothing to plan for
+        text = (
+            f"up to {steps * samples} optimizer calls ({steps} steps × {samples} samples) and "
+            f"{proposals * train} scorer calls ({proposals} instructions × {train} training "
+            "examples)"
+        )
+        models = {"scorer": spec.scorer, "optimizer": spec.optimizer}
+        embedded = [role for role, m in models.items() if backend_info(m.backend).embedded]
+        if not embedded:
+            return text
+        seconds, rates = 0.0, []
+        if "scorer" in embedded:
+            seconds += proposals * train / EMBEDDED_ANSWERS_PER_S
+            rates.append(f"{EMBEDDED_ANSWERS_PER_S} answers/s")
+        if "optimizer" in embedded:
+            seconds += steps * samples * EMBEDDED_PROPOSAL_S
+            rates.append(f"{EMBEDDED_PROPOSAL_S:g} s a proposal")
+        return (
+            f"{text}; {_duration(seconds)} with the embedded {' and '.join(embedded)} (an "
+            f"estimate at {' and '.join(rates)}, measured on 2 CPU cores; fewer calls when "
+            "proposals repeat or fail to parse)"
+        )
+
+    def upgrade(self, params: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        params["extract_answer"] = params.pop("extract", False)
+        params.pop("seed", None)  # format 1 kept the run seed here too
+        return params
 
 
 def _test_table(run: RunRecord, outcome: Outcome | None) -> Table:
