@@ -268,7 +268,7 @@ class RunSummary(JsonRecord):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def verdict(self) -> Verdict | None:
-        """what the proposals came to (written with them): improved (a new solution beat the
+        """what the proposals came to (null in a summary without them): improved (a new solution beat the
         best starting one), no_improvement, all_duplicates, no_valid_proposals (none
         parsed), all_invalid (no new one could be scored) or nothing_proposed (no step after
         0 yet)"""
