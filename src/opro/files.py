@@ -167,11 +167,12 @@ def lock_holder(fd: int) -> str:
     for _ in range(20):
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         try:
-            os.kill(int(text), 0)  # signal 0: only whether it is alive
+            if text.isdigit() and 0 < int(text) < 2**31:  # 0 and -1 would name a group
+                os.kill(int(text), 0)  # signal 0: only whether it is alive
+                return text
         except PermissionError:
             return text  # alive, another user's
-        except (ValueError, OSError):
-            time.sleep(0.025)
-            continue
-        return text
+        except OSError:
+            pass  # gone: an earlier run's
+        time.sleep(0.025)
     return "another process"

@@ -15,11 +15,16 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import ConfigDict, Field, JsonValue, Strict, TypeAdapter, ValidationError
 
-RECORD = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
+RECORD = ConfigDict(
+    extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False,
+    ser_json_inf_nan="constants",  # a NaN in a kind's own part is written as one, never null
+)  # fmt: skip
 
 Int = Annotated[int, Strict()]
 Count = Annotated[int, Strict(), Field(ge=0)]
 Number = Annotated[float, Strict()]
+Real = Int | Number
+"""A number written as it was given (an integer stays one)."""
 Seconds = Annotated[float, Strict(), Field(ge=0)]
 
 

@@ -111,10 +111,9 @@ class RunConfig(JsonRecord):
         """config.json's data as read (``info.context``: its path ``where`` and, for a
         format-1 job, ``read_run``, a run dir's config by name): the format checked, a
         format-1 config converted, the spec parsed as its kind's."""
-        if not isinstance(data, dict) or "format" not in data:
+        if not isinstance(data, dict):
             return data  # built in code, not read
-        context = info.context or {}
-        where: Path = context["where"]
+        where: Path = (info.context or {}).get("where", Path("config.json"))
         if data.get("format") not in READABLE:
             raise ConfigError(
                 f"{where.parent} was written by an incompatible opro (run format "
@@ -123,7 +122,7 @@ class RunConfig(JsonRecord):
             )
         stored = data.get("spec") if data["format"] == 2 else None
         if data["format"] == 1:
-            data = _from_format1(data, where, context.get("read_run"))
+            data = _from_format1(data, where, (info.context or {}).get("read_run"))
         try:
             caps = Caps.model_validate(data.get("caps") or {})
         except ValidationError as exc:
@@ -132,7 +131,7 @@ class RunConfig(JsonRecord):
         return {
             "spec": parse_spec(data.get("spec"), str(where)),
             "caps": caps,
-            "cache": CacheConfig(bool(cache.get("enabled", True)), cache.get("path")),
+            "cache": {"enabled": bool(cache.get("enabled", True)), "path": cache.get("path")},
             "runs": _run_names(data.get("runs") or [], where),
             "versions": dict(data.get("versions") or {}),
             "stored": stored if isinstance(stored, dict) else None,
@@ -150,8 +149,8 @@ class RunConfig(JsonRecord):
             config: RunConfig = adapter(cls).validate_python(
                 data, context={"where": where, "read_run": read_run}
             )
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}: not an opro run dir") from None
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {first_error(exc)}: not an opro run dir") from None
         return config
 
 

@@ -18,7 +18,7 @@ from opro.history import Direction
 from opro.llm.usage import RoleUsage
 from opro.problems.records import Candidate, RunSummary, StepRecord
 from opro.problems.spec import RunSpec
-from opro.record import RECORD, Count, JsonRecord
+from opro.record import RECORD, Count, JsonRecord, Number, Real
 from opro.types import Status, StopReason, stop_reason_of
 
 JOB_RECORD = RECORD | ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
@@ -30,9 +30,9 @@ class MeanStd(BaseModel):
 
     model_config = JOB_RECORD
 
-    mean: float | None
+    mean: Number | None
     """the mean over the finished repetitions that have the number"""
-    std: float | None
+    std: Number | None
     """their population standard deviation"""
     n: Count = 0
     """how many repetitions the mean is over"""
@@ -50,7 +50,7 @@ class PerRep(BaseModel):
     its summary) beside its dir and status."""
 
     model_config = JOB_RECORD | ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, float | None] = Field(init=False)  # its numbers
+    __pydantic_extra__: dict[str, Real | None] = Field(init=False)  # its numbers
 
     run: str
     """the repetition's dir, under the job's"""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import field, fields
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, computed_field, model_validator
+from pydantic import Field, Strict, computed_field, model_validator
 from pydantic.dataclasses import dataclass
 
 from opro.history import Direction
@@ -55,7 +55,7 @@ class Candidate(JsonRecord):
     partial: Partial | None = Field(default=None, exclude_if=lambda v: v is None)
     """racing stopped scoring it: ``score`` is over ``partial.scored`` examples of
     ``partial.of``; it is never shown in a meta-prompt nor chosen as the best"""
-    optimal: bool = Field(default=False, exclude_if=lambda v: not v)
+    optimal: Annotated[bool, Strict()] = Field(default=False, exclude_if=lambda v: not v)
     """a known optimum (the run stops at the step that found one; written only when true)"""
 
     _text = model_validator(mode="before")(_text_defaults_to_solution)
@@ -253,8 +253,8 @@ class RunSummary(JsonRecord):
     def _read(cls, data: Any) -> Any:
         """The common fields as they are, the totals written for people dropped, every other
         key the kind's own (``details``); an older summary's missing counts are 0."""
-        if not isinstance(data, dict) or "details" in data:
-            return data
+        if not isinstance(data, dict):
+            return data  # built in code, not read
         common = {f.name for f in fields(cls)} - {"details"}
         return {
             "steps_completed": 0, "best": None, "first_optimal_step": None,
@@ -268,10 +268,10 @@ class RunSummary(JsonRecord):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def verdict(self) -> Verdict | None:
-        """what the proposals came to (null in a summary without them): improved (a new solution beat the
-        best starting one), no_improvement, all_duplicates, no_valid_proposals (none
-        parsed), all_invalid (no new one could be scored) or nothing_proposed (no step after
-        0 yet)"""
+        """what the proposals came to (null in a summary without them): improved (a new
+        solution beat the best starting one), no_improvement, all_duplicates,
+        no_valid_proposals (none parsed), all_invalid (no new one could be scored) or
+        nothing_proposed (no step after 0 yet)"""
         return None if self.proposals is None else self.proposals.verdict
 
     @property

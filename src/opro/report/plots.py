@@ -1,7 +1,8 @@
 """The report's figures of several directories: their curves overlaid, one figure per kind
 shared by two or more directories; runs sharing a label are drawn as their mean with a
-±1 sd band. Each kind gives its curve (``KindReport.overlay_curve``: best so far, or a TSP's gap
-to its optimum) and axis; one run's own figures are its kind's (``Kind.figures``).
+±1 sd band. Each kind's report facet gives its curve (``KindReport.overlay_curve``: best so
+far, or a TSP's gap to its optimum) and axis; one run's own figures are its kind's
+(``KindReport.figures``).
 """
 
 from __future__ import annotations

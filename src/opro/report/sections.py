@@ -1,7 +1,7 @@
 """What each section of a report shows, as plain values for the template: facts (name,
 value), tables of strings, images. The parts every kind shares are here (models, loop
 settings, usage and cost, the command that reproduces the run, the overview of several
-runs); a kind adds its own facts, tables and figures (``Kind.facts``/``tables``/``figures``).
+runs); a kind's report facet adds its own facts, tables and figures (``KindReport``).
 """
 
 from __future__ import annotations
