@@ -109,6 +109,25 @@ def test_the_schemas_are_draft_2020_12_and_at_this_format() -> None:
     )
 
 
+def test_every_property_says_what_it_means() -> None:
+    """Each field of a record has a docstring, on one line in the schema and in Markdown: a
+    property without a meaning would be a hole in the reference."""
+
+    def holes(node: Any, where: str) -> Iterator[str]:
+        for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+            if key == "description" and ("\n" in value or "``" in value):
+                yield f"{where}: not one line of Markdown: {value!r}"
+            for name, prop in value.items() if key == "properties" else ():
+                if "description" not in prop:
+                    yield f"{where}.{name}: no meaning (give its field a docstring)"
+            if isinstance(value, dict | list):
+                yield from holes(
+                    value, str(node.get("title", where)) if isinstance(node, dict) else where
+                )
+
+    assert [hole for name in FILES for hole in holes(schema(name), name)] == []
+
+
 def test_every_kind_has_its_spec_its_solution_and_its_summary() -> None:
     """The parts that vary by kind are told apart, for every registered kind: a spec by its
     kind, a solution by its shape, a summary by its own required fields (a summary does not

@@ -2,7 +2,8 @@
 config: frozen, closed (a key the record does not know is an error, not ignored), each field
 documented by the docstring under it. One adapter per class writes and reads them
 (``JsonRecord``), and the run-dir JSON Schemas are generated from the same classes
-(scripts/run_dir_schema.py): the code, the files and their reference cannot drift apart.
+(``json_schema``; scripts/run_dir_schema.py): the code, the files and their reference cannot
+drift apart.
 
 Numbers are strict where a hand-edited file could slip through: a count is an integer, not
 ``"3"``, ``3.0`` or ``true``; a score is a finite number. An older format's record is
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import ConfigDict, Field, JsonValue, Strict, TypeAdapter, ValidationError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import CoreSchema
 
 RECORD = ConfigDict(
     extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False,
@@ -79,3 +82,41 @@ class JsonRecord:
         except ValidationError as exc:
             raise ValueError(first_error(exc)) from None
         return record
+
+
+class _AsWritten(GenerateJsonSchema):
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False  # a property's title would only repeat its name
+
+    def field_is_required(self, field: Any, total: bool) -> bool:
+        """A record's field is always written unless left out when empty (``exclude_if``)."""
+        written = field["type"] == "dataclass-field" and "serialization_exclude_if" not in field
+        return written or super().field_is_required(field, total)
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        generated: JsonSchemaValue = _one_line(super().generate(schema, mode))
+        return generated
+
+
+def _one_line(node: Any) -> Any:
+    """Each meaning (a docstring) on one line, in Markdown: `x`, not ``x``."""
+    if isinstance(node, list):
+        return [_one_line(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: " ".join(value.split()).replace("``", "`")
+        if key == "description" and isinstance(value, str)
+        else _one_line(value)
+        for key, value in node.items()
+    }
+
+
+def json_schema(tp: Any, defs: JsonSchemaValue) -> JsonSchemaValue:
+    """The JSON Schema of ``tp``'s records as a file holds them, its definitions moved into
+    ``defs`` (several schemas share them)."""
+    schema: JsonSchemaValue = TypeAdapter(tp).json_schema(
+        mode="serialization", schema_generator=_AsWritten
+    )
+    defs |= schema.pop("$defs", {})
+    return schema

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
 
 from opro.errors import ConfigError, unknown_setting
 from opro.history import Order
@@ -125,8 +126,17 @@ class EngineSpec(_Frozen):
         return self.temperature + (self.temperature_end - self.temperature) * fraction
 
 
+def _kind_named(schema: JsonSchemaValue, cls: type[Any]) -> None:
+    """Schema: a spec's kind is required (it tells specs apart); narrowed fields keep meanings."""
+    schema["required"] = ["kind", *(r for r in schema.get("required", []) if r != "kind")]
+    for name in ("kind", "engine"):
+        schema["properties"][name].setdefault("description", RunSpec.model_fields[name].description)
+
+
 class RunSpec(_Frozen):
     """Everything a run needs to start or resume. Subclassed once per kind."""
+
+    model_config = _Frozen.model_config | ConfigDict(json_schema_extra=_kind_named)
 
     kind: str
     """the problem kind (linreg, tsp, instructions, objective): which spec this is"""
@@ -287,10 +297,6 @@ def _field(spec_class: type[RunSpec], path: tuple[str, ...]) -> FieldInfo:
     return model.model_fields[path[-1]]
 
 
-def _annotation(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
-    return _field(spec_class, path).annotation
-
-
 def default_at(spec_class: type[RunSpec], path: tuple[str, ...]) -> Any:
     """The default of the setting at ``path`` (``...`` where it has none; None inside an
     optional part that is absent by default, e.g. the judge's model)."""
@@ -331,7 +337,7 @@ def build_spec(
                 setting=raw,
             )
         path = known[name]
-        if isinstance(value, str) and _annotation(spec_class, path) == tuple[str, ...]:
+        if isinstance(value, str) and _field(spec_class, path).annotation == tuple[str, ...]:
             value = (value,)  # one value of a repeatable setting (``initial = ""``)
         target = nested
         for part in path[:-1]:
