@@ -32,9 +32,10 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from opro.errors import ConfigError, RunLocked
 from opro.files import MB, check_regular, json_bytes, lock_holder, open_inside, read_inside
@@ -44,12 +45,16 @@ from opro.files import write_json_atomic as write_json_atomic
 from opro.fingerprint import fingerprint, mismatch
 from opro.problems.jobs import JobSummary
 from opro.problems.records import RunSummary, StepRecord
+from opro.problems.registry import kind_of
 from opro.problems.spec import settings_of
+from opro.record import JsonRecord
 from opro.runconfig import FORMAT as FORMAT
 from opro.runconfig import READABLE as READABLE
 from opro.runconfig import CacheConfig as CacheConfig
 from opro.runconfig import RunConfig as RunConfig
 from opro.signature import sign, signed_here
+
+R = TypeVar("R", bound=JsonRecord)
 
 STEPS_LIMIT = 512 * MB
 """The largest steps.jsonl read (500 steps of the paper's runs take a few MB)."""
@@ -223,12 +228,9 @@ class RunDir:
             data = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(f"{where} is unreadable ({_why(exc)})") from None
-        config = RunConfig.read(data, where, self._run_config)
+        config = RunConfig.read(data, where, lambda n: RunDir.open(self.child(n)).config())
         self._under = replace(config, signed=signed_here(raw, self._signature()))
         return self._under
-
-    def _run_config(self, name: str) -> RunConfig:
-        return RunDir.open(self.child(name)).config()
 
     def _signature(self) -> str | None:
         try:
@@ -361,31 +363,28 @@ class RunDir:
         write_json_atomic(self.path / SUMMARY, summary.to_json(), running=True)
 
     def summary(self) -> RunSummary | None:
-        data = self._summary_json()
-        if data is None:
-            return None
-        try:
-            return RunSummary.from_json(data)
-        except ValueError as exc:
-            raise ConfigError(f"{self.path / SUMMARY}: {exc}: {_SUMMARY_FIX}") from None
+        under = self._under or self.config()
+        problem = kind_of(under.spec.kind).problem  # the kind reads its own part
+        return self._summary(RunSummary, lambda summary: problem.check_details(summary.details))
 
     def job_summary(self) -> JobSummary | None:
-        data = self._summary_json()
-        if data is None:
-            return None
-        try:
-            return JobSummary.from_json(data)
-        except ValueError as exc:
-            raise ConfigError(f"{self.path / SUMMARY}: {exc}: {_SUMMARY_FIX}") from None
+        return self._summary(JobSummary)
 
-    def _summary_json(self) -> Any:
+    def _summary(self, record: type[R], check: Callable[[R], None] | None = None) -> R | None:
         path = self.path / SUMMARY
         try:
-            return json.loads(read_inside(path, 64 * MB, "the summary").decode("utf-8"))
+            data = json.loads(read_inside(path, 64 * MB, "the summary").decode("utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(f"{path} is unreadable ({_why(exc)}): {_SUMMARY_FIX}") from None
+        try:
+            summary = record.from_json(data)
+            if check is not None:
+                check(summary)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}: {_SUMMARY_FIX}") from None
+        return summary
 
 
 def _why(exc: BaseException) -> str:

@@ -212,6 +212,36 @@ def test_a_corrupt_summary_is_rebuilt_by_resume(
     assert (summary["status"], summary["steps_completed"]) == ("finished", 4)
 
 
+SUMMARY_EDITS = {  # a kind's own fields and its final outcome's (before: exit 70, internal)
+    "test_evaluation": ("oops", "'test_evaluation' is 'oops': input should be a valid list"),
+    "best_test_score": ("x", "'best_test_score' is 'x': input should be a valid number"),
+    "n_train": ([1], "'n_train' is [1]: input should be a valid integer"),
+    "unknown": (1, "'unknown' is 1: extra inputs are not permitted"),
+}
+
+
+@pytest.mark.parametrize("field", list(SUMMARY_EDITS))
+def test_a_hand_edited_kind_field_of_a_summary_is_one_line_then_rebuilt(
+    opro: Callable[..., Ran], tmp_path: Path, field: str
+) -> None:
+    out = tmp_path / "run"
+    made = opro("-q", *OPTIMIZE, "--steps", "1", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    value, needle = SUMMARY_EDITS[field]
+    (out / "summary.json").write_text(json.dumps(summary_of(out) | {field: value}))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
+    for command in (["report", str(out)], ["export", str(out), "--out", str(tmp_path / "x")]):
+        assert_one_line_error(opro(*command), str(out / "summary.json"), needle, "delete it")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"} == before
+    assert not (tmp_path / "x").exists()
+    result = opro("-q", "resume", str(out), "--trust-code", "--no-report")
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(out)
+    assert summary["status"] == "finished"
+    assert isinstance(summary["test_evaluation"], list)
+    assert "unknown" not in summary
+
+
 def test_the_summary_counts_retries_and_failures_of_every_session(
     opro: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from opro.answer_shape import ListShape
 from opro.history import Direction, History, Scored
-from opro.record import RECORD, Count
+from opro.record import RECORD, Count, first_error
 
 S = TypeVar("S")
 
@@ -119,6 +119,22 @@ class Problem(abc.ABC, Generic[S]):
     """What ``finalize`` returns, as a record (its fields join summary.json's at the end)."""
     details_model: ClassVar[type[BaseModel] | None] = None
     """What a candidate's ``details`` hold (``SolutionScore.details``; None: nothing)."""
+
+    @classmethod
+    def check_details(cls, details: Mapping[str, Any]) -> None:
+        """A summary's own part as read back (``RunSummary.details``): ``summary_model``'s
+        fields, and ``outcome_model``'s once written; a one-line ``ValueError`` naming the
+        first bad field otherwise (a hand edit)."""
+        own = cls.summary_model.model_fields
+        final = [] if cls.outcome_model is None else [f.name for f in fields(cls.outcome_model)]
+        try:
+            cls.summary_model.model_validate(
+                {k: v for k, v in details.items() if k in own or k not in final}
+            )
+        except ValidationError as exc:
+            raise ValueError(first_error(exc)) from None
+        if cls.outcome_model is not None and any(k in details for k in final if k not in own):
+            cls.outcome_model.from_json({k: details.get(k) for k in final})
 
     @abc.abstractmethod
     def initial_solutions(self, rng: np.random.Generator) -> list[S]: ...
