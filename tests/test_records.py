@@ -14,6 +14,7 @@ import pytest
 from opro import LinregSpec
 from opro.errors import ConfigError
 from opro.files import json_bytes, lock_holder
+from opro.problems.jobs import JobSummary, MeanStd
 from opro.problems.records import Candidate, RunSummary, StepRecord
 from opro.runconfig import RunConfig
 
@@ -74,6 +75,23 @@ def test_a_kinds_summary_field_of_any_name_round_trips() -> None:
     assert RunSummary.from_json(data) == summary
 
 
+def test_a_job_of_a_kind_whose_numbers_are_named_like_its_fields() -> None:
+    """A kind's number called ``run``, ``status``, ``kind`` or ``reps`` (a plugin's) made
+    ``JobSummary.of`` raise a TypeError (an internal error); the records' own fields win,
+    the kind's other numbers are averaged, and the summary reads back."""
+    runs = [_summary(run=1, status=2, kind=3, reps=4, hits=h) for h in (2, 4)]
+    job = JobSummary.of(["rep-0", "rep-1"], [*runs])
+    assert (job.kind, job.status, job.reps) == ("job", "finished", 2)
+    assert job.means["hits"] == MeanStd(mean=3.0, std=1.0, n=2)
+    assert set(job.means) == {"best_score", "run", "hits"}  # status, kind, reps: the job's
+    rows = [(r.run, r.status, r.model_extra) for r in job.per_rep]
+    assert rows == [  # run, status: the repetition's
+        ("rep-0", "finished", {"best_score": None, "kind": 3, "reps": 4, "hits": 2}),
+        ("rep-1", "finished", {"best_score": None, "kind": 3, "reps": 4, "hits": 4}),
+    ]
+    assert JobSummary.from_json(job.to_json()) == job
+
+
 def test_a_nan_is_never_written_as_null() -> None:
     data = _summary(gap_percent=math.nan).to_json()
     assert math.isnan(data["gap_percent"])  # type: ignore[arg-type]
@@ -84,9 +102,7 @@ def test_a_nan_is_never_written_as_null() -> None:
 
 
 @pytest.mark.parametrize("content", ["", "0", "-1", "99999999999999999999", "x", "2147483647"])
-def test_a_lock_holder_is_a_live_process_or_another_process(
-    tmp_path: Path, content: str
-) -> None:
+def test_a_lock_holder_is_a_live_process_or_another_process(tmp_path: Path, content: str) -> None:
     path = tmp_path / "lock"
     path.write_text(content)
     fd = os.open(path, os.O_RDONLY)

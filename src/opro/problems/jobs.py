@@ -116,22 +116,27 @@ class JobSummary(JsonRecord, BaseModel):
                     numbers.setdefault(key, [])
                     if value is not None:
                         numbers[key].append(float(value))
+        # A kind's number named like a field of these records (``run``, ``status``) stays in
+        # its run's summary only: the records' own fields win.
         per_rep = tuple(
-            PerRep(run=name, status="not run")
+            PerRep.model_validate({"run": name, "status": "not run"})
             if s is None
-            else PerRep(run=name, status=s.status, best_score=s.best_score,
-                        **{k: v for k, v in s.details.items() if _is_number(v)})
+            else PerRep.model_validate({"best_score": s.best_score} | {k: v for k, v in
+                s.details.items() if _is_number(v)} | {"run": name, "status": s.status})
             for name, s in zip(names, summaries, strict=True)
         )  # fmt: skip
-        return cls(
-            status="finished" if not unfinished else "stopped",
-            stop_reason="none" if last is None else last.stop_reason,
-            message="" if last is None or not unfinished else last.message,
-            reps=len(summaries),
-            reps_finished=len(done),
-            reps_reaching_optimum=sum(s.first_optimal_step is not None for s in done),
-            per_rep=per_rep,
-            **{key: MeanStd.of(values) for key, values in numbers.items()},
+        return cls.model_validate(
+            {key: MeanStd.of(values) for key, values in numbers.items()}
+            | {
+                "kind": "job",
+                "status": "finished" if not unfinished else "stopped",
+                "stop_reason": "none" if last is None else last.stop_reason,
+                "message": "" if last is None or not unfinished else last.message,
+                "reps": len(summaries),
+                "reps_finished": len(done),
+                "reps_reaching_optimum": sum(s.first_optimal_step is not None for s in done),
+                "per_rep": per_rep,
+            }
         )
 
 
