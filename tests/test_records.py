@@ -59,6 +59,7 @@ def test_a_broken_config_is_one_line_naming_what_is_wrong(change: dict, says: st
         ({"step": 1, "candidates": [{"solution": 1, "score": math.nan}]}, "'candidates.0.score'"),
         ({"step": 1, "candidates": [{"solution": 1, "score": 1, "optimal": "yes"}]}, "optimal"),
         ({"step": 1, "candidates": [], "note": 1}, "'note'"),
+        ({"step": 1, "candidates": ["x" * 10_000]}, "'candidates.0' is 'xxxxxxx"),
     ],
 )
 def test_a_broken_step_line_names_its_field(line: dict, says: str) -> None:
@@ -66,6 +67,7 @@ def test_a_broken_step_line_names_its_field(line: dict, says: str) -> None:
         StepRecord.from_json(line)
     assert says in str(error.value)
     assert "\n" not in str(error.value)
+    assert len(str(error.value)) < 200  # a long value is cut, not shown whole
 
 
 def test_a_kinds_summary_field_of_any_name_round_trips() -> None:

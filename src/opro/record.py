@@ -29,6 +29,8 @@ Number = Annotated[float, Strict()]
 Real = Int | Number
 """A number written as it was given (an integer stays one)."""
 Seconds = Annotated[float, Strict(), Field(ge=0)]
+SHOWN = 80
+"""Characters of a bad value an error shows."""
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -53,7 +55,9 @@ def first_error(exc: ValidationError) -> str:
         return why
     if error["type"] == "missing":
         return f"{where!r} is missing"
-    return f"{where!r} is {error['input']!r}: {why}"
+    held = repr(error["input"])  # a hand-edited value can be long: the line stays short
+    held = held if len(held) <= SHOWN else held[: SHOWN - 1] + "…"
+    return f"{where!r} is {held}: {why}"
 
 
 class JsonRecord:
