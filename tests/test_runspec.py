@@ -79,6 +79,9 @@ def test_flat_settings_map_onto_the_spec() -> None:
     assert spec.initial == ("Go.",)
     with pytest.raises(ConfigError, match=r"^order must be 'ascending', 'descending' or 'random'"):
         build_spec(opro.InstructionsSpec, {"dataset": "gsm8k", "order": "up"})
+    with pytest.raises(ConfigError, match=r"\(got 'aaa") as error:  # a long value is cut
+        build_spec(opro.InstructionsSpec, {"dataset": "gsm8k", "order": "a" * 5000})
+    assert len(str(error.value)) < 200
 
 
 def test_an_explicit_max_tokens_is_kept_for_the_pretrained_style(tmp_path: Path) -> None:

@@ -113,6 +113,17 @@ class Interrupted(OproError):
     exit_code = 130
 
 
+SHOWN = 80
+"""Characters of a bad value an error shows."""
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to ``SHOWN`` characters: a bad value (a hand edit, a pasted text)
+    can be long, and an error stays one short line."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
     """Replace every occurrence of each (non-trivial) secret in ``text`` by ``***``."""
     for secret in secrets:

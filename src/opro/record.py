@@ -18,6 +18,8 @@ from pydantic import ConfigDict, Field, JsonValue, Strict, TypeAdapter, Validati
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from opro.errors import shown
+
 RECORD = ConfigDict(
     extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False,
     ser_json_inf_nan="constants",  # a NaN in a kind's own part is written as one, never null
@@ -29,8 +31,6 @@ Number = Annotated[float, Strict()]
 Real = Int | Number
 """A number written as it was given (an integer stays one)."""
 Seconds = Annotated[float, Strict(), Field(ge=0)]
-SHOWN = 80
-"""Characters of a bad value an error shows."""
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -55,9 +55,7 @@ def first_error(exc: ValidationError) -> str:
         return why
     if error["type"] == "missing":
         return f"{where!r} is missing"
-    held = repr(error["input"])  # a hand-edited value can be long: the line stays short
-    held = held if len(held) <= SHOWN else held[: SHOWN - 1] + "…"
-    return f"{where!r} is {held}: {why}"
+    return f"{where!r} is {shown(error['input'])}: {why}"
 
 
 class JsonRecord:

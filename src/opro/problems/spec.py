@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 
-from opro.errors import ConfigError, unknown_setting
+from opro.errors import ConfigError, shown, unknown_setting
 from opro.history import Order
 from opro.llm.config import REDACTED, LLMConfig, redact_url
 from opro.llm.registry import backend_info
@@ -369,8 +369,8 @@ def invalid(exc: ValidationError, spec_class: type[RunSpec] | None = None) -> Co
     if spec_class is not None:
         by_path = {path: flat for flat, path in settings_of(spec_class).items()}
         name = by_path.get(loc, name)
-    shown = first.get("input")
-    got = "" if isinstance(shown, dict) or shown is None else f" (got {shown!r})"
+    given = first.get("input")
+    got = "" if isinstance(given, dict) or given is None else f" (got {shown(given)})"
     phrase = _PHRASES.get(first["type"])
     if phrase is not None and name:
         return ConfigError(f"{phrase.format(**first.get('ctx', {}))}{got}", setting=name)
