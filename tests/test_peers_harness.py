@@ -255,6 +255,7 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     def results(started: str, runs: list[tuple[str, str]], marks: dict[str, str]) -> Any:
         return {
             "kind": "full", "started": started, "wall_s": 60.0, "protocol": {"seeds": [0]},
+            "machine": {"server_threads": int(started[-1])},
             "runs": [{"task": "t", "tool": tool, "seed": 0, "budget": 10, "instruction": ins}
                      for tool, ins in runs],
             "heldout": {"t": {"instructions": {
@@ -272,6 +273,8 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     assert peer["vs_opro"]["only_base"] == 0  # against the rerun's "c", not "a"
     assert peer["vs_opro"]["only_other"] == 1
     assert merged["wall_s"] == 120.0
+    assert [r["threads"] for r in merged["runs"]] == [1, 2]  # each run its invocation's
+    assert page.server_threads(merged).startswith("threads by invocation, 1 in 1, 2 in 1")
     broken = results("2026-01-03", [("opro", "d")], {"": "00", "d": "11"})
     with pytest.raises(AssertionError, match="held-out folds differ"):
         page.combine([first, broken])

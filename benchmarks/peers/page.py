@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,8 @@ def table(data: dict[str, Any]) -> list[str]:
     lines = [
         "| task | tool | seed | held-out | start | p vs start (Holm) | p vs opro | train "
         "(proxy) | scorer calls (budget) | optimizer calls | optimizer tokens | parse "
-        "failures | wall s | optimize s | CPU s | peak MB | instruction |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "failures | wall s | server threads | optimize s | CPU s | peak MB | instruction |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rank = {t: i for i, t in enumerate(ordered(r["tool"] for r in data["runs"]))}
     for r in sorted(data["runs"], key=lambda r: (r["task"], r["seed"], rank[r["tool"]])):
@@ -136,10 +137,30 @@ def table(data: dict[str, Any]) -> list[str]:
             f"{p_opro} | "
             f"{pct(r.get('train_accuracy_proxy'))} | {used} ({r['budget']}){flag} | "
             f"{meta} | {num(tokens)} | {r.get('parse_failures', '—')} | "
-            f"{num(r.get('process_s'), 1)} | {num(r.get('optimize_s'), 1)} | "
+            f"{num(r.get('process_s'), 1)} | {threads(r)} | {num(r.get('optimize_s'), 1)} | "
             f"{num(r.get('cpu_s'), 1)} | {num(r.get('peak_rss_mb'))} | {found} |"
         )
     return lines
+
+
+def server_threads(data: dict[str, Any]) -> str:
+    """``2 thread(s)``, or per invocation where they differ (``1 thread in 9 invocations,
+    2 in 3: each run's is in the table``): a run's wall time depends on it."""
+    counts = Counter(data.get("threads_by_file", {}).values()) or Counter(
+        [data["machine"]["server_threads"]]
+    )
+    if len(counts) == 1:
+        return f"{next(iter(counts))} thread(s)"
+    each = ", ".join(f"{t} in {n}" for t, n in sorted(counts.items(), key=lambda x: str(x[0])))
+    return f"threads by invocation, {each} (each run's in the table: its wall time depends on it)"
+
+
+def threads(run: dict[str, Any]) -> str:
+    """The model server's threads in the run's invocation (opro-native: its own model, on
+    every core, in its process)."""
+    if run.get("own_scorer_calls") is not None:
+        return "— (own: all)"
+    return "?" if run.get("threads") is None else str(run["threads"])
 
 
 def section(data: dict[str, Any]) -> list[str]:
@@ -171,7 +192,7 @@ def section(data: dict[str, Any]) -> list[str]:
     out += [
         f"Run {when} on {data['machine']['cpus']} CPUs "
         f"(`{data['machine']['platform']}`), model server on "
-        f"{data['machine']['server_threads']} thread(s); {folds}; seeds {protocol['seeds']}; "
+        f"{server_threads(data)}; {folds}; seeds {protocol['seeds']}; "
         f"budget {protocol['budget']} training scorer calls; optimizer temperature "
         f"{protocol['optimizer_temperature']}. Calibration through the proxy (the last "
         f"invocation's): {num(cal.get('scorer_s'), 2)} s a scorer call, "
@@ -373,7 +394,8 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
     heldout: dict[str, dict[str, Any]] = {}
     for d in full:
         for r in d["runs"]:
-            runs[(r["task"], r["tool"], r["seed"])] = {**r, "file": d["started"]}
+            made = {"file": d["started"], "threads": d.get("machine", {}).get("server_threads")}
+            runs[(r["task"], r["tool"], r["seed"])] = {**r, **made}
         for task, held in d["heldout"].items():
             n = {len(e["marks"]) for e in held["instructions"].values()}
             mine = marks.setdefault(task, {})
@@ -410,6 +432,7 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
         "heldout": heldout,
         "marks": marks,
         "files": [d["started"] for d in full],
+        "threads_by_file": {d["started"]: d.get("machine", {}).get("server_threads") for d in full},
         "wall_s": sum(d["wall_s"] for d in full),
         "protocol": {
             **last["protocol"],

@@ -444,6 +444,15 @@ def run_row(
     return row
 
 
+def _threads(work: Path) -> int | None:
+    """The model server's threads in the invocation of ``work`` (None: not recorded)."""
+    try:
+        threads: int = json.loads((work / "model-server.json").read_text())["threads"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return threads
+
+
 def rebuild(work: Path, out: Path, started_at: str) -> dict[str, Any]:
     """The results JSON of a benchmark invocation from its work folder alone, for one that
     ended before writing it (its orchestrator crashed or was killed): each run's job and
@@ -494,7 +503,7 @@ def rebuild(work: Path, out: Path, started_at: str) -> dict[str, Any]:
         "kind": "full", "label": LABELS["full"], "started": started_at, "rebuilt_from": str(work),
         "wall_s": round(max(r["t"] for r in log) - min(r["t"] for r in log), 1) if log else 0,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "server_threads": 1},
+                    "python": platform.python_version(), "server_threads": _threads(work)},
         "versions": versions(), "calibration": {},
         "protocol": {"tasks": sorted(heldout), "seeds": sorted({r["seed"] for r in runs}),
                      "tools": [r["tool"] for r in runs], "budget": runs[0]["budget"],

@@ -56,6 +56,8 @@ def model_server(work: Path, threads: int = 2) -> Iterator[str]:
     """``python -m llama_cpp.server`` on the embedded gemma3-270m: its base URL."""
     port = free_port()
     log = work / "model-server.log"
+    # What a rebuilt invocation (run.py --rebuild) cannot know otherwise: wall times depend on it.
+    (work / "model-server.json").write_text(json.dumps({"threads": threads}))
     with open(log, "wb") as out:
         proc = subprocess.Popen(server_command(port, threads), stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/v1"
