@@ -255,7 +255,7 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     def results(started: str, runs: list[tuple[str, str]], marks: dict[str, str]) -> Any:
         return {
             "kind": "full", "started": started, "wall_s": 60.0, "protocol": {"seeds": [0]},
-            "machine": {"server_threads": int(started[-1])},
+            "machine": {"server_threads": int(started[-1])}, "folds": {started: {"n_train": 1}},
             "runs": [{"task": "t", "tool": tool, "seed": 0, "budget": 10, "instruction": ins}
                      for tool, ins in runs],
             "heldout": {"t": {"instructions": {
@@ -274,6 +274,7 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     assert peer["vs_opro"]["only_other"] == 1
     assert merged["wall_s"] == 120.0
     assert [r["threads"] for r in merged["runs"]] == [1, 2]  # each run its invocation's
+    assert list(merged["folds"]) == ["2026-01-01", "2026-01-02"]  # every invocation's tasks
     assert page.server_threads(merged).startswith("threads by invocation, 1 in 1, 2 in 1")
     broken = results("2026-01-03", [("opro", "d")], {"": "00", "d": "11"})
     with pytest.raises(AssertionError, match="held-out folds differ"):

@@ -433,9 +433,11 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
         "marks": marks,
         "files": [d["started"] for d in full],
         "threads_by_file": {d["started"]: d.get("machine", {}).get("server_threads") for d in full},
+        "folds": {task: f for d in full for task, f in d.get("folds", {}).items()},
         "wall_s": sum(d["wall_s"] for d in full),
         "protocol": {
             **last["protocol"],
+            "tasks": sorted({r["task"] for r in merged}),
             "seeds": sorted({r["seed"] for r in merged}),
             "tools": list(dict.fromkeys(r["tool"] for r in merged)),
         },
