@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not parser.parse_args(argv).check:
         for n, text in generated().items():
             (SCHEMA_DIR / n).write_text(text, encoding="utf-8")
+        return 0
     for n in (names := stale()):
         print(f"{SCHEMA_DIR / n} is stale: run scripts/run_dir_schema.py", file=sys.stderr)
     return 1 if names else 0

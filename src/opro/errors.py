@@ -120,8 +120,12 @@ SHOWN = 80
 def shown(value: Any) -> str:
     """``repr(value)`` cut to ``SHOWN`` characters: a bad value (a hand edit, a pasted text)
     can be long, and an error stays one short line."""
-    text = repr(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+    return clip(repr(value), SHOWN)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from opro.errors import clip
+
 SHOWN = 60
 """Characters of a value shown in a refusal."""
 
@@ -48,7 +50,7 @@ def _shown(value: Any) -> str:
     if value is _ABSENT:
         return "(not set)"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+    return clip(text, SHOWN)
 
 
 def mismatch(
