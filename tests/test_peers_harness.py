@@ -249,18 +249,22 @@ def test_training_calls_are_counted_from_the_growing_log(
     assert calls() == 3  # the rest of the half-written line, read once
 
 
+def results(
+    started: str, runs: list[tuple[str, str]], marks: dict[str, str], budget: int = 10
+) -> Any:
+    """A results file of run.py, as much of one as the page's merge reads."""
+    return {
+        "kind": "full", "started": started, "wall_s": 60.0, "protocol": {"seeds": [0]},
+        "machine": {"server_threads": int(started[-1])}, "folds": {started: {"n_train": 1}},
+        "runs": [{"task": "t", "tool": tool, "seed": 0, "budget": budget, "instruction": ins}
+                 for tool, ins in runs],
+        "heldout": {"t": {"instructions": {
+            ins: {"marks": m, "accuracy": None, "answers": {}} for ins, m in marks.items()}}},
+    }  # fmt: skip
+
+
 def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> None:
     page = peers_module("page", monkeypatch)
-
-    def results(started: str, runs: list[tuple[str, str]], marks: dict[str, str]) -> Any:
-        return {
-            "kind": "full", "started": started, "wall_s": 60.0, "protocol": {"seeds": [0]},
-            "machine": {"server_threads": int(started[-1])}, "folds": {started: {"n_train": 1}},
-            "runs": [{"task": "t", "tool": tool, "seed": 0, "budget": 10, "instruction": ins}
-                     for tool, ins in runs],
-            "heldout": {"t": {"instructions": {
-                ins: {"marks": m, "accuracy": None, "answers": {}} for ins, m in marks.items()}}},
-        }  # fmt: skip
 
     first = results("2026-01-01", [("opro", "a"), ("peer", "b")],
                     {"": "0000000000", "a": "0000000000", "b": "1111111111"})  # fmt: skip
@@ -279,6 +283,28 @@ def test_the_pages_merge_of_results_files(monkeypatch: pytest.MonkeyPatch) -> No
     broken = results("2026-01-03", [("opro", "d")], {"": "00", "d": "11"})
     with pytest.raises(AssertionError, match="held-out folds differ"):
         page.combine([first, broken])
+
+
+def test_runs_at_another_budget_are_kept_apart_and_paired_within_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = peers_module("page", monkeypatch)
+    marks = {"": "0000000000", "a": "0000000000", "b": "1111111111", "c": "1111100000"}
+    small = results("2026-01-01", [("opro", "a"), ("peer", "b")], marks)
+    large = results("2026-01-02", [("opro", "c"), ("peer", "b")], marks, budget=20)
+    merged = page.combine([small, large])
+    assert [(r["tool"], r["budget"]) for r in merged["runs"]] == [
+        ("opro", 10), ("peer", 10), ("opro", 20), ("peer", 20)
+    ]  # a larger budget is not a rerun of the same seed  # fmt: skip
+    assert merged["protocol"]["budgets"] == [10, 20]
+    peer_small, peer_large = merged["runs"][1], merged["runs"][3]
+    assert peer_small["vs_opro"]["only_other"] == 10  # against "a", opro at its budget
+    assert peer_large["vs_opro"]["only_other"] == 5  # against "c"
+    assert page.pooled_vs_opro(merged, "t", "peer", 20).startswith("0 / 5, p")
+    tables = [line for line in page.summary(merged, None) if line.startswith("bbh:t, a budget")]
+    assert [t.split(",")[1] for t in tables] == [
+        " a budget of 10 training scorer calls", " a budget of 20 training scorer calls"
+    ]  # fmt: skip
 
 
 def test_results_are_rebuilt_from_a_work_folder(

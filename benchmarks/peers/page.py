@@ -110,7 +110,8 @@ def table(data: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rank = {t: i for i, t in enumerate(ordered(r["tool"] for r in data["runs"]))}
-    for r in sorted(data["runs"], key=lambda r: (r["task"], r["seed"], rank[r["tool"]])):
+    order = sorted(data["runs"], key=lambda r: (r["task"], r["budget"], r["seed"], rank[r["tool"]]))
+    for r in order:
         start = data["heldout"].get(r["task"], {}).get("instructions", {}).get("", {})
         calls = r.get("calls", {})
         scorer, optimizer = calls.get("scorer", {}), calls.get("optimizer", {})
@@ -193,7 +194,8 @@ def section(data: dict[str, Any]) -> list[str]:
         f"Run {when} on {data['machine']['cpus']} CPUs "
         f"(`{data['machine']['platform']}`), model server on "
         f"{server_threads(data)}; {folds}; seeds {protocol['seeds']}; "
-        f"budget {protocol['budget']} training scorer calls; optimizer temperature "
+        f"budget {' and '.join(map(str, budgets(protocol)))} training scorer calls; optimizer "
+        "temperature "
         f"{protocol['optimizer_temperature']}. Calibration through the proxy (the last "
         f"invocation's): {num(cal.get('scorer_s'), 2)} s a scorer call, "
         f"{num(cal.get('optimizer_s'), 1)} s an optimizer call. The invocations took "
@@ -235,55 +237,56 @@ def section(data: dict[str, Any]) -> list[str]:
 
 
 def summary(data: dict[str, Any], figure: Path | None) -> list[str]:
-    """One row per tool over its seeds: held-out accuracy, a paired test against opro with
-    every seed's questions pooled, the budget spent, the optimizer's cost, failures, time."""
+    """A table per task and budget, then the figure."""
     out = ["## Summary", ""]
-    for task, marks in data["marks"].items():
-        mine = [r for r in data["runs"] if r["task"] == task]
-        tools = ordered(r["tool"] for r in mine)
-        seeds = sorted({r["seed"] for r in mine})
-        out += [
-            f"bbh:{task}, seeds {', '.join(map(str, seeds))}; the empty start instruction "
-            f"scores {pct(rate(marks['']))} held out.",
-            "",
-            "| tool | runs | held-out, mean (range) | vs opro, seeds pooled: opro only / tool "
-            "only, p | training scorer calls, mean (budget) | under budget | optimizer "
-            "calls, mean | parse failures | errors | wall s, mean |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for tool in tools:
-            rows = [r for r in mine if r["tool"] == tool]
-            done = [r for r in rows if r.get("test_accuracy") is not None]
-            accs = [r["test_accuracy"] for r in done]
-            held = (
-                f"{pct(sum(accs) / len(accs))} ({pct(min(accs))}–{pct(max(accs))})" if accs else "—"
-            )
-            pooled = pooled_vs_opro(data, task, tool)
-            used = [train_calls(r) for r in rows]
-            under = sum(u < 0.9 * r["budget"] for u, r in zip(used, rows, strict=True))
-            meta = [r.get("calls", {}).get("optimizer", {}).get("calls") for r in rows]
-            meta_known = [
-                m for m in meta if m is not None and rows[0].get("own_scorer_calls") is None
-            ]
-            out.append(
-                f"| {tool} | {len(rows)} | {held} | {pooled} | "
-                f"{num(sum(used) / len(used))} ({rows[0]['budget']}) | {under} | "
-                f"{num(sum(meta_known) / len(meta_known), 1) if meta_known else '—'} | "
-                f"{sum(int(r.get('parse_failures') or 0) for r in rows)} | "
-                f"{sum(1 for r in rows if r.get('error'))} | "
-                f"{num(mean([r['process_s'] for r in rows if r.get('process_s') is not None]))} |"
-            )
-        out += [
-            "",
-            "Pooled: every seed's held-out questions paired (the tool's answer against "
-            "opro's of the same seed, same question), one exact McNemar test. Under budget: "
-            "runs that spent less than 90 % of their training scorer calls. opro native's "
-            "calls are counted from its run directory (it never calls the proxy).",
-            "",
-        ]
+    for task in data["marks"]:
+        for budget in sorted({r["budget"] for r in data["runs"] if r["task"] == task}):
+            out += summary_table(data, task, budget)
     if figure is not None and draw(data, figure):
         out += [f"![held-out accuracy against training scorer calls]({figure.name})", ""]
     return out
+
+
+def summary_table(data: dict[str, Any], task: str, budget: int) -> list[str]:
+    """One row per tool over its seeds: held-out accuracy, a paired test against opro with
+    every seed's questions pooled, the budget spent, the optimizer's cost, failures, time."""
+    mine = [r for r in data["runs"] if r["task"] == task and r["budget"] == budget]
+    seeds = sorted({r["seed"] for r in mine})
+    out = [
+        f"bbh:{task}, a budget of {budget} training scorer calls, seeds "
+        f"{', '.join(map(str, seeds))}; the empty start instruction scores "
+        f"{pct(rate(data['marks'][task]['']))} held out.",
+        "",
+        "| tool | runs | held-out, mean (range) | vs opro, seeds pooled: opro only / tool "
+        "only, p | training scorer calls, mean (budget) | under budget | optimizer "
+        "calls, mean | parse failures | errors | wall s, mean |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for tool in ordered(r["tool"] for r in mine):
+        rows = [r for r in mine if r["tool"] == tool]
+        accs = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+        held = f"{pct(sum(accs) / len(accs))} ({pct(min(accs))}–{pct(max(accs))})" if accs else "—"
+        used = [train_calls(r) for r in rows]
+        under = sum(u < 0.9 * budget for u in used)
+        meta = [r.get("calls", {}).get("optimizer", {}).get("calls") for r in rows]
+        meta_known = [m for m in meta if m is not None and rows[0].get("own_scorer_calls") is None]
+        out.append(
+            f"| {tool} | {len(rows)} | {held} | {pooled_vs_opro(data, task, tool, budget)} | "
+            f"{num(sum(used) / len(used))} ({budget}) | {under} | "
+            f"{num(sum(meta_known) / len(meta_known), 1) if meta_known else '—'} | "
+            f"{sum(int(r.get('parse_failures') or 0) for r in rows)} | "
+            f"{sum(1 for r in rows if r.get('error'))} | "
+            f"{num(mean([r['process_s'] for r in rows if r.get('process_s') is not None]))} |"
+        )
+    return [
+        *out,
+        "",
+        "Pooled: every seed's held-out questions paired (the tool's answer against "
+        "opro's of the same seed and budget, same question), one exact McNemar test. Under "
+        "budget: runs that spent less than 90 % of their training scorer calls. opro native's "
+        "calls are counted from its run directory (it never calls the proxy).",
+        "",
+    ]
 
 
 def train_calls(r: dict[str, Any]) -> int:
@@ -292,17 +295,18 @@ def train_calls(r: dict[str, Any]) -> int:
     return int(((r.get("calls") or {}).get("scorer") or {}).get("by_phase", {}).get("train", 0))
 
 
-def pooled_vs_opro(data: dict[str, Any], task: str, tool: str) -> str:
+def pooled_vs_opro(data: dict[str, Any], task: str, tool: str, budget: int) -> str:
     if tool == "opro":
         return "—"
     marks = data["marks"][task]
     base, other = "", ""
     for r in data["runs"]:
-        if r["task"] != task or r["tool"] != tool:
+        if (r["task"], r["tool"], r["budget"]) != (task, tool, budget):
             continue
         mine = r.get("instruction")
         theirs = next((o.get("instruction") for o in data["runs"] if o["task"] == task
-                       and o["tool"] == "opro" and o["seed"] == r["seed"]), None)  # fmt: skip
+                       and o["tool"] == "opro" and o["seed"] == r["seed"]
+                       and o["budget"] == budget), None)  # fmt: skip
         if isinstance(mine, str) and isinstance(theirs, str) and mine in marks and theirs in marks:
             base, other = base + marks[theirs], other + marks[mine]
     if not base:
@@ -319,6 +323,7 @@ def draw(data: dict[str, Any], path: Path) -> bool:
         import matplotlib
 
         matplotlib.use("Agg")
+        matplotlib.rcParams["svg.hashsalt"] = "peers"  # the same data, the same file
         import matplotlib.pyplot as plt
     except ImportError:
         return False
@@ -329,8 +334,16 @@ def draw(data: dict[str, Any], path: Path) -> bool:
         mine = [r for r in data["runs"] if r["task"] == task and r.get("test_accuracy") is not None]
         for k, tool in enumerate(dict.fromkeys(r["tool"] for r in mine)):
             rows = [r for r in mine if r["tool"] == tool]
-            ax.scatter([train_calls(r) for r in rows], [100 * r["test_accuracy"] for r in rows],
-                       marker=markers[k % len(markers)], label=tool, s=50, alpha=0.8)  # fmt: skip
+            dots = ax.scatter(
+                [train_calls(r) for r in rows], [100 * r["test_accuracy"] for r in rows],
+                marker=markers[k % len(markers)], label=tool, s=50, alpha=0.8,
+            )  # fmt: skip
+            spent = sorted({r["budget"] for r in rows})
+            if len(spent) > 1:  # the tool's mean at each budget, joined: what more calls bought
+                at = [[r for r in rows if r["budget"] == b] for b in spent]
+                ax.plot([mean([train_calls(r) for r in a]) for a in at],
+                        [100 * (mean([r["test_accuracy"] for r in a]) or 0) for a in at],
+                        color=dots.get_facecolor()[0], alpha=0.5, linewidth=1)  # fmt: skip
         ax.axhline(100 * (rate(data["marks"][task][""]) or 0), color="grey", linestyle=":",
                    label='start ("")')  # fmt: skip
         ax.set_ylim(0, 100)  # the whole scale: small differences look as small as they are
@@ -383,19 +396,19 @@ def kill_section(data: dict[str, Any]) -> list[str]:
 
 def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The benchmark's results files (kind "full": one per invocation, e.g. one per seed) as
-    one: every run, a later file's run replacing an earlier one of the same task, tool and
-    seed (a rerun), the held-out marks of every instruction from every file (the same
+    one: every run, a later file's run replacing an earlier one of the same task, tool, seed
+    and budget (a rerun), the held-out marks of every instruction from every file (the same
     exported fold), and every paired test computed again across the merged runs."""
     full = sorted((d for d in datas if d.get("kind") == "full"), key=lambda d: d["started"])
     if not full:
         return None
-    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    runs: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     marks: dict[str, dict[str, str]] = {}
     heldout: dict[str, dict[str, Any]] = {}
     for d in full:
         for r in d["runs"]:
             made = {"file": d["started"], "threads": d.get("machine", {}).get("server_threads")}
-            runs[(r["task"], r["tool"], r["seed"])] = {**r, **made}
+            runs[(r["task"], r["tool"], r["seed"], r["budget"])] = {**r, **made}
         for task, held in d["heldout"].items():
             n = {len(e["marks"]) for e in held["instructions"].values()}
             mine = marks.setdefault(task, {})
@@ -404,7 +417,7 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
             heldout.setdefault(task, {"instructions": {}})["instructions"].update(
                 held["instructions"]
             )
-    merged = sorted(runs.values(), key=lambda r: (r["task"], r["seed"], r["file"]))
+    merged = sorted(runs.values(), key=lambda r: (r["task"], r["budget"], r["seed"], r["file"]))
     for task in marks:
         start = marks[task][""]
         versus_start = {}
@@ -416,15 +429,15 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
                 continue
             r["test_accuracy"] = rate(marks[task][ins])
             r["vs_start"] = paired(start, marks[task][ins])
-            versus_start[(r["tool"], r["seed"])] = r["vs_start"]["p"]
-            opro_row = runs.get((task, "opro", r["seed"]))
+            versus_start[(r["tool"], r["seed"], r["budget"])] = r["vs_start"]["p"]
+            opro_row = runs.get((task, "opro", r["seed"], r["budget"]))
             theirs = (opro_row or {}).get("instruction")
             if r["tool"] != "opro" and isinstance(theirs, str) and theirs in marks[task]:
                 r["vs_opro"] = paired(marks[task][theirs], marks[task][ins])
         adjusted = holm(versus_start)
         for r in merged:
-            if (r["tool"], r["seed"]) in adjusted and r["task"] == task:
-                r["vs_start"]["p_holm"] = adjusted[(r["tool"], r["seed"])]
+            if (r["tool"], r["seed"], r["budget"]) in adjusted and r["task"] == task:
+                r["vs_start"]["p_holm"] = adjusted[(r["tool"], r["seed"], r["budget"])]
     last = full[-1]
     return {
         **last,
@@ -439,9 +452,15 @@ def combine(datas: list[dict[str, Any]]) -> dict[str, Any] | None:
             **last["protocol"],
             "tasks": sorted({r["task"] for r in merged}),
             "seeds": sorted({r["seed"] for r in merged}),
+            "budgets": sorted({r["budget"] for r in merged}),
             "tools": list(dict.fromkeys(r["tool"] for r in merged)),
         },
     }
+
+
+def budgets(protocol: dict[str, Any]) -> list[int]:
+    """The budgets the results hold (one per invocation before several were merged)."""
+    return list(protocol.get("budgets") or [protocol["budget"]])
 
 
 def rate(marks: str) -> float | None:
