@@ -93,9 +93,11 @@ bench-objectives: $(STAMP)
 # live in their own environment, .venv-peers, installed from benchmarks/peers/uv.lock (with
 # opro itself from this checkout, editable): never in opro's dependencies, lock or make
 # test. bench-peers takes 5-6 hours on 2 cores (ARGS="--seeds 0 --tasks hyperbaton": 1.5),
-# bench-peers-quick, minutes (the harness, not the benchmark). ARGS go to run.py (e.g.
-# ARGS="--tools opro dspy-copro").
+# then about 1 more at the second budget, 850 scorer calls (two OPRO steps' worth; one
+# seed, the tools below); bench-peers-quick, minutes (the harness, not the benchmark). ARGS
+# go to run.py (e.g. ARGS="--tools opro dspy-copro").
 PEERS_VENV  := .venv-peers
+PEERS_AT_850 := opro opro-constrained opro-native promptolution-evoga promptolution-opro dspy-copro gepa dspy-mipro
 PEERS_STAMP := $(PEERS_VENV)/.installed
 
 $(PEERS_STAMP): benchmarks/peers/pyproject.toml benchmarks/peers/uv.lock pyproject.toml scripts/system-deps.sh $(UV)
@@ -106,6 +108,8 @@ $(PEERS_STAMP): benchmarks/peers/pyproject.toml benchmarks/peers/uv.lock pyproje
 
 bench-peers: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/peers/run.py $(ARGS)
+	$(PEERS_VENV)/bin/python benchmarks/peers/run.py --budget 850 --tasks hyperbaton --seeds 0 \
+	    --tools $(PEERS_AT_850) --out benchmarks/peers/results/full-b850.json
 	$(PEERS_VENV)/bin/python benchmarks/peers/run.py --quick --kill-halfway
 	$(PEERS_VENV)/bin/python benchmarks/peers/page.py
 

@@ -41,9 +41,12 @@ PROTOCOL = """\
   tool gets the same training rows in the same order and the start instruction "".
 - **An equal budget** of training-phase scorer calls, counted at the proxy (not by the
   tools), translated into each tool's own knobs (its row's settings); a run more than 10 %
-  off its budget is flagged. Optimizer calls are reported, not equalised; the proxy caps
-  them at 256 tokens, splits `n > 1` into n calls (llama.cpp's server ignores `n`) and, by
-  default, sets the temperature to 1.0 for every tool (the tool's own request is logged).
+  off its budget is flagged. Two budgets: 450 (one OPRO step of 8 proposals on 50 training
+  questions) for every tool and seed, and 850 (two steps) for the tools whose search can go
+  on, on one seed (`make bench-peers` runs both). Optimizer calls are reported, not
+  equalised; the proxy caps them at 256 tokens, splits `n > 1` into n calls (llama.cpp's
+  server ignores `n`) and, by default, sets the temperature to 1.0 for every tool (the
+  tool's own request is logged).
 - **One held-out evaluation.** The start and every returned instruction are scored on the
   held-out fold by one `opro evaluate` through the same proxy; exact McNemar tests against
   the start (Holm-corrected across the tools of a task) and against opro's instruction of
