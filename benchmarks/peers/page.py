@@ -256,8 +256,9 @@ def summary_table(data: dict[str, Any], task: str, budget: int) -> list[str]:
     mine = [r for r in data["runs"] if r["task"] == task and r["budget"] == budget]
     seeds = sorted({r["seed"] for r in mine})
     out = [
-        f"bbh:{task}, a budget of {budget} training scorer calls, seeds "
-        f"{', '.join(map(str, seeds))}; the empty start instruction scores "
+        f"bbh:{task}, a budget of {budget} training scorer calls, seed"
+        f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; the empty start "
+        "instruction scores "
         f"{pct(rate(data['marks'][task]['']))} held out.",
         "",
         "| tool | runs | held-out, mean (range) | vs opro, seeds pooled: opro only / tool "

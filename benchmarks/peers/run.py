@@ -700,7 +700,12 @@ def main() -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out_path}")
-    return 0 if all("error" not in r for r in runs) else 1
+    return 0 if all("error" not in r for r in runs) else TOOL_ERRORS
+
+
+TOOL_ERRORS = 3
+"""The exit status when the results are written but a tool's run ended in an error (a
+result, on the page), apart from 1, a failure of the harness itself."""
 
 
 if __name__ == "__main__":
