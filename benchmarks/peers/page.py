@@ -485,7 +485,8 @@ def build(results: list[Path], figure: Path | None = None) -> str:
         "",
         "The same model, task, folds, scorer prompt, answer check and budget of scorer calls "
         "for every tool, so that only the optimizer differs (issue #27). "
-        "`make bench-peers` runs it (5–6 hours on 2 cores with its defaults; "
+        "`make bench-peers` runs it (5–6 hours on 2 cores with its defaults, then about 1 "
+        "more at the second budget; "
         "benchmarks/peers/README.md says how to run a part), then the kill-halfway "
         "measurement, then builds this page; `make bench-peers-quick` checks the harness "
         "in minutes.",
