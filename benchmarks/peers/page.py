@@ -197,10 +197,9 @@ def section(data: dict[str, Any]) -> list[str]:
         f"Run {when} on {data['machine']['cpus']} CPUs "
         f"(`{data['machine']['platform']}`), model server on "
         f"{server_threads(data)}; {folds}; seeds {protocol['seeds']}; "
-        f"budget {' and '.join(map(str, budgets(protocol)))} training scorer calls; optimizer "
-        "temperature "
-        f"{protocol['optimizer_temperature']}. Calibration through the proxy (the last "
-        f"invocation's): {num(cal.get('scorer_s'), 2)} s a scorer call, "
+        f"budget {' and '.join(map(str, budgets(protocol)))} training scorer calls; "
+        f"optimizer temperature {protocol['optimizer_temperature']}. Calibration through the "
+        f"proxy (the last invocation's): {num(cal.get('scorer_s'), 2)} s a scorer call, "
         f"{num(cal.get('optimizer_s'), 1)} s an optimizer call. The invocations took "
         f"{num(data['wall_s'] / 60, 1)} min together. Runs marked † were read back from their "
         "work folder (`run.py --rebuild`: their orchestrator had stopped before writing its "
@@ -258,8 +257,7 @@ def summary_table(data: dict[str, Any], task: str, budget: int) -> list[str]:
     out = [
         f"bbh:{task}, a budget of {budget} training scorer calls, seed"
         f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; the empty start "
-        "instruction scores "
-        f"{pct(rate(data['marks'][task]['']))} held out.",
+        f"instruction scores {pct(rate(data['marks'][task]['']))} held out.",
         "",
         "| tool | runs | held-out, mean (range) | vs opro, seeds pooled: opro only / tool "
         "only, p | training scorer calls, mean (budget) | under budget | optimizer "
@@ -303,15 +301,15 @@ def pooled_vs_opro(data: dict[str, Any], task: str, tool: str, budget: int) -> s
     if tool == "opro":
         return "—"
     marks = data["marks"][task]
+    found = {  # (tool, seed) -> instruction, this task and budget
+        (r["tool"], r["seed"]): r.get("instruction")
+        for r in data["runs"]
+        if (r["task"], r["budget"]) == (task, budget)
+    }
     base, other = "", ""
-    for r in data["runs"]:
-        if (r["task"], r["tool"], r["budget"]) != (task, tool, budget):
-            continue
-        mine = r.get("instruction")
-        theirs = next((o.get("instruction") for o in data["runs"] if o["task"] == task
-                       and o["tool"] == "opro" and o["seed"] == r["seed"]
-                       and o["budget"] == budget), None)  # fmt: skip
-        if isinstance(mine, str) and isinstance(theirs, str) and mine in marks and theirs in marks:
+    for (who, seed), mine in found.items():
+        theirs = found.get(("opro", seed))
+        if who == tool and mine in marks and theirs in marks:  # each a scored instruction
             base, other = base + marks[theirs], other + marks[mine]
     if not base:
         return "—"

@@ -56,6 +56,9 @@ FULL_TOOLS = (
     "promptolution-evoga", "promptolution-capo", "dspy-copro", "dspy-mipro", "dspy-gepa", "gepa",
 )  # fmt: skip
 """The benchmark's tools by default (opro-redraw, on request: --tools)."""
+TOOL_ERRORS = 3
+"""The exit status when the results are written but a tool's run ended in an error (a
+result, on the page), apart from 1, a failure of the harness itself."""
 OTHERS = ("opro", "llama-cpp-python", "openai", "litellm", "aiohttp", "numpy")
 
 
@@ -701,11 +704,6 @@ def main() -> int:
     out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out_path}")
     return 0 if all("error" not in r for r in runs) else TOOL_ERRORS
-
-
-TOOL_ERRORS = 3
-"""The exit status when the results are written but a tool's run ended in an error (a
-result, on the page), apart from 1, a failure of the harness itself."""
 
 
 if __name__ == "__main__":
